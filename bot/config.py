@@ -1,0 +1,321 @@
+"""Configuration: one typed tree, read from a TOML file, `FPBOT_*` variables, `.env`
+and the conventional variables (`DISCORD_TOKEN`, `FAL_KEY`, ...).
+
+Precedence, highest first: `FPBOT_*` environment variables, `FPBOT_*` lines in `.env`,
+conventional variables (environment, then `.env`), the TOML file, the defaults below.
+`framepack-bot.example.toml` documents every key; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import (
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV_VAR = "FPBOT_CONFIG"
+DEFAULT_CONFIG_FILE = Path("framepack-bot.toml")
+
+ProviderName = Literal["fal", "wavespeed", "piapi", "lannetech", "local"]
+REMOTE_PROVIDERS: tuple[ProviderName, ...] = ("fal", "wavespeed", "piapi", "lannetech")
+
+# The variable names each service's own documentation uses, mapped into our tree.
+CONVENTIONAL_ENV: dict[str, tuple[str, ...]] = {
+    "DISCORD_TOKEN": ("discord", "token"),
+    "TELEGRAM_BOT_TOKEN": ("telegram", "token"),
+    "FAL_KEY": ("providers", "fal", "api_key"),
+    "WAVESPEED_API_KEY": ("providers", "wavespeed", "api_key"),
+    "PIAPI_API_KEY": ("providers", "piapi", "api_key"),
+    "LANNETECH_API_KEY": ("providers", "lannetech", "api_key"),
+}
+
+Credits = Annotated[float, Field(ge=0, le=10_000_000)]
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiscordConfig(Section):
+    token: SecretStr | None = None
+    application_id: int | None = None
+    # Guilds whose command list is synced at start (instant); empty = global sync only.
+    guild_ids: list[int] = []
+    # REST proxies (nirn-proxy) and the tests' loopback fake replace these two.
+    api_base_url: AnyUrl = AnyUrl("https://discord.com/api/v10")
+    gateway_url: AnyUrl = AnyUrl("wss://gateway.discord.gg")
+    # Privileged intent, needed for "reply to an image with a prompt" in guilds.
+    message_content_intent: bool = True
+
+
+class TelegramConfig(Section):
+    token: SecretStr | None = None
+    # A local Bot API server (bigger uploads) or the tests' fake replace these two.
+    base_url: AnyUrl = AnyUrl("https://api.telegram.org/bot")
+    base_file_url: AnyUrl = AnyUrl("https://api.telegram.org/file/bot")
+
+
+class RemoteProviderConfig(Section):
+    enabled: bool = True
+    api_key: SecretStr | None = None
+    base_url: AnyUrl | None = None
+    connect_timeout: Seconds = 10
+    read_timeout: Seconds = 60
+    poll_interval: Annotated[float, Field(ge=0.5, le=60)] = 3
+    max_poll_interval: Annotated[float, Field(ge=0.5, le=300)] = 15
+    # Overall limit for one job, from submit to a downloaded result.
+    deadline: Seconds = 1800
+
+    @property
+    def usable(self) -> bool:
+        return self.enabled and self.api_key is not None and self.base_url is not None
+
+    @model_validator(mode="after")
+    def _poll_bounds(self) -> RemoteProviderConfig:
+        if self.max_poll_interval < self.poll_interval:
+            raise ValueError("max_poll_interval must be at least poll_interval")
+        return self
+
+
+class FalConfig(RemoteProviderConfig):
+    base_url: AnyUrl = AnyUrl("https://queue.fal.run")
+
+
+class WaveSpeedConfig(RemoteProviderConfig):
+    base_url: AnyUrl = AnyUrl("https://api.wavespeed.ai")
+
+
+class PiAPIConfig(RemoteProviderConfig):
+    base_url: AnyUrl = AnyUrl("https://api.piapi.ai")
+
+
+class LannetechConfig(RemoteProviderConfig):
+    # No public default endpoint: the account page gives each customer's base URL.
+    base_url: AnyUrl | None = None
+
+
+class LocalProviderConfig(Section):
+    enabled: bool = False
+    # Redis URL of the GPU worker pool; unset = run the engine in this process.
+    redis_url: SecretStr | None = None
+
+
+class ProvidersConfig(Section):
+    default_provider: ProviderName = "fal"
+    # Providers tried in order when the chosen one fails transiently before a job started.
+    fallback: list[ProviderName] = []
+    fal: FalConfig = FalConfig()
+    wavespeed: WaveSpeedConfig = WaveSpeedConfig()
+    piapi: PiAPIConfig = PiAPIConfig()
+    lannetech: LannetechConfig = LannetechConfig()
+    local: LocalProviderConfig = LocalProviderConfig()
+
+    def remote(self, name: str) -> RemoteProviderConfig:
+        if name not in REMOTE_PROVIDERS:
+            raise KeyError(name)
+        return getattr(self, name)
+
+
+class QuotaConfig(Section):
+    """Credits: seconds of output video x resolution factor (480p = 1, 720p = 1.5)."""
+
+    user_daily_credits: Credits = 60
+    user_monthly_credits: Credits = 600
+    # Per guild (Discord) or group chat (Telegram) per day; unset = no guild budget.
+    guild_daily_credits: Credits | None = 600
+    concurrent_jobs_per_user: Annotated[int, Field(ge=1, le=100)] = 2
+    # Jobs queued or running across the whole service.
+    global_queue_length: Annotated[int, Field(ge=1, le=100_000)] = 100
+
+
+class SafetyConfig(Section):
+    # New guilds, chats and DMs start with the checker on; admins may switch it off.
+    enabled_by_default: bool = True
+    nudity_threshold: Annotated[float, Field(gt=0, le=1)] = 0.6
+    # Frames sampled from each output video for the NSFW check.
+    output_frames_checked: Annotated[int, Field(ge=1, le=64)] = 6
+    # Extra deny-list terms, one per line; the shipped list always applies.
+    deny_list_path: Path | None = None
+
+
+class StorageConfig(Section):
+    # Unset: <data_dir>/framepack-bot.sqlite3
+    database: Path | None = None
+    busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5000
+
+
+class EngineConfig(Section):
+    """The local FramePack engine: three local folders, no hub access at run time."""
+
+    base_model_dir: Path | None = None  # hunyuanvideo-community/HunyuanVideo
+    transformer_dir: Path | None = None  # lllyasviel/FramePackI2V_HY (or the F1 one)
+    image_encoder_dir: Path | None = None  # lllyasviel/flux_redux_bfl
+    device: str = "cuda"
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    offload: Literal["none", "model", "sequential"] = "none"
+
+    def folders(self) -> dict[str, Path | None]:
+        return {
+            "base_model_dir": self.base_model_dir,
+            "transformer_dir": self.transformer_dir,
+            "image_encoder_dir": self.image_encoder_dir,
+        }
+
+
+class AdminsConfig(Section):
+    discord_user_ids: list[int] = []
+    discord_role_ids: list[int] = []
+    telegram_user_ids: list[int] = []
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FPBOT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+        frozen=True,
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Path("data")
+    discord: DiscordConfig = DiscordConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    providers: ProvidersConfig = ProvidersConfig()
+    quotas: QuotaConfig = QuotaConfig()
+    safety: SafetyConfig = SafetyConfig()
+    storage: StorageConfig = StorageConfig()
+    engine: EngineConfig = EngineConfig()
+    admins: AdminsConfig = AdminsConfig()
+
+    @property
+    def database_path(self) -> Path:
+        return self.storage.database or self.data_dir / "framepack-bot.sqlite3"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for log redaction."""
+        found: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, SecretStr):
+                found.append(node.get_secret_value())
+            elif isinstance(node, BaseModel):
+                for name in type(node).model_fields:
+                    walk(getattr(node, name))
+
+        walk(self)
+        return [s for s in found if s]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_cls.model_config.get("toml_file")
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            ConventionalEnvSource(settings_cls),
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+
+class ConventionalEnvSource(PydanticBaseSettingsSource):
+    """Reads `DISCORD_TOKEN`, `FAL_KEY`, ... from the environment and from `.env`."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        # Unused: __call__ returns the whole tree at once.
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        env_file = self.config.get("env_file")
+        from_file = (
+            dotenv_values(env_file) if isinstance(env_file, str | Path) and Path(env_file).is_file()
+            else {}
+        )
+        tree: dict[str, Any] = {}
+        for variable, path in CONVENTIONAL_ENV.items():
+            value = os.environ.get(variable) or from_file.get(variable)
+            if not value:
+                continue
+            node = tree
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = value
+        return tree
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as one line for the operator."""
+
+
+def resolve_config_path(explicit: Path | None) -> Path | None:
+    """`--config`, else `FPBOT_CONFIG`, else ./framepack-bot.toml when it exists."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file not found: {explicit}")
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (from {CONFIG_ENV_VAR})")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(config_path: Path | None = None) -> Settings:
+    """Build the settings, turning every failure into a one-line `ConfigError`."""
+    path = resolve_config_path(config_path)
+    # The TOML path is chosen at run time, so it goes into a derived class's config
+    # rather than into the shared `Settings.model_config`.
+    bound = type(
+        "Settings",
+        (Settings,),
+        {"model_config": {**Settings.model_config, "toml_file": path}, "__module__": __name__},
+    )
+    try:
+        return bound()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line: each bad field by its dotted name and why (never its value)."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "config"
+        reason = error["msg"]
+        if error["type"] == "extra_forbidden":
+            reason = "unknown setting (check the spelling against framepack-bot.example.toml)"
+        parts.append(f"{field}: {reason}")
+    return "invalid configuration: " + "; ".join(parts)

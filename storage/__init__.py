@@ -1,0 +1,49 @@
+"""Durable state on SQLite: jobs, the quota ledger, limits, scoped settings, audit.
+
+Imports nothing else of ours. `Store.open(path)` opens the database, applies the
+migrations and hands out one repository per table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.audit import AuditEntry, AuditLog
+from storage.db import SCHEMA_VERSION, Connection, Database, StorageError
+from storage.jobs import JobRecord, JobState, JobStore, NewJob
+from storage.limits import LimitOverride, LimitStore
+from storage.quota_ledger import Caps, Limit, QuotaLedger, Refusal, ReserveOutcome
+from storage.scope_settings import ScopeSettings
+
+
+@dataclass
+class Store:
+    db: Database
+    jobs: JobStore
+    ledger: QuotaLedger
+    limits: LimitStore
+    settings: ScopeSettings
+    audit: AuditLog
+
+    @classmethod
+    async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:
+        db = await Database.open(path, busy_timeout_ms=busy_timeout_ms)
+        return cls(db, JobStore(db), QuotaLedger(db), LimitStore(db), ScopeSettings(db),
+                   AuditLog(db))
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+__all__ = [
+    "SCHEMA_VERSION", "AuditEntry", "AuditLog", "Caps", "Connection", "Database", "JobRecord",
+    "JobState", "JobStore", "Limit", "LimitOverride", "LimitStore", "NewJob", "QuotaLedger",
+    "Refusal", "ReserveOutcome", "ScopeSettings", "Store", "StorageError",
+]

@@ -1,0 +1,183 @@
+"""The SQLite database: connections, pragmas, numbered migrations, transactions.
+
+One writer connection, used only inside `transaction()`: an asyncio lock serialises
+the coroutines of this process and `BEGIN IMMEDIATE` takes SQLite's write lock up
+front, so other processes (the CLI beside a running bot) wait on `busy_timeout`
+instead of failing. A deferred `BEGIN` that later upgrades to a write fails with
+"database is locked" under concurrency whatever the timeout, hence IMMEDIATE.
+Reads use a second connection: under WAL they never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+Connection = aiosqlite.Connection
+Row = aiosqlite.Row
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StorageError(Exception):
+    """The database cannot be used as it is (newer schema, unreadable file...)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    """The numbered SQL files shipped in `storage/migrations`, in order, gap-free."""
+    found = []
+    for entry in (resources.files("storage") / "migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise StorageError(f"migration {migration.name} breaks the numbering at {expected}")
+    return found
+
+
+MIGRATIONS = load_migrations()
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def timestamp(moment: datetime) -> str:
+    """Fixed-width UTC ISO text: sorts as it reads."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class Database:
+    """Open with `await Database.open(path)`; close with `await db.close()`."""
+
+    def __init__(self, path: Path, writer: Connection, reader: Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, path: Path | str, *, busy_timeout_ms: int = 5000, migrate: bool = True
+    ) -> Database:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, busy_timeout_ms)
+        reader = None
+        try:
+            await writer.execute("PRAGMA journal_mode = WAL")
+            db_version = await _user_version(writer)
+            if db_version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{path} has schema version {db_version}, newer than this release "
+                    f"knows ({SCHEMA_VERSION}); upgrade framepack-bot"
+                )
+            if migrate:
+                await apply_migrations(writer)
+            reader = await _connect(path, busy_timeout_ms)
+            await reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await writer.close()
+            if reader is not None:
+                await reader.close()
+            raise
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self._reader.close()
+            await self._writer.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A write transaction: committed on normal exit, rolled back on any error."""
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                # Shielded: a cancelled caller must still leave no transaction open.
+                await asyncio.shield(self._writer.execute("ROLLBACK"))
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        return list(await self._reader.execute_fetchall(sql, tuple(params)))
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    async def schema_version(self) -> int:
+        return await _user_version(self._reader)
+
+    async def schema(self) -> list[tuple[str, str, str]]:
+        """(type, name, sql) of every table and index: what migrations must agree on."""
+        rows = await self.fetch_all(
+            "SELECT type, name, sql FROM sqlite_master "
+            "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
+        )
+        return [(r["type"], r["name"], r["sql"] or "") for r in rows]
+
+
+async def _connect(path: Path, busy_timeout_ms: int) -> Connection:
+    # isolation_level=None: the sqlite3 module issues no implicit BEGIN; we do.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    await conn.execute("PRAGMA synchronous = NORMAL")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+async def _user_version(conn: Connection) -> int:
+    rows = await conn.execute_fetchall("PRAGMA user_version")
+    return int(next(iter(rows))[0])
+
+
+async def apply_migrations(conn: Connection, *, up_to: int = SCHEMA_VERSION) -> int:
+    """Apply each migration newer than the file's `user_version`, each in its own
+    transaction together with the version bump. Returns the resulting version."""
+    version = await _user_version(conn)
+    for migration in MIGRATIONS:
+        if version < migration.version <= up_to:
+            # executescript runs the whole file; the version bump lives in the same
+            # transaction, so a crash leaves the file at the old or the new version.
+            try:
+                await conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{migration.sql}\n"
+                    f"PRAGMA user_version = {migration.version};\nCOMMIT;"
+                )
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
+            version = migration.version
+    return version

@@ -1,0 +1,229 @@
+"""Job rows: every state change is one row update, so a restart can pick any job up."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from storage.db import Connection, Database, Row, parse_timestamp, timestamp
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"  # accepted and charged, waiting for a backend slot
+    SUBMITTED = "submitted"  # handed to a backend; provider_handle is saved
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # result downloaded, not yet posted
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"  # stopped by a safety check
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED})
+
+# Which state may follow which; anything else is a bug in the caller.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.SUBMITTED, JobState.FAILED, JobState.CANCELLED,
+                                JobState.BLOCKED}),
+    JobState.SUBMITTED: frozenset({JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED,
+                                   JobState.CANCELLED, JobState.BLOCKED}),
+    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED,
+                                 JobState.BLOCKED}),
+    JobState.SUCCEEDED: frozenset({JobState.DELIVERED, JobState.FAILED, JobState.BLOCKED}),
+    JobState.DELIVERED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+    JobState.BLOCKED: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+def new_job_id() -> str:
+    """Short, URL- and custom_id-safe, hard to guess: 12 hex characters."""
+    return secrets.token_hex(6)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    platform: str
+    user_key: str
+    guild_key: str | None
+    channel_id: str | None
+    request: dict[str, Any]
+    provider: str
+    cost_mc: int
+    reply_ref: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_job_id)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    platform: str
+    user_key: str
+    guild_key: str | None
+    channel_id: str | None
+    reply_ref: dict[str, Any]
+    request: dict[str, Any]
+    provider: str
+    provider_handle: dict[str, Any] | None
+    state: JobState
+    progress: float
+    status_detail: dict[str, Any]
+    error: str | None
+    cost_mc: int
+    seed: int | None
+    result_path: str | None
+    delivered: bool
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    delivered_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> JobRecord:
+        def when(value: str | None) -> datetime | None:
+            return parse_timestamp(value) if value else None
+
+        return cls(
+            id=row["id"],
+            platform=row["platform"],
+            user_key=row["user_key"],
+            guild_key=row["guild_key"],
+            channel_id=row["channel_id"],
+            reply_ref=json.loads(row["reply_ref"]),
+            request=json.loads(row["request"]),
+            provider=row["provider"],
+            provider_handle=json.loads(row["provider_handle"]) if row["provider_handle"] else None,
+            state=JobState(row["state"]),
+            progress=row["progress"],
+            status_detail=json.loads(row["status_detail"]),
+            error=row["error"],
+            cost_mc=row["cost_mc"],
+            seed=row["seed"],
+            result_path=row["result_path"],
+            delivered=bool(row["delivered"]),
+            created_at=parse_timestamp(row["created_at"]),
+            updated_at=parse_timestamp(row["updated_at"]),
+            finished_at=when(row["finished_at"]),
+            delivered_at=when(row["delivered_at"]),
+        )
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, job: NewJob, *, now: datetime, tx: Connection) -> None:
+        at = timestamp(now)
+        await tx.execute(
+            "INSERT INTO jobs (id, platform, user_key, guild_key, channel_id, reply_ref, request,"
+            " provider, state, cost_mc, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job.id, job.platform, job.user_key, job.guild_key, job.channel_id,
+                json.dumps(job.reply_ref), json.dumps(job.request), job.provider,
+                JobState.QUEUED.value, job.cost_mc, at, at,
+            ),
+        )
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return JobRecord.from_row(row) if row else None
+
+    async def transition(
+        self,
+        job_id: str,
+        to: JobState,
+        *,
+        now: datetime,
+        tx: Connection,
+        error: str | None = None,
+        **fields: Any,
+    ) -> JobRecord:
+        """Move a job to `to`, checking the transition; extra `fields` (provider_handle,
+        seed, result_path, progress, status_detail) are written in the same update."""
+        row = next(iter(await tx.execute_fetchall("SELECT state FROM jobs WHERE id = ?",
+                                                  (job_id,))), None)
+        if row is None:
+            raise KeyError(job_id)
+        current = JobState(row["state"])
+        if to not in TRANSITIONS[current]:
+            raise InvalidTransition(f"job {job_id}: {current} -> {to}")
+        values: dict[str, Any] = {"state": to.value, "updated_at": timestamp(now)}
+        if error is not None:
+            values["error"] = error
+        if to.is_final:
+            values["finished_at"] = timestamp(now)
+        if to is JobState.DELIVERED:
+            values["delivered"] = 1
+            values["delivered_at"] = timestamp(now)
+        values.update(_encode_fields(fields))
+        await _update(tx, job_id, values)
+        return await self._get_in(tx, job_id)
+
+    async def record_progress(
+        self, job_id: str, progress: float, detail: dict[str, Any], *, now: datetime,
+        tx: Connection,
+    ) -> None:
+        await _update(tx, job_id, {
+            "progress": min(1.0, max(0.0, progress)),
+            "status_detail": json.dumps(detail),
+            "updated_at": timestamp(now),
+        })
+
+    async def recent_for_user(self, user_key: str, limit: int = 10) -> list[JobRecord]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM jobs WHERE user_key = ? ORDER BY created_at DESC, id LIMIT ?",
+            (user_key, limit),
+        )
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def in_states(self, states: set[JobState]) -> list[JobRecord]:
+        """Oldest first: the order in which a restart re-queues them."""
+        marks = ", ".join("?" for _ in states)
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created_at, id",
+            [s.value for s in states],
+        )
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def _get_in(self, tx: Connection, job_id: str) -> JobRecord:
+        rows = await tx.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return JobRecord.from_row(next(iter(rows)))
+
+
+_WRITABLE_FIELDS = {"provider_handle", "seed", "result_path", "progress", "status_detail",
+                    "provider"}
+
+
+def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - _WRITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"not a writable job field: {', '.join(sorted(unknown))}")
+    encoded = dict(fields)
+    for name in ("provider_handle", "status_detail"):
+        if name in encoded and encoded[name] is not None:
+            encoded[name] = json.dumps(encoded[name])
+    return encoded
+
+
+async def _update(tx: Connection, job_id: str, values: dict[str, Any]) -> None:
+    # Column names come from the fixed sets above, never from user input.
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    cursor = await tx.execute(
+        f"UPDATE jobs SET {assignments} WHERE id = ?", (*values.values(), job_id)
+    )
+    if cursor.rowcount == 0:
+        raise KeyError(job_id)

@@ -1,0 +1,427 @@
+"""The quota ledger: atomic reserve, and exactly-once commit or refund, per job.
+
+Amounts are integer milli-credits, so sums stay exact. Windows are UTC calendar days
+and months; a reservation is counted in the windows of the moment it was made, and
+its refund goes back to those same windows.
+
+Each write runs inside one `BEGIN IMMEDIATE` transaction (see `storage.db`): the
+running totals it reads cannot change before it writes, in this process or another,
+so the check-then-update below is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from storage.db import Connection, Database, timestamp
+
+
+class Limit(StrEnum):
+    """Which limit refused a reservation, in the order they are checked."""
+
+    GLOBAL_QUEUE = "global_queue"
+    USER_CONCURRENT = "user_concurrent"
+    USER_MONTHLY = "user_monthly"
+    USER_DAILY = "user_daily"
+    GUILD_DAILY = "guild_daily"
+
+
+def day_start(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_start(moment: datetime) -> datetime:
+    return day_start(moment).replace(day=1)
+
+
+def next_day(moment: datetime) -> datetime:
+    start = day_start(moment)
+    return start.fromordinal(start.toordinal() + 1).replace(tzinfo=UTC)
+
+
+def next_month(moment: datetime) -> datetime:
+    start = month_start(moment)
+    if start.month == 12:
+        return start.replace(year=start.year + 1, month=1)
+    return start.replace(month=start.month + 1)
+
+
+@dataclass(frozen=True)
+class Caps:
+    """The limits one reservation is checked against; None means no limit."""
+
+    user_daily_mc: int | None
+    user_monthly_mc: int | None
+    user_concurrent: int | None
+    guild_daily_mc: int | None
+    global_open: int | None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    limit: Limit
+    cap: int  # milli-credits, or jobs for the two job-count limits
+    remaining: int  # what is left under that cap (never negative)
+    resets_at: datetime | None  # None: frees up when a running job ends
+
+
+@dataclass(frozen=True)
+class ReserveOutcome:
+    granted: bool
+    refusal: Refusal | None = None
+    # True when this job already held a reservation: nothing was charged again.
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Bucket:
+    scope: str  # user | guild | global
+    scope_key: str
+    period: str  # day | month | open
+    period_start: str  # '' for open
+
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.scope, self.scope_key, self.period, self.period_start)
+
+
+@dataclass(frozen=True)
+class BucketUsage:
+    used: int
+    bonus: int
+
+    def remaining(self, cap: int) -> int:
+        return max(0, cap + self.bonus - self.used)
+
+
+GLOBAL_KEY = "*"
+
+
+def _reservation_buckets(
+    user_key: str, guild_key: str | None, day: str, month: str
+) -> list[tuple[Bucket, Limit]]:
+    """Every running total a reservation touches, with the limit that caps it."""
+    buckets = [
+        (Bucket("global", GLOBAL_KEY, "open", ""), Limit.GLOBAL_QUEUE),
+        (Bucket("user", user_key, "open", ""), Limit.USER_CONCURRENT),
+        (Bucket("user", user_key, "month", month), Limit.USER_MONTHLY),
+        (Bucket("user", user_key, "day", day), Limit.USER_DAILY),
+    ]
+    if guild_key is not None:
+        buckets.append((Bucket("guild", guild_key, "day", day), Limit.GUILD_DAILY))
+    return buckets
+
+
+def _cap_for(limit: Limit, caps: Caps) -> int | None:
+    return {
+        Limit.GLOBAL_QUEUE: caps.global_open,
+        Limit.USER_CONCURRENT: caps.user_concurrent,
+        Limit.USER_MONTHLY: caps.user_monthly_mc,
+        Limit.USER_DAILY: caps.user_daily_mc,
+        Limit.GUILD_DAILY: caps.guild_daily_mc,
+    }[limit]
+
+
+def _resets_at(limit: Limit, now: datetime) -> datetime | None:
+    if limit in (Limit.USER_DAILY, Limit.GUILD_DAILY):
+        return next_day(now)
+    if limit is Limit.USER_MONTHLY:
+        return next_month(now)
+    return None
+
+
+_UPSERT_BUCKETS = """
+INSERT INTO quota_usage (scope, scope_key, period, period_start) VALUES {values}
+ON CONFLICT DO UPDATE SET used = used
+RETURNING scope, scope_key, period, period_start, used, bonus
+"""
+
+_ADD_TO_BUCKET = """
+UPDATE quota_usage SET used = used + ?
+WHERE scope = ? AND scope_key = ? AND period = ? AND period_start = ?
+"""
+
+# Writes the settling entry only when the job holds a reservation that is not yet
+# settled, and hands back what the reservation counted, in one statement.
+_SETTLE = """
+INSERT INTO quota_ledger
+    (job_id, entry, user_key, guild_key, amount_mc, day_start, month_start, reason, created_at)
+SELECT job_id, ?, user_key, guild_key, amount_mc, day_start, month_start, ?, ?
+FROM quota_ledger AS r
+WHERE r.job_id = ? AND r.entry = 'reserve'
+  AND NOT EXISTS (
+      SELECT 1 FROM quota_ledger AS s
+      WHERE s.job_id = r.job_id AND s.entry IN ('commit', 'refund'))
+RETURNING user_key, guild_key, amount_mc, day_start, month_start
+"""
+
+
+class QuotaLedger:
+    """Write methods take an optional open transaction, to compose with other writes
+    (a job row and its reservation commit together); without one they open their own."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def reserve(
+        self,
+        job_id: str,
+        *,
+        user_key: str,
+        guild_key: str | None,
+        amount_mc: int,
+        caps: Caps,
+        now: datetime,
+        tx: Connection | None = None,
+    ) -> ReserveOutcome:
+        if amount_mc < 0:
+            raise ValueError("amount_mc must not be negative")
+        async with _maybe_transaction(self._db, tx) as conn:
+            return await self._reserve(conn, job_id, user_key, guild_key, amount_mc, caps, now)
+
+    async def _reserve(
+        self,
+        tx: Connection,
+        job_id: str,
+        user_key: str,
+        guild_key: str | None,
+        amount_mc: int,
+        caps: Caps,
+        now: datetime,
+    ) -> ReserveOutcome:
+        day, month = timestamp(day_start(now)), timestamp(month_start(now))
+        existing = await tx.execute_fetchall(
+            "SELECT 1 FROM quota_ledger WHERE job_id = ? AND entry = 'reserve'", (job_id,)
+        )
+        if existing:
+            return ReserveOutcome(granted=True, replayed=True)
+
+        buckets = _reservation_buckets(user_key, guild_key, day, month)
+        usage = await _read_buckets(tx, [bucket for bucket, _ in buckets])
+        for bucket, limit in buckets:
+            cap = _cap_for(limit, caps)
+            if cap is None:
+                continue
+            needed = 1 if bucket.period == "open" else amount_mc
+            current = usage[bucket.key()]
+            if current.used + needed > cap + current.bonus:
+                return ReserveOutcome(
+                    granted=False,
+                    refusal=Refusal(limit, cap, current.remaining(cap), _resets_at(limit, now)),
+                )
+
+        await tx.execute(
+            "INSERT INTO quota_ledger (job_id, entry, user_key, guild_key, amount_mc,"
+            " day_start, month_start, created_at) VALUES (?, 'reserve', ?, ?, ?, ?, ?, ?)",
+            (job_id, user_key, guild_key, amount_mc, day, month, timestamp(now)),
+        )
+        await tx.executemany(
+            _ADD_TO_BUCKET,
+            [
+                (1 if bucket.period == "open" else amount_mc, *bucket.key())
+                for bucket, _ in buckets
+            ],
+        )
+        return ReserveOutcome(granted=True)
+
+    async def commit(self, job_id: str, *, now: datetime, tx: Connection | None = None) -> bool:
+        """The job delivered: its credits stay spent. False if already settled or unknown."""
+        return await self._settle(job_id, "commit", None, now, tx)
+
+    async def refund(
+        self, job_id: str, *, reason: str, now: datetime, tx: Connection | None = None
+    ) -> bool:
+        """The job failed, was cancelled or blocked: its credits return to the windows
+        they came from. False if already settled or unknown."""
+        return await self._settle(job_id, "refund", reason, now, tx)
+
+    async def _settle(
+        self, job_id: str, entry: str, reason: str | None, now: datetime, tx: Connection | None
+    ) -> bool:
+        async with _maybe_transaction(self._db, tx) as conn:
+            return await self._settle_in(conn, job_id, entry, reason, now)
+
+    async def _settle_in(
+        self, tx: Connection, job_id: str, entry: str, reason: str | None, now: datetime
+    ) -> bool:
+        rows = list(await tx.execute_fetchall(_SETTLE, (entry, reason, timestamp(now), job_id)))
+        if not rows:
+            return False
+        row = rows[0]
+        buckets = _reservation_buckets(
+            row["user_key"], row["guild_key"], row["day_start"], row["month_start"]
+        )
+        changes = []
+        for bucket, _ in buckets:
+            if bucket.period == "open":
+                changes.append((-1, *bucket.key()))
+            elif entry == "refund":
+                changes.append((-row["amount_mc"], *bucket.key()))
+        await tx.executemany(_ADD_TO_BUCKET, changes)
+        return True
+
+    async def grant(
+        self, scope: str, scope_key: str, amount_mc: int, *, now: datetime,
+        tx: Connection | None = None,
+    ) -> None:
+        """Add credits to the current windows of a user (day and month) or a guild (day)."""
+        if amount_mc <= 0:
+            raise ValueError("a grant must be positive")
+        periods = _periods_for(scope, scope_key, now)
+        async with _maybe_transaction(self._db, tx) as conn:
+            await _read_buckets(conn, periods)
+            await conn.executemany(
+                "UPDATE quota_usage SET bonus = bonus + ? WHERE scope = ? AND scope_key = ?"
+                " AND period = ? AND period_start = ?",
+                [(amount_mc, *bucket.key()) for bucket in periods],
+            )
+
+    async def reset(
+        self, scope: str, scope_key: str, periods: Iterable[str], *, now: datetime,
+        tx: Connection | None = None,
+    ) -> None:
+        """Back to the plain limit for the current windows: settled use and grants are
+        forgotten, reservations still in flight keep counting."""
+        wanted = set(periods)
+        buckets = [b for b in _periods_for(scope, scope_key, now) if b.period in wanted]
+        column = "user_key" if scope == "user" else "guild_key"
+        start_column = {"day": "day_start", "month": "month_start"}
+        async with _maybe_transaction(self._db, tx) as conn:
+            await _read_buckets(conn, buckets)
+            for bucket in buckets:
+                in_flight = await conn.execute_fetchall(
+                    f"""SELECT COALESCE(SUM(r.amount_mc), 0) FROM quota_ledger AS r
+                    WHERE r.{column} = ? AND r.entry = 'reserve'
+                      AND r.{start_column[bucket.period]} = ?
+                      AND NOT EXISTS (SELECT 1 FROM quota_ledger AS s WHERE s.job_id = r.job_id
+                                      AND s.entry IN ('commit', 'refund'))""",
+                    (scope_key, bucket.period_start),
+                )
+                # available = cap + bonus - used; bonus = used - in_flight => cap - in_flight
+                await conn.execute(
+                    "UPDATE quota_usage SET bonus = used - ? WHERE scope = ? AND scope_key = ?"
+                    " AND period = ? AND period_start = ?",
+                    (next(iter(in_flight))[0], *bucket.key()),
+                )
+
+    async def usage(self, scope: str, scope_key: str, now: datetime) -> dict[str, BucketUsage]:
+        """Current use of a user ('day', 'month', 'open') or guild ('day')."""
+        buckets = _periods_for(scope, scope_key, now)
+        if scope == "user":
+            buckets.append(Bucket("user", scope_key, "open", ""))
+        result = {}
+        for bucket in buckets:
+            row = await self._db.fetch_one(
+                "SELECT used, bonus FROM quota_usage WHERE scope = ? AND scope_key = ?"
+                " AND period = ? AND period_start = ?",
+                bucket.key(),
+            )
+            result[bucket.period] = BucketUsage(row["used"], row["bonus"]) if row else BucketUsage(
+                0, 0
+            )
+        return result
+
+    async def global_open_jobs(self) -> int:
+        row = await self._db.fetch_one(
+            "SELECT used FROM quota_usage WHERE scope = 'global' AND period = 'open'"
+        )
+        return row["used"] if row else 0
+
+    async def entries(self, job_id: str) -> dict[str, int]:
+        """The ledger entries of one job: {'reserve': amount, 'commit': ..., ...}."""
+        rows = await self._db.fetch_all(
+            "SELECT entry, amount_mc FROM quota_ledger WHERE job_id = ?", (job_id,)
+        )
+        return {row["entry"]: row["amount_mc"] for row in rows}
+
+    async def verify(self) -> list[str]:
+        """Recompute every running total from the ledger; each mismatch is one line.
+        An empty list means the ledger is consistent."""
+        problems: list[str] = []
+        both = await self._db.fetch_all(
+            "SELECT job_id FROM quota_ledger WHERE entry IN ('commit', 'refund')"
+            " GROUP BY job_id HAVING COUNT(*) > 1"
+        )
+        problems += [f"job {r['job_id']} is both committed and refunded" for r in both]
+        orphans = await self._db.fetch_all(
+            "SELECT job_id FROM quota_ledger AS s WHERE entry != 'reserve' AND NOT EXISTS"
+            " (SELECT 1 FROM quota_ledger AS r WHERE r.job_id = s.job_id AND r.entry = 'reserve')"
+        )
+        problems += [f"job {r['job_id']} is settled without a reservation" for r in orphans]
+
+        expected = await self._db.fetch_all(_EXPECTED_TOTALS)
+        want = {(r["scope"], r["scope_key"], r["period"], r["period_start"]): r["total"]
+                for r in expected}
+        rows = await self._db.fetch_all(
+            "SELECT scope, scope_key, period, period_start, used FROM quota_usage"
+        )
+        have = {(r["scope"], r["scope_key"], r["period"], r["period_start"]): r["used"]
+                for r in rows}
+        for key in sorted(set(want) | set(have)):
+            if want.get(key, 0) != have.get(key, 0):
+                problems.append(
+                    f"{'/'.join(key).rstrip('/')}: total {have.get(key, 0)}, "
+                    f"ledger says {want.get(key, 0)}"
+                )
+        return problems
+
+
+# What every running total must be, recomputed from the ledger alone.
+_EXPECTED_TOTALS = """
+WITH live AS (
+    SELECT r.*,
+        EXISTS (SELECT 1 FROM quota_ledger s WHERE s.job_id = r.job_id AND s.entry = 'refund')
+            AS refunded,
+        EXISTS (SELECT 1 FROM quota_ledger s WHERE s.job_id = r.job_id
+                AND s.entry IN ('commit', 'refund')) AS settled
+    FROM quota_ledger r WHERE r.entry = 'reserve'
+)
+SELECT 'user' AS scope, user_key AS scope_key, 'day' AS period, day_start AS period_start,
+       SUM(amount_mc) AS total FROM live WHERE NOT refunded GROUP BY user_key, day_start
+UNION ALL
+SELECT 'user', user_key, 'month', month_start, SUM(amount_mc)
+    FROM live WHERE NOT refunded GROUP BY user_key, month_start
+UNION ALL
+SELECT 'guild', guild_key, 'day', day_start, SUM(amount_mc)
+    FROM live WHERE NOT refunded AND guild_key IS NOT NULL GROUP BY guild_key, day_start
+UNION ALL
+SELECT 'user', user_key, 'open', '', COUNT(*) FROM live WHERE NOT settled GROUP BY user_key
+UNION ALL
+SELECT 'global', '*', 'open', '', COUNT(*) FROM live WHERE NOT settled
+"""
+
+
+def _periods_for(scope: str, scope_key: str, now: datetime) -> list[Bucket]:
+    """The credit windows (not the job counts) of a user or a guild at `now`."""
+    day, month = timestamp(day_start(now)), timestamp(month_start(now))
+    if scope == "user":
+        return [Bucket("user", scope_key, "day", day), Bucket("user", scope_key, "month", month)]
+    if scope == "guild":
+        return [Bucket("guild", scope_key, "day", day)]
+    raise ValueError(f"no credit windows for scope {scope!r}")
+
+
+@asynccontextmanager
+async def _maybe_transaction(db: Database, tx: Connection | None) -> AsyncIterator[Connection]:
+    if tx is not None:
+        yield tx
+    else:
+        async with db.transaction() as own:
+            yield own
+
+
+async def _read_buckets(tx: Connection, buckets: list[Bucket]) -> dict[tuple, BucketUsage]:
+    """Create missing running totals at zero and read them all, in one statement."""
+    values = ", ".join("(?, ?, ?, ?)" for _ in buckets)
+    params = [part for bucket in buckets for part in bucket.key()]
+    rows = await tx.execute_fetchall(_UPSERT_BUCKETS.format(values=values), params)
+    return {
+        (r["scope"], r["scope_key"], r["period"], r["period_start"]): BucketUsage(
+            r["used"], r["bonus"]
+        )
+        for r in rows
+    }
