@@ -1,0 +1,286 @@
+"""The `framepack-bot` command: run, doctor, and the operators' quota commands.
+
+Exit codes: 0 done, 1 a runtime failure, 2 bad configuration or bad input — always
+with one line on stderr that says what to fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from bot.clock import system_clock
+from bot.config import ConfigError, Settings, load_settings, resolve_config_path
+from bot.doctor import report
+from bot.log import setup_logging
+from bot.messages import user_quota_summary, until
+from bot.quotas import QuotaService, credits_to_mc, format_credits, parse_subject
+from storage import LimitOverride, Store, StorageError
+
+log = logging.getLogger("bot.cli")
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="framepack-bot",
+    help="Turns a still image and a prompt into a short video, in Discord and Telegram.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+quota_app = typer.Typer(
+    help="Show and manage quotas (the same operations as the chat admin commands).",
+    no_args_is_help=True,
+)
+app.add_typer(quota_app, name="quota")
+
+
+@dataclass
+class CliState:
+    config_path: Path | None
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"framepack-bot: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load(ctx: typer.Context) -> Settings:
+    """Settings with logging set up; a bad configuration ends the command with exit 2."""
+    try:
+        settings = load_settings(ctx.obj.config_path)
+    except ConfigError as exc:
+        fail(str(exc))
+    setup_logging(settings.log_level, settings.secrets())
+    return settings
+
+
+def run_async(work: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(work())
+    except StorageError as exc:
+        fail(f"database: {exc}", code=1)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML config file (default: $FPBOT_CONFIG, "
+                     "else ./framepack-bot.toml if present)."),
+    ] = None,
+) -> None:
+    ctx.obj = CliState(config_path=config)
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Start the bot on every configured chat platform."""
+    settings = load(ctx)
+    platforms = [name for name, conf in (("discord", settings.discord),
+                                         ("telegram", settings.telegram)) if conf.token]
+    if not platforms:
+        fail("no chat platform is configured: set DISCORD_TOKEN (Discord) and/or "
+             "TELEGRAM_BOT_TOKEN (Telegram), in the environment, in .env, or as token under "
+             "[discord] / [telegram] in framepack-bot.toml")
+
+    async def start() -> None:
+        async with await Store.open(settings.database_path,
+                                    busy_timeout_ms=settings.storage.busy_timeout_ms) as store:
+            log.info("store ready: %s (schema version %d)", settings.database_path,
+                     await store.db.schema_version())
+
+    run_async(start)
+    # The platform adapters are the next milestones; say so instead of idling silently.
+    fail(f"this release has no chat adapter yet for {', '.join(platforms)}; "
+         "the store and quotas are ready (see `framepack-bot doctor`)", code=1)
+
+
+@app.command()
+def doctor(ctx: typer.Context) -> None:
+    """Print what is configured (secrets masked) and check the database."""
+    settings = load(ctx)
+    try:
+        config_path = resolve_config_path(ctx.obj.config_path)
+    except ConfigError as exc:
+        fail(str(exc))
+    lines, healthy = run_async(lambda: report(settings, config_path))
+    typer.echo("\n".join(lines))
+    if not healthy:
+        raise typer.Exit(1)
+
+
+# --- quota -------------------------------------------------------------------------
+
+
+class Period(StrEnum):
+    day = "day"
+    month = "month"
+    all = "all"
+
+
+UserOpt = Annotated[str | None, typer.Option("--user", help="discord:<id> or telegram:<id>")]
+RoleOpt = Annotated[str | None, typer.Option("--role", help="discord:<role id>")]
+GuildOpt = Annotated[str | None, typer.Option(
+    "--guild", help="discord:<guild id> or telegram:<group chat id>")]
+
+
+def _target(user: str | None, role: str | None, guild: str | None) -> tuple[str, str]:
+    given = [(scope, key) for scope, key in (("user", user), ("role", role), ("guild", guild))
+             if key is not None]
+    if len(given) != 1:
+        fail("name exactly one of --user, --role, --guild")
+    scope, key = given[0]
+    try:
+        return scope, parse_subject(key)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _credits(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return credits_to_mc(text)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+async def _with_quotas(settings: Settings, work: Callable[[QuotaService, Store], Awaitable[T]]) -> T:
+    async with await Store.open(settings.database_path,
+                                busy_timeout_ms=settings.storage.busy_timeout_ms) as store:
+        return await work(QuotaService(store, settings.quotas, system_clock), store)
+
+
+@quota_app.command("show")
+def quota_show(ctx: typer.Context, user: UserOpt = None, role: RoleOpt = None,
+               guild: GuildOpt = None) -> None:
+    """Balance and reset times of a user (in a guild, with --guild too), or a guild's budget."""
+    settings = load(ctx)
+    guild_key = None
+    if user is not None:  # --guild beside --user: the user's balance in that guild
+        if role is not None:
+            fail("name one of --user, --role, --guild (--guild may go with --user)")
+        scope, key = _target(user, None, None)
+        guild_key = _target(None, None, guild)[1] if guild else None
+    else:
+        scope, key = _target(None, role, guild)
+
+    async def show(quotas: QuotaService, store: Store) -> str:
+        now = system_clock()
+        override = await store.limits.get(scope, key)
+        lines = [f"{scope} {key}"]
+        if override is not None:
+            lines.append("overrides: " + ", ".join(
+                f"{name} {value}" for name, value in (
+                    ("daily", override.daily_mc and format_credits(override.daily_mc)),
+                    ("monthly", override.monthly_mc and format_credits(override.monthly_mc)),
+                    ("concurrent", override.concurrent_jobs),
+                ) if value is not None))
+        if scope == "user":
+            lines.append(user_quota_summary(await quotas.user_quota(key, guild_key), now))
+        elif scope == "guild":
+            window = (await quotas.guild_quota(key)).daily
+            lines.append("no daily budget" if window is None else
+                         f"today: {format_credits(window.remaining_mc)} of "
+                         f"{format_credits(window.cap_mc + window.usage.bonus)} credits left, "
+                         f"resets at {until(window.resets_at, now)}")
+        elif override is None:
+            lines.append("no overrides: members get the configured defaults")
+        return "\n".join(lines)
+
+    typer.echo(run_async(lambda: _with_quotas(settings, show)))
+
+
+@quota_app.command("set")
+def quota_set(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    role: RoleOpt = None,
+    guild: GuildOpt = None,
+    daily: Annotated[str | None, typer.Option(help="credits per UTC day")] = None,
+    monthly: Annotated[str | None, typer.Option(help="credits per UTC month")] = None,
+    concurrent: Annotated[int | None, typer.Option(min=1, max=100, help="jobs at once")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="drop the overrides")] = False,
+) -> None:
+    """Override the daily/monthly credits or concurrent jobs of a user, role or guild."""
+    settings = load(ctx)
+    scope, key = _target(user, role, guild)
+    daily_mc, monthly_mc = _credits(daily, "--daily"), _credits(monthly, "--monthly")
+    if clear == any(v is not None for v in (daily_mc, monthly_mc, concurrent)):
+        fail("give --clear, or at least one of --daily, --monthly, --concurrent")
+
+    async def apply(quotas: QuotaService, store: Store) -> str:
+        if clear:
+            override = LimitOverride()
+        else:
+            old = await store.limits.get(scope, key) or LimitOverride()
+            override = LimitOverride(
+                daily_mc if daily_mc is not None else old.daily_mc,
+                monthly_mc if monthly_mc is not None else old.monthly_mc,
+                concurrent if concurrent is not None else old.concurrent_jobs,
+            )
+        try:
+            await quotas.set_limits(scope, key, override, actor=_actor())
+        except ValueError as exc:
+            fail(str(exc))
+        return f"{scope} {key}: " + ("overrides cleared" if clear else "limits updated")
+
+    typer.echo(run_async(lambda: _with_quotas(settings, apply)))
+
+
+@quota_app.command("grant")
+def quota_grant(
+    ctx: typer.Context,
+    credits: Annotated[str, typer.Argument(help="credits to add to the current day (and "
+                                                "month, for a user)")],
+    user: UserOpt = None,
+    guild: GuildOpt = None,
+) -> None:
+    """Give a user or guild extra credits for the current windows."""
+    settings = load(ctx)
+    scope, key = _target(user, None, guild)
+    amount = _credits(credits, "CREDITS")
+    if not amount:
+        fail("CREDITS: grant more than 0 credits")
+
+    async def apply(quotas: QuotaService, store: Store) -> str:
+        await quotas.grant(scope, key, amount, actor=_actor())
+        return f"{scope} {key}: granted {format_credits(amount)} credits"
+
+    typer.echo(run_async(lambda: _with_quotas(settings, apply)))
+
+
+@quota_app.command("reset")
+def quota_reset(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    guild: GuildOpt = None,
+    period: Annotated[Period, typer.Option(help="which window")] = Period.all,
+) -> None:
+    """Forget what a user or guild used in the current window(s); running jobs still count."""
+    settings = load(ctx)
+    scope, key = _target(user, None, guild)
+    periods = ["day", "month"] if period is Period.all else [period.value]
+
+    async def apply(quotas: QuotaService, store: Store) -> str:
+        await quotas.reset(scope, key, periods, actor=_actor())
+        return f"{scope} {key}: {period.value} usage reset"
+
+    typer.echo(run_async(lambda: _with_quotas(settings, apply)))
+
+
+def main() -> None:
+    app(prog_name="framepack-bot")

@@ -1,0 +1,119 @@
+"""`framepack-bot doctor`: what is configured and whether it can work, without secrets."""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from bot import __version__
+from bot.config import CONVENTIONAL_ENV, REMOTE_PROVIDERS, Settings
+from storage import SCHEMA_VERSION, Database, QuotaLedger, StorageError
+
+
+def mask(secret: SecretStr | None) -> str:
+    """Enough to tell two keys apart, never enough to use one."""
+    if secret is None:
+        return "not set"
+    value = secret.get_secret_value()
+    return f"****{value[-4:]}" if len(value) >= 16 else "****"
+
+
+def _variable_for(*path: str) -> str:
+    names = [name for name, target in CONVENTIONAL_ENV.items() if target == path]
+    return names[0] if names else "FPBOT_" + "__".join(p.upper() for p in path)
+
+
+async def report(settings: Settings, config_path: Path | None) -> tuple[list[str], bool]:
+    """The report's lines, and whether everything it checked is healthy."""
+    healthy = True
+    lines = [
+        f"framepack-bot {__version__} (Python {platform.python_version()})",
+        f"config file: {config_path or 'none (defaults, environment and .env)'}",
+        f"data dir: {settings.data_dir}",
+    ]
+
+    db_path = settings.database_path
+    if not db_path.exists():
+        lines.append(f"database: {db_path} (not created yet; `framepack-bot run` creates it)")
+    else:
+        try:
+            db = await Database.open(db_path, migrate=False)
+        except (StorageError, OSError, sqlite3.Error) as exc:
+            lines.append(f"database: {db_path}: cannot open: {exc}")
+            healthy = False
+        else:
+            async with db:
+                version = await db.schema_version()
+                note = "" if version == SCHEMA_VERSION else "; `framepack-bot run` migrates it"
+                lines.append(f"database: {db_path} (schema version {version}, "
+                             f"this release: {SCHEMA_VERSION}{note})")
+                if version == SCHEMA_VERSION:
+                    problems = await QuotaLedger(db).verify()
+                    lines.append("quota ledger: " + ("consistent" if not problems else
+                                                     f"{len(problems)} inconsistencies"))
+                    lines += [f"  {p}" for p in problems[:10]]
+                    healthy = healthy and not problems
+
+    discord = settings.discord
+    if discord.token is None:
+        lines.append("discord: not configured (set DISCORD_TOKEN)")
+    else:
+        intent = "on" if discord.message_content_intent else (
+            "OFF: replying to an image with a prompt works only in DMs and with a mention")
+        lines.append(f"discord: token {mask(discord.token)}, api {discord.api_base_url}, "
+                     f"gateway {discord.gateway_url}, message content intent {intent}")
+    telegram = settings.telegram
+    lines.append("telegram: not configured (set TELEGRAM_BOT_TOKEN)" if telegram.token is None
+                 else f"telegram: token {mask(telegram.token)}, api {telegram.base_url}")
+
+    providers = settings.providers
+    lines.append(f"providers (default {providers.default_provider}"
+                 + (f", fallback {' > '.join(providers.fallback)}" if providers.fallback else "")
+                 + "):")
+    for name in REMOTE_PROVIDERS:
+        conf = providers.remote(name)
+        if not conf.enabled:
+            state = "disabled"
+        elif conf.api_key is None:
+            state = f"no key (set {_variable_for('providers', name, 'api_key')})"
+        elif conf.base_url is None:
+            state = f"no base_url (set FPBOT_PROVIDERS__{name.upper()}__BASE_URL)"
+        else:
+            state = "ready"
+        lines.append(f"  {name:<10} {state:<40} key {mask(conf.api_key)}  {conf.base_url or '-'}")
+    local = providers.local
+    lines.append(f"  {'local':<10} " + ("enabled" if local.enabled else "disabled")
+                 + (f", worker pool at {mask(local.redis_url)}" if local.redis_url else ""))
+    if providers.default_provider != "local":
+        default_conf = providers.remote(providers.default_provider)
+        if not default_conf.usable:
+            lines.append(f"  warning: the default provider {providers.default_provider} "
+                         "is not ready")
+
+    engine = settings.engine
+    folders = []
+    for label, folder in engine.folders().items():
+        if folder is None:
+            folders.append(f"{label} not set")
+        else:
+            folders.append(f"{label} {folder} ({'found' if folder.is_dir() else 'MISSING'})")
+            if local.enabled and not folder.is_dir():
+                healthy = False
+    lines.append(f"local engine: device {engine.device}, {engine.dtype}, offload {engine.offload}")
+    lines += [f"  {f}" for f in folders]
+
+    q = settings.quotas
+    guild = "no guild budget" if q.guild_daily_credits is None else (
+        f"guild {q.guild_daily_credits:g}/day")
+    lines.append(f"quotas: user {q.user_daily_credits:g}/day, {q.user_monthly_credits:g}/month, "
+                 f"{q.concurrent_jobs_per_user} at once; {guild}; queue {q.global_queue_length}")
+    s = settings.safety
+    lines.append(f"safety: {'on' if s.enabled_by_default else 'off'} by default, nudity threshold "
+                 f"{s.nudity_threshold:g}, deny list {s.deny_list_path or 'built-in only'}")
+    a = settings.admins
+    lines.append(f"admins: {len(a.discord_user_ids)} Discord users, {len(a.discord_role_ids)} "
+                 f"Discord roles, {len(a.telegram_user_ids)} Telegram users")
+    return lines, healthy
