@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -128,6 +129,17 @@ class Database:
                 raise
             await self._writer.execute("COMMIT")
 
+    async def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
+        """One write statement in its own transaction; returns its RETURNING rows.
+
+        A single write statement is atomic and takes SQLite's write lock before it
+        reads anything (it never upgrades from a read lock), so it is as safe as
+        `BEGIN IMMEDIATE ... COMMIT` at a third of the round trips to the connection's
+        thread. The lock keeps it out of another coroutine's open transaction.
+        """
+        async with self._write_lock:
+            return list(await self._writer.execute_fetchall(sql, params))
+
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
@@ -164,20 +176,42 @@ async def _user_version(conn: Connection) -> int:
 
 async def apply_migrations(conn: Connection, *, up_to: int = SCHEMA_VERSION) -> int:
     """Apply each migration newer than the file's `user_version`, each in its own
-    transaction together with the version bump. Returns the resulting version."""
-    version = await _user_version(conn)
-    for migration in MIGRATIONS:
-        if version < migration.version <= up_to:
-            # executescript runs the whole file; the version bump lives in the same
-            # transaction, so a crash leaves the file at the old or the new version.
-            try:
-                await conn.executescript(
-                    f"BEGIN IMMEDIATE;\n{migration.sql}\n"
-                    f"PRAGMA user_version = {migration.version};\nCOMMIT;"
-                )
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                raise
-            version = migration.version
-    return version
+    `BEGIN IMMEDIATE` transaction together with the version bump, so a crash leaves
+    the file at the old version or the new one. The version is read inside the
+    transaction: two processes starting at once apply each migration once."""
+    while True:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = await _user_version(conn)
+            pending = [m for m in MIGRATIONS if version < m.version <= up_to]
+            if pending:
+                migration = pending[0]
+                for statement in split_statements(migration.sql):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {migration.version}")
+            await conn.execute("COMMIT")
+        except BaseException:
+            await asyncio.shield(conn.execute("ROLLBACK"))
+            raise
+        if not pending:
+            return version
+
+
+def split_statements(script: str) -> list[str]:
+    """A script's statements, one by one (sqlite3's own `complete_statement` decides
+    where one ends, so a trigger's inner semicolons do not split it). Needed because
+    `executescript` commits first and so cannot run inside our transaction."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip() and not _only_comments(current):
+                statements.append(current.strip())
+            current = ""
+    if current.strip() and not _only_comments(current):
+        raise StorageError(f"incomplete SQL statement at the end of a migration: {current!r}")
+    return statements
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())

@@ -134,19 +134,34 @@ def _resets_at(limit: Limit, now: datetime) -> datetime | None:
     return None
 
 
-_UPSERT_BUCKETS = """
-INSERT INTO quota_usage (scope, scope_key, period, period_start) VALUES {values}
-ON CONFLICT DO UPDATE SET used = used
-RETURNING scope, scope_key, period, period_start, used, bonus
-"""
-
-_ADD_TO_BUCKET = """
-UPDATE quota_usage SET used = used + ?
-WHERE scope = ? AND scope_key = ? AND period = ? AND period_start = ?
+# A reservation in one statement: the ledger row is written only when every cap
+# still has room (a missing total counts as 0), and the triggers of migration 0002
+# add it to the totals. `available = cap + bonus - used`, so it fits when
+# `used - bonus + amount <= cap`. A job id already reserved is left alone.
+_RESERVE = """
+INSERT INTO quota_ledger
+    (job_id, entry, user_key, guild_key, amount_mc, day_start, month_start, created_at)
+SELECT :job_id, 'reserve', :user_key, :guild_key, :amount, :day, :month, :now
+WHERE (:global_cap IS NULL OR :global_cap >= 1 + COALESCE((SELECT used - bonus FROM quota_usage
+        WHERE scope = 'global' AND scope_key = '*' AND period = 'open' AND period_start = ''), 0))
+  AND (:concurrent_cap IS NULL OR :concurrent_cap >= 1 + COALESCE((SELECT used - bonus
+        FROM quota_usage WHERE scope = 'user' AND scope_key = :user_key AND period = 'open'
+        AND period_start = ''), 0))
+  AND (:monthly_cap IS NULL OR :monthly_cap >= :amount + COALESCE((SELECT used - bonus
+        FROM quota_usage WHERE scope = 'user' AND scope_key = :user_key AND period = 'month'
+        AND period_start = :month), 0))
+  AND (:daily_cap IS NULL OR :daily_cap >= :amount + COALESCE((SELECT used - bonus
+        FROM quota_usage WHERE scope = 'user' AND scope_key = :user_key AND period = 'day'
+        AND period_start = :day), 0))
+  AND (:guild_key IS NULL OR :guild_cap IS NULL OR :guild_cap >= :amount + COALESCE((
+        SELECT used - bonus FROM quota_usage WHERE scope = 'guild' AND scope_key = :guild_key
+        AND period = 'day' AND period_start = :day), 0))
+ON CONFLICT DO NOTHING
+RETURNING job_id
 """
 
 # Writes the settling entry only when the job holds a reservation that is not yet
-# settled, and hands back what the reservation counted, in one statement.
+# settled; the trigger of migration 0002 updates the totals.
 _SETTLE = """
 INSERT INTO quota_ledger
     (job_id, entry, user_key, guild_key, amount_mc, day_start, month_start, reason, created_at)
@@ -156,7 +171,12 @@ WHERE r.job_id = ? AND r.entry = 'reserve'
   AND NOT EXISTS (
       SELECT 1 FROM quota_ledger AS s
       WHERE s.job_id = r.job_id AND s.entry IN ('commit', 'refund'))
-RETURNING user_key, guild_key, amount_mc, day_start, month_start
+RETURNING job_id
+"""
+
+_ADD_BONUS = """
+INSERT INTO quota_usage (scope, scope_key, period, period_start, bonus) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET bonus = bonus + excluded.bonus
 """
 
 
@@ -180,53 +200,46 @@ class QuotaLedger:
     ) -> ReserveOutcome:
         if amount_mc < 0:
             raise ValueError("amount_mc must not be negative")
-        async with _maybe_transaction(self._db, tx) as conn:
-            return await self._reserve(conn, job_id, user_key, guild_key, amount_mc, caps, now)
+        params = {
+            "job_id": job_id, "user_key": user_key, "guild_key": guild_key, "amount": amount_mc,
+            "day": timestamp(day_start(now)), "month": timestamp(month_start(now)),
+            "now": timestamp(now), "global_cap": caps.global_open,
+            "concurrent_cap": caps.user_concurrent, "monthly_cap": caps.user_monthly_mc,
+            "daily_cap": caps.user_daily_mc, "guild_cap": caps.guild_daily_mc,
+        }
+        if tx is None:
+            if await self._db.write(_RESERVE, params):
+                return ReserveOutcome(granted=True)
+            # Refused or replayed: look again inside a transaction, where the totals
+            # hold still, to say exactly which cap refused.
+            async with self._db.transaction() as own:
+                return await self._reserve_in(own, params, caps, now)
+        return await self._reserve_in(tx, params, caps, now)
 
-    async def _reserve(
-        self,
-        tx: Connection,
-        job_id: str,
-        user_key: str,
-        guild_key: str | None,
-        amount_mc: int,
-        caps: Caps,
-        now: datetime,
+    async def _reserve_in(
+        self, tx: Connection, params: dict, caps: Caps, now: datetime
     ) -> ReserveOutcome:
-        day, month = timestamp(day_start(now)), timestamp(month_start(now))
-        existing = await tx.execute_fetchall(
-            "SELECT 1 FROM quota_ledger WHERE job_id = ? AND entry = 'reserve'", (job_id,)
-        )
-        if existing:
+        if await tx.execute_fetchall(_RESERVE, params):
+            return ReserveOutcome(granted=True)
+        if await tx.execute_fetchall(
+            "SELECT 1 FROM quota_ledger WHERE job_id = ? AND entry = 'reserve'",
+            (params["job_id"],),
+        ):
             return ReserveOutcome(granted=True, replayed=True)
-
-        buckets = _reservation_buckets(user_key, guild_key, day, month)
+        buckets = _reservation_buckets(
+            params["user_key"], params["guild_key"], params["day"], params["month"]
+        )
         usage = await _read_buckets(tx, [bucket for bucket, _ in buckets])
         for bucket, limit in buckets:
             cap = _cap_for(limit, caps)
-            if cap is None:
-                continue
-            needed = 1 if bucket.period == "open" else amount_mc
+            needed = 1 if bucket.period == "open" else params["amount"]
             current = usage[bucket.key()]
-            if current.used + needed > cap + current.bonus:
+            if cap is not None and current.used - current.bonus + needed > cap:
                 return ReserveOutcome(
                     granted=False,
                     refusal=Refusal(limit, cap, current.remaining(cap), _resets_at(limit, now)),
                 )
-
-        await tx.execute(
-            "INSERT INTO quota_ledger (job_id, entry, user_key, guild_key, amount_mc,"
-            " day_start, month_start, created_at) VALUES (?, 'reserve', ?, ?, ?, ?, ?, ?)",
-            (job_id, user_key, guild_key, amount_mc, day, month, timestamp(now)),
-        )
-        await tx.executemany(
-            _ADD_TO_BUCKET,
-            [
-                (1 if bucket.period == "open" else amount_mc, *bucket.key())
-                for bucket, _ in buckets
-            ],
-        )
-        return ReserveOutcome(granted=True)
+        raise AssertionError("reservation refused by SQL but every cap has room")
 
     async def commit(self, job_id: str, *, now: datetime, tx: Connection | None = None) -> bool:
         """The job delivered: its credits stay spent. False if already settled or unknown."""
@@ -242,27 +255,10 @@ class QuotaLedger:
     async def _settle(
         self, job_id: str, entry: str, reason: str | None, now: datetime, tx: Connection | None
     ) -> bool:
-        async with _maybe_transaction(self._db, tx) as conn:
-            return await self._settle_in(conn, job_id, entry, reason, now)
-
-    async def _settle_in(
-        self, tx: Connection, job_id: str, entry: str, reason: str | None, now: datetime
-    ) -> bool:
-        rows = list(await tx.execute_fetchall(_SETTLE, (entry, reason, timestamp(now), job_id)))
-        if not rows:
-            return False
-        row = rows[0]
-        buckets = _reservation_buckets(
-            row["user_key"], row["guild_key"], row["day_start"], row["month_start"]
-        )
-        changes = []
-        for bucket, _ in buckets:
-            if bucket.period == "open":
-                changes.append((-1, *bucket.key()))
-            elif entry == "refund":
-                changes.append((-row["amount_mc"], *bucket.key()))
-        await tx.executemany(_ADD_TO_BUCKET, changes)
-        return True
+        params = (entry, reason, timestamp(now), job_id)
+        if tx is None:
+            return bool(await self._db.write(_SETTLE, params))
+        return bool(await tx.execute_fetchall(_SETTLE, params))
 
     async def grant(
         self, scope: str, scope_key: str, amount_mc: int, *, now: datetime,
@@ -273,12 +269,7 @@ class QuotaLedger:
             raise ValueError("a grant must be positive")
         periods = _periods_for(scope, scope_key, now)
         async with _maybe_transaction(self._db, tx) as conn:
-            await _read_buckets(conn, periods)
-            await conn.executemany(
-                "UPDATE quota_usage SET bonus = bonus + ? WHERE scope = ? AND scope_key = ?"
-                " AND period = ? AND period_start = ?",
-                [(amount_mc, *bucket.key()) for bucket in periods],
-            )
+            await conn.executemany(_ADD_BONUS, [(*bucket.key(), amount_mc) for bucket in periods])
 
     async def reset(
         self, scope: str, scope_key: str, periods: Iterable[str], *, now: datetime,
@@ -291,21 +282,19 @@ class QuotaLedger:
         column = "user_key" if scope == "user" else "guild_key"
         start_column = {"day": "day_start", "month": "month_start"}
         async with _maybe_transaction(self._db, tx) as conn:
-            await _read_buckets(conn, buckets)
             for bucket in buckets:
-                in_flight = await conn.execute_fetchall(
-                    f"""SELECT COALESCE(SUM(r.amount_mc), 0) FROM quota_ledger AS r
-                    WHERE r.{column} = ? AND r.entry = 'reserve'
-                      AND r.{start_column[bucket.period]} = ?
-                      AND NOT EXISTS (SELECT 1 FROM quota_ledger AS s WHERE s.job_id = r.job_id
-                                      AND s.entry IN ('commit', 'refund'))""",
-                    (scope_key, bucket.period_start),
-                )
+                await conn.execute(_ADD_BONUS, (*bucket.key(), 0))
                 # available = cap + bonus - used; bonus = used - in_flight => cap - in_flight
                 await conn.execute(
-                    "UPDATE quota_usage SET bonus = used - ? WHERE scope = ? AND scope_key = ?"
-                    " AND period = ? AND period_start = ?",
-                    (next(iter(in_flight))[0], *bucket.key()),
+                    f"""UPDATE quota_usage SET bonus = used - (
+                        SELECT COALESCE(SUM(r.amount_mc), 0) FROM quota_ledger AS r
+                        WHERE r.{column} = ? AND r.entry = 'reserve'
+                          AND r.{start_column[bucket.period]} = ?
+                          AND NOT EXISTS (SELECT 1 FROM quota_ledger AS s
+                                          WHERE s.job_id = r.job_id
+                                            AND s.entry IN ('commit', 'refund')))
+                    WHERE scope = ? AND scope_key = ? AND period = ? AND period_start = ?""",
+                    (scope_key, bucket.period_start, *bucket.key()),
                 )
 
     async def usage(self, scope: str, scope_key: str, now: datetime) -> dict[str, BucketUsage]:
@@ -415,13 +404,14 @@ async def _maybe_transaction(db: Database, tx: Connection | None) -> AsyncIterat
 
 
 async def _read_buckets(tx: Connection, buckets: list[Bucket]) -> dict[tuple, BucketUsage]:
-    """Create missing running totals at zero and read them all, in one statement."""
-    values = ", ".join("(?, ?, ?, ?)" for _ in buckets)
-    params = [part for bucket in buckets for part in bucket.key()]
-    rows = await tx.execute_fetchall(_UPSERT_BUCKETS.format(values=values), params)
-    return {
-        (r["scope"], r["scope_key"], r["period"], r["period_start"]): BucketUsage(
-            r["used"], r["bonus"]
+    """The totals of these buckets; a bucket with no row yet reads as zero."""
+    found = {bucket.key(): BucketUsage(0, 0) for bucket in buckets}
+    for bucket in buckets:
+        rows = await tx.execute_fetchall(
+            "SELECT used, bonus FROM quota_usage WHERE scope = ? AND scope_key = ?"
+            " AND period = ? AND period_start = ?",
+            bucket.key(),
         )
-        for r in rows
-    }
+        for row in rows:
+            found[bucket.key()] = BucketUsage(row["used"], row["bonus"])
+    return found
