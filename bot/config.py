@@ -193,6 +193,9 @@ class Settings(BaseSettings):
         env_prefix="FPBOT_",
         env_nested_delimiter="__",
         env_file=".env",
+        # .env also holds the conventional names (DISCORD_TOKEN...); those are read by
+        # ConventionalEnvSource, so the dotenv source takes only our own fields.
+        dotenv_filtering="only_existing",
         env_ignore_empty=True,
         extra="forbid",
         hide_input_in_errors=True,
