@@ -19,11 +19,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.clock import system_clock  # noqa: E402
-from storage import Caps, Store  # noqa: E402
+from bot.clock import system_clock
+from storage import Caps, Store
 
-CAPS = Caps(user_daily_mc=10**12, user_monthly_mc=10**12, user_concurrent=10**6,
-            guild_daily_mc=10**12, global_open=10**9)
+CAPS = Caps(
+    user_daily_mc=10**12,
+    user_monthly_mc=10**12,
+    user_concurrent=10**6,
+    guild_daily_mc=10**12,
+    global_open=10**9,
+)
 
 
 async def reserve_many(store: Store, prefix: str, count: int, tasks: int, users: int) -> float:
@@ -32,8 +37,12 @@ async def reserve_many(store: Store, prefix: str, count: int, tasks: int, users:
     async def worker(w: int) -> None:
         for i in range(w, count, tasks):
             await store.ledger.reserve(
-                f"{prefix}-{i}", user_key=f"discord:{i % users}",
-                guild_key=f"discord:g{i % 7}", amount_mc=1500, caps=CAPS, now=now,
+                f"{prefix}-{i}",
+                user_key=f"discord:{i % users}",
+                guild_key=f"discord:g{i % 7}",
+                amount_mc=1500,
+                caps=CAPS,
+                now=now,
             )
 
     start = time.perf_counter()
@@ -64,18 +73,24 @@ async def main() -> None:
         async with await Store.open(Path(tmp) / "bench.sqlite3") as store:
             single, concurrent, settle = [], [], []
             for r in range(args.rounds):
-                single.append(await reserve_many(store, f"s{r}", args.reservations // 4, 1,
-                                                 args.users))
-                concurrent.append(await reserve_many(store, f"c{r}", args.reservations,
-                                                     args.tasks, args.users))
+                single.append(
+                    await reserve_many(store, f"s{r}", args.reservations // 4, 1, args.users)
+                )
+                concurrent.append(
+                    await reserve_many(store, f"c{r}", args.reservations, args.tasks, args.users)
+                )
                 settle.append(await settle_many(store, f"c{r}", args.reservations // 4))
             problems = await store.ledger.verify()
 
     print(f"quota reservations, {args.rounds} rounds, median (min-max):")
-    for label, rates in (("1 task", single), (f"{args.tasks} concurrent tasks", concurrent),
-                         ("commit/refund, 1 task", settle)):
-        print(f"  {label:<24} {statistics.median(rates):8.0f}/s "
-              f"({min(rates):.0f}-{max(rates):.0f})")
+    for label, rates in (
+        ("1 task", single),
+        (f"{args.tasks} concurrent tasks", concurrent),
+        ("commit/refund, 1 task", settle),
+    ):
+        print(
+            f"  {label:<24} {statistics.median(rates):8.0f}/s ({min(rates):.0f}-{max(rates):.0f})"
+        )
     print(f"  ledger after the run: {'consistent' if not problems else problems[:3]}")
 
 

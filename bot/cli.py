@@ -21,9 +21,9 @@ from bot.clock import system_clock
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.doctor import report
 from bot.log import setup_logging
-from bot.messages import user_quota_summary, until
+from bot.messages import until, user_quota_summary
 from bot.quotas import QuotaService, credits_to_mc, format_credits, parse_subject
-from storage import LimitOverride, Store, StorageError
+from storage import LimitOverride, StorageError, Store
 
 log = logging.getLogger("bot.cli")
 T = TypeVar("T")
@@ -74,8 +74,11 @@ def main_options(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="TOML config file (default: $FPBOT_CONFIG, "
-                     "else ./framepack-bot.toml if present)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML config file (default: $FPBOT_CONFIG, else ./framepack-bot.toml if present).",
+        ),
     ] = None,
 ) -> None:
     ctx.obj = CliState(config_path=config)
@@ -85,23 +88,35 @@ def main_options(
 def run(ctx: typer.Context) -> None:
     """Start the bot on every configured chat platform."""
     settings = load(ctx)
-    platforms = [name for name, conf in (("discord", settings.discord),
-                                         ("telegram", settings.telegram)) if conf.token]
+    platforms = [
+        name
+        for name, conf in (("discord", settings.discord), ("telegram", settings.telegram))
+        if conf.token
+    ]
     if not platforms:
-        fail("no chat platform is configured: set DISCORD_TOKEN (Discord) and/or "
-             "TELEGRAM_BOT_TOKEN (Telegram), in the environment, in .env, or as token under "
-             "[discord] / [telegram] in framepack-bot.toml")
+        fail(
+            "no chat platform is configured: set DISCORD_TOKEN (Discord) and/or "
+            "TELEGRAM_BOT_TOKEN (Telegram), in the environment, in .env, or as token under "
+            "[discord] / [telegram] in framepack-bot.toml"
+        )
 
     async def start() -> None:
-        async with await Store.open(settings.database_path,
-                                    busy_timeout_ms=settings.storage.busy_timeout_ms) as store:
-            log.info("store ready: %s (schema version %d)", settings.database_path,
-                     await store.db.schema_version())
+        async with await Store.open(
+            settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
+        ) as store:
+            log.info(
+                "store ready: %s (schema version %d)",
+                settings.database_path,
+                await store.db.schema_version(),
+            )
 
     run_async(start)
     # The platform adapters are the next milestones; say so instead of idling silently.
-    fail(f"this release has no chat adapter yet for {', '.join(platforms)}; "
-         "the store and quotas are ready (see `framepack-bot doctor`)", code=1)
+    fail(
+        f"this release has no chat adapter yet for {', '.join(platforms)}; "
+        "the store and quotas are ready (see `framepack-bot doctor`)",
+        code=1,
+    )
 
 
 @app.command()
@@ -129,13 +144,17 @@ class Period(StrEnum):
 
 UserOpt = Annotated[str | None, typer.Option("--user", help="discord:<id> or telegram:<id>")]
 RoleOpt = Annotated[str | None, typer.Option("--role", help="discord:<role id>")]
-GuildOpt = Annotated[str | None, typer.Option(
-    "--guild", help="discord:<guild id> or telegram:<group chat id>")]
+GuildOpt = Annotated[
+    str | None, typer.Option("--guild", help="discord:<guild id> or telegram:<group chat id>")
+]
 
 
 def _target(user: str | None, role: str | None, guild: str | None) -> tuple[str, str]:
-    given = [(scope, key) for scope, key in (("user", user), ("role", role), ("guild", guild))
-             if key is not None]
+    given = [
+        (scope, key)
+        for scope, key in (("user", user), ("role", role), ("guild", guild))
+        if key is not None
+    ]
     if len(given) != 1:
         fail("name exactly one of --user, --role, --guild")
     scope, key = given[0]
@@ -158,15 +177,19 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-async def _with_quotas(settings: Settings, work: Callable[[QuotaService, Store], Awaitable[T]]) -> T:
-    async with await Store.open(settings.database_path,
-                                busy_timeout_ms=settings.storage.busy_timeout_ms) as store:
+async def _with_quotas(
+    settings: Settings, work: Callable[[QuotaService, Store], Awaitable[T]]
+) -> T:
+    async with await Store.open(
+        settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
+    ) as store:
         return await work(QuotaService(store, settings.quotas, system_clock), store)
 
 
 @quota_app.command("show")
-def quota_show(ctx: typer.Context, user: UserOpt = None, role: RoleOpt = None,
-               guild: GuildOpt = None) -> None:
+def quota_show(
+    ctx: typer.Context, user: UserOpt = None, role: RoleOpt = None, guild: GuildOpt = None
+) -> None:
     """Balance and reset times of a user (in a guild, with --guild too), or a guild's budget."""
     settings = load(ctx)
     guild_key = None
@@ -183,20 +206,29 @@ def quota_show(ctx: typer.Context, user: UserOpt = None, role: RoleOpt = None,
         override = await store.limits.get(scope, key)
         lines = [f"{scope} {key}"]
         if override is not None:
-            lines.append("overrides: " + ", ".join(
-                f"{name} {value}" for name, value in (
-                    ("daily", override.daily_mc and format_credits(override.daily_mc)),
-                    ("monthly", override.monthly_mc and format_credits(override.monthly_mc)),
-                    ("concurrent", override.concurrent_jobs),
-                ) if value is not None))
+            lines.append(
+                "overrides: "
+                + ", ".join(
+                    f"{name} {value}"
+                    for name, value in (
+                        ("daily", override.daily_mc and format_credits(override.daily_mc)),
+                        ("monthly", override.monthly_mc and format_credits(override.monthly_mc)),
+                        ("concurrent", override.concurrent_jobs),
+                    )
+                    if value is not None
+                )
+            )
         if scope == "user":
             lines.append(user_quota_summary(await quotas.user_quota(key, guild_key), now))
         elif scope == "guild":
             window = (await quotas.guild_quota(key)).daily
-            lines.append("no daily budget" if window is None else
-                         f"today: {format_credits(window.remaining_mc)} of "
-                         f"{format_credits(window.cap_mc + window.usage.bonus)} credits left, "
-                         f"resets at {until(window.resets_at, now)}")
+            lines.append(
+                "no daily budget"
+                if window is None
+                else f"today: {format_credits(window.remaining_mc)} of "
+                f"{format_credits(window.cap_mc + window.usage.bonus)} credits left, "
+                f"resets at {until(window.resets_at, now)}"
+            )
         elif override is None:
             lines.append("no overrides: members get the configured defaults")
         return "\n".join(lines)
@@ -244,8 +276,9 @@ def quota_set(
 @quota_app.command("grant")
 def quota_grant(
     ctx: typer.Context,
-    credits: Annotated[str, typer.Argument(help="credits to add to the current day (and "
-                                                "month, for a user)")],
+    credits: Annotated[
+        str, typer.Argument(help="credits to add to the current day (and month, for a user)")
+    ],
     user: UserOpt = None,
     guild: GuildOpt = None,
 ) -> None:

@@ -260,7 +260,8 @@ class ConventionalEnvSource(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         env_file = self.config.get("env_file")
         from_file = (
-            dotenv_values(env_file) if isinstance(env_file, str | Path) and Path(env_file).is_file()
+            dotenv_values(env_file)
+            if isinstance(env_file, str | Path) and Path(env_file).is_file()
             else {}
         )
         tree: dict[str, Any] = {}

@@ -48,12 +48,16 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
             async with db:
                 version = await db.schema_version()
                 note = "" if version == SCHEMA_VERSION else "; `framepack-bot run` migrates it"
-                lines.append(f"database: {db_path} (schema version {version}, "
-                             f"this release: {SCHEMA_VERSION}{note})")
+                lines.append(
+                    f"database: {db_path} (schema version {version}, "
+                    f"this release: {SCHEMA_VERSION}{note})"
+                )
                 if version == SCHEMA_VERSION:
                     problems = await QuotaLedger(db).verify()
-                    lines.append("quota ledger: " + ("consistent" if not problems else
-                                                     f"{len(problems)} inconsistencies"))
+                    lines.append(
+                        "quota ledger: "
+                        + ("consistent" if not problems else f"{len(problems)} inconsistencies")
+                    )
                     lines += [f"  {p}" for p in problems[:10]]
                     healthy = healthy and not problems
 
@@ -61,18 +65,28 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
     if discord.token is None:
         lines.append("discord: not configured (set DISCORD_TOKEN)")
     else:
-        intent = "on" if discord.message_content_intent else (
-            "OFF: replying to an image with a prompt works only in DMs and with a mention")
-        lines.append(f"discord: token {mask(discord.token)}, api {discord.api_base_url}, "
-                     f"gateway {discord.gateway_url}, message content intent {intent}")
+        intent = (
+            "on"
+            if discord.message_content_intent
+            else ("OFF: replying to an image with a prompt works only in DMs and with a mention")
+        )
+        lines.append(
+            f"discord: token {mask(discord.token)}, api {discord.api_base_url}, "
+            f"gateway {discord.gateway_url}, message content intent {intent}"
+        )
     telegram = settings.telegram
-    lines.append("telegram: not configured (set TELEGRAM_BOT_TOKEN)" if telegram.token is None
-                 else f"telegram: token {mask(telegram.token)}, api {telegram.base_url}")
+    lines.append(
+        "telegram: not configured (set TELEGRAM_BOT_TOKEN)"
+        if telegram.token is None
+        else f"telegram: token {mask(telegram.token)}, api {telegram.base_url}"
+    )
 
     providers = settings.providers
-    lines.append(f"providers (default {providers.default_provider}"
-                 + (f", fallback {' > '.join(providers.fallback)}" if providers.fallback else "")
-                 + "):")
+    lines.append(
+        f"providers (default {providers.default_provider}"
+        + (f", fallback {' > '.join(providers.fallback)}" if providers.fallback else "")
+        + "):"
+    )
     for name in REMOTE_PROVIDERS:
         conf = providers.remote(name)
         if not conf.enabled:
@@ -85,13 +99,17 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
             state = "ready"
         lines.append(f"  {name:<10} {state:<40} key {mask(conf.api_key)}  {conf.base_url or '-'}")
     local = providers.local
-    lines.append(f"  {'local':<10} " + ("enabled" if local.enabled else "disabled")
-                 + (f", worker pool at {mask(local.redis_url)}" if local.redis_url else ""))
+    lines.append(
+        f"  {'local':<10} "
+        + ("enabled" if local.enabled else "disabled")
+        + (f", worker pool at {mask(local.redis_url)}" if local.redis_url else "")
+    )
     if providers.default_provider != "local":
         default_conf = providers.remote(providers.default_provider)
         if not default_conf.usable:
-            lines.append(f"  warning: the default provider {providers.default_provider} "
-                         "is not ready")
+            lines.append(
+                f"  warning: the default provider {providers.default_provider} is not ready"
+            )
 
     engine = settings.engine
     folders = []
@@ -106,14 +124,23 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
     lines += [f"  {f}" for f in folders]
 
     q = settings.quotas
-    guild = "no guild budget" if q.guild_daily_credits is None else (
-        f"guild {q.guild_daily_credits:g}/day")
-    lines.append(f"quotas: user {q.user_daily_credits:g}/day, {q.user_monthly_credits:g}/month, "
-                 f"{q.concurrent_jobs_per_user} at once; {guild}; queue {q.global_queue_length}")
+    guild = (
+        "no guild budget"
+        if q.guild_daily_credits is None
+        else (f"guild {q.guild_daily_credits:g}/day")
+    )
+    lines.append(
+        f"quotas: user {q.user_daily_credits:g}/day, {q.user_monthly_credits:g}/month, "
+        f"{q.concurrent_jobs_per_user} at once; {guild}; queue {q.global_queue_length}"
+    )
     s = settings.safety
-    lines.append(f"safety: {'on' if s.enabled_by_default else 'off'} by default, nudity threshold "
-                 f"{s.nudity_threshold:g}, deny list {s.deny_list_path or 'built-in only'}")
+    lines.append(
+        f"safety: {'on' if s.enabled_by_default else 'off'} by default, nudity threshold "
+        f"{s.nudity_threshold:g}, deny list {s.deny_list_path or 'built-in only'}"
+    )
     a = settings.admins
-    lines.append(f"admins: {len(a.discord_user_ids)} Discord users, {len(a.discord_role_ids)} "
-                 f"Discord roles, {len(a.telegram_user_ids)} Telegram users")
+    lines.append(
+        f"admins: {len(a.discord_user_ids)} Discord users, {len(a.discord_role_ids)} "
+        f"Discord roles, {len(a.telegram_user_ids)} Telegram users"
+    )
     return lines, healthy

@@ -28,8 +28,10 @@ def quota_refused(refusal: Refusal, cost_mc: int, now: datetime) -> str:
         case Limit.GLOBAL_QUEUE:
             return "The queue is full right now. Please try again in a few minutes."
         case Limit.USER_CONCURRENT:
-            return (f"You already have {refusal.cap} job(s) running, the most at once. "
-                    "Wait for one to finish or cancel it.")
+            return (
+                f"You already have {refusal.cap} job(s) running, the most at once. "
+                "Wait for one to finish or cancel it."
+            )
         case Limit.GUILD_DAILY:
             what = "This server's daily budget"
         case Limit.USER_MONTHLY:
@@ -41,9 +43,11 @@ def quota_refused(refusal: Refusal, cost_mc: int, now: datetime) -> str:
 
 
 def _window_line(name: str, window: Window, now: datetime) -> str:
-    return (f"{name}: {format_credits(window.remaining_mc)} of "
-            f"{format_credits(window.cap_mc + window.usage.bonus)} credits left, "
-            f"resets at {until(window.resets_at, now)}")
+    return (
+        f"{name}: {format_credits(window.remaining_mc)} of "
+        f"{format_credits(window.cap_mc + window.usage.bonus)} credits left, "
+        f"resets at {until(window.resets_at, now)}"
+    )
 
 
 def user_quota_summary(quota: UserQuota, now: datetime) -> str:

@@ -161,8 +161,13 @@ class QuotaService:
     ) -> ReserveOutcome:
         caps = await self.caps_for(user_key, guild_key, role_keys)
         return await self._store.ledger.reserve(
-            job_id, user_key=user_key, guild_key=guild_key, amount_mc=cost_mc, caps=caps,
-            now=self._clock(), tx=tx,
+            job_id,
+            user_key=user_key,
+            guild_key=guild_key,
+            amount_mc=cost_mc,
+            caps=caps,
+            now=self._clock(),
+            tx=tx,
         )
 
     async def commit(self, job_id: str, *, tx: Connection | None = None) -> bool:
@@ -201,17 +206,24 @@ class QuotaService:
     async def set_limits(
         self, scope: str, key: str, override: LimitOverride, *, actor: str
     ) -> None:
-        if scope == "guild" and (override.monthly_mc is not None
-                                 or override.concurrent_jobs is not None):
+        if scope == "guild" and (
+            override.monthly_mc is not None or override.concurrent_jobs is not None
+        ):
             raise ValueError("a guild has a daily budget only")
         now = self._clock()
         async with self._store.db.transaction() as tx:
             await self._store.limits.put(scope, key, override, actor=actor, now=now, tx=tx)
             await self._store.audit.record(
-                "quota.set", actor=actor, target=f"{scope}:{key}",
-                detail={"daily_mc": override.daily_mc, "monthly_mc": override.monthly_mc,
-                        "concurrent_jobs": override.concurrent_jobs},
-                now=now, tx=tx,
+                "quota.set",
+                actor=actor,
+                target=f"{scope}:{key}",
+                detail={
+                    "daily_mc": override.daily_mc,
+                    "monthly_mc": override.monthly_mc,
+                    "concurrent_jobs": override.concurrent_jobs,
+                },
+                now=now,
+                tx=tx,
             )
 
     async def grant(self, scope: str, key: str, amount_mc: int, *, actor: str) -> None:
@@ -219,8 +231,12 @@ class QuotaService:
         async with self._store.db.transaction() as tx:
             await self._store.ledger.grant(scope, key, amount_mc, now=now, tx=tx)
             await self._store.audit.record(
-                "quota.grant", actor=actor, target=f"{scope}:{key}",
-                detail={"amount_mc": amount_mc}, now=now, tx=tx,
+                "quota.grant",
+                actor=actor,
+                target=f"{scope}:{key}",
+                detail={"amount_mc": amount_mc},
+                now=now,
+                tx=tx,
             )
 
     async def reset(self, scope: str, key: str, periods: Iterable[str], *, actor: str) -> None:
@@ -229,6 +245,10 @@ class QuotaService:
         async with self._store.db.transaction() as tx:
             await self._store.ledger.reset(scope, key, periods, now=now, tx=tx)
             await self._store.audit.record(
-                "quota.reset", actor=actor, target=f"{scope}:{key}",
-                detail={"periods": periods}, now=now, tx=tx,
+                "quota.reset",
+                actor=actor,
+                target=f"{scope}:{key}",
+                detail={"periods": periods},
+                now=now,
+                tx=tx,
             )

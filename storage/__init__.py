@@ -29,8 +29,9 @@ class Store:
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:
         db = await Database.open(path, busy_timeout_ms=busy_timeout_ms)
-        return cls(db, JobStore(db), QuotaLedger(db), LimitStore(db), ScopeSettings(db),
-                   AuditLog(db))
+        return cls(
+            db, JobStore(db), QuotaLedger(db), LimitStore(db), ScopeSettings(db), AuditLog(db)
+        )
 
     async def close(self) -> None:
         await self.db.close()
@@ -43,7 +44,23 @@ class Store:
 
 
 __all__ = [
-    "SCHEMA_VERSION", "AuditEntry", "AuditLog", "Caps", "Connection", "Database", "JobRecord",
-    "JobState", "JobStore", "Limit", "LimitOverride", "LimitStore", "NewJob", "QuotaLedger",
-    "Refusal", "ReserveOutcome", "ScopeSettings", "Store", "StorageError",
+    "SCHEMA_VERSION",
+    "AuditEntry",
+    "AuditLog",
+    "Caps",
+    "Connection",
+    "Database",
+    "JobRecord",
+    "JobState",
+    "JobStore",
+    "Limit",
+    "LimitOverride",
+    "LimitStore",
+    "NewJob",
+    "QuotaLedger",
+    "Refusal",
+    "ReserveOutcome",
+    "ScopeSettings",
+    "StorageError",
+    "Store",
 ]

@@ -25,8 +25,14 @@ class AuditLog:
         self._db = db
 
     async def record(
-        self, action: str, *, actor: str, target: str | None, detail: dict[str, Any],
-        now: datetime, tx: Connection,
+        self,
+        action: str,
+        *,
+        actor: str,
+        target: str | None,
+        detail: dict[str, Any],
+        now: datetime,
+        tx: Connection,
     ) -> None:
         await tx.execute(
             "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
@@ -39,7 +45,13 @@ class AuditLog:
             f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ?", (*params, limit)
         )
         return [
-            AuditEntry(r["id"], parse_timestamp(r["at"]), r["actor"], r["action"], r["target"],
-                       json.loads(r["detail"]))
+            AuditEntry(
+                r["id"],
+                parse_timestamp(r["at"]),
+                r["actor"],
+                r["action"],
+                r["target"],
+                json.loads(r["detail"]),
+            )
             for r in rows
         ]

@@ -27,16 +27,27 @@ class JobState(StrEnum):
         return self in FINAL_STATES
 
 
-FINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED})
+FINAL_STATES = frozenset(
+    {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
+)
 
 # Which state may follow which; anything else is a bug in the caller.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset({JobState.SUBMITTED, JobState.FAILED, JobState.CANCELLED,
-                                JobState.BLOCKED}),
-    JobState.SUBMITTED: frozenset({JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED,
-                                   JobState.CANCELLED, JobState.BLOCKED}),
-    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED,
-                                 JobState.BLOCKED}),
+    JobState.QUEUED: frozenset(
+        {JobState.SUBMITTED, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
+    ),
+    JobState.SUBMITTED: frozenset(
+        {
+            JobState.RUNNING,
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.CANCELLED,
+            JobState.BLOCKED,
+        }
+    ),
+    JobState.RUNNING: frozenset(
+        {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
+    ),
     JobState.SUCCEEDED: frozenset({JobState.DELIVERED, JobState.FAILED, JobState.BLOCKED}),
     JobState.DELIVERED: frozenset(),
     JobState.FAILED: frozenset(),
@@ -132,9 +143,18 @@ class JobStore:
             " provider, state, cost_mc, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                job.id, job.platform, job.user_key, job.guild_key, job.channel_id,
-                json.dumps(job.reply_ref), json.dumps(job.request), job.provider,
-                JobState.QUEUED.value, job.cost_mc, at, at,
+                job.id,
+                job.platform,
+                job.user_key,
+                job.guild_key,
+                job.channel_id,
+                json.dumps(job.reply_ref),
+                json.dumps(job.request),
+                job.provider,
+                JobState.QUEUED.value,
+                job.cost_mc,
+                at,
+                at,
             ),
         )
 
@@ -154,8 +174,10 @@ class JobStore:
     ) -> JobRecord:
         """Move a job to `to`, checking the transition; extra `fields` (provider_handle,
         seed, result_path, progress, status_detail) are written in the same update."""
-        row = next(iter(await tx.execute_fetchall("SELECT state FROM jobs WHERE id = ?",
-                                                  (job_id,))), None)
+        extra = _encode_fields(fields)
+        row = next(
+            iter(await tx.execute_fetchall("SELECT state FROM jobs WHERE id = ?", (job_id,))), None
+        )
         if row is None:
             raise KeyError(job_id)
         current = JobState(row["state"])
@@ -169,19 +191,28 @@ class JobStore:
         if to is JobState.DELIVERED:
             values["delivered"] = 1
             values["delivered_at"] = timestamp(now)
-        values.update(_encode_fields(fields))
+        values.update(extra)
         await _update(tx, job_id, values)
         return await self._get_in(tx, job_id)
 
     async def record_progress(
-        self, job_id: str, progress: float, detail: dict[str, Any], *, now: datetime,
+        self,
+        job_id: str,
+        progress: float,
+        detail: dict[str, Any],
+        *,
+        now: datetime,
         tx: Connection,
     ) -> None:
-        await _update(tx, job_id, {
-            "progress": min(1.0, max(0.0, progress)),
-            "status_detail": json.dumps(detail),
-            "updated_at": timestamp(now),
-        })
+        await _update(
+            tx,
+            job_id,
+            {
+                "progress": min(1.0, max(0.0, progress)),
+                "status_detail": json.dumps(detail),
+                "updated_at": timestamp(now),
+            },
+        )
 
     async def recent_for_user(self, user_key: str, limit: int = 10) -> list[JobRecord]:
         rows = await self._db.fetch_all(
@@ -204,8 +235,14 @@ class JobStore:
         return JobRecord.from_row(next(iter(rows)))
 
 
-_WRITABLE_FIELDS = {"provider_handle", "seed", "result_path", "progress", "status_detail",
-                    "provider"}
+_WRITABLE_FIELDS = {
+    "provider_handle",
+    "seed",
+    "result_path",
+    "progress",
+    "status_detail",
+    "provider",
+}
 
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,13 @@ class LimitStore:
         return [LimitOverride(r[0], r[1], r[2]) for r in rows]
 
     async def put(
-        self, scope: str, scope_key: str, override: LimitOverride, *, actor: str, now: datetime,
+        self,
+        scope: str,
+        scope_key: str,
+        override: LimitOverride,
+        *,
+        actor: str,
+        now: datetime,
         tx: Connection,
     ) -> None:
         """Replace the override; an empty one removes the row (back to inheriting)."""
@@ -63,8 +69,13 @@ class LimitStore:
             " monthly_mc = excluded.monthly_mc, concurrent_jobs = excluded.concurrent_jobs,"
             " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
             (
-                scope, scope_key, override.daily_mc, override.monthly_mc,
-                override.concurrent_jobs, timestamp(now), actor,
+                scope,
+                scope_key,
+                override.daily_mc,
+                override.monthly_mc,
+                override.concurrent_jobs,
+                timestamp(now),
+                actor,
             ),
         )
 

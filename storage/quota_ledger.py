@@ -201,11 +201,18 @@ class QuotaLedger:
         if amount_mc < 0:
             raise ValueError("amount_mc must not be negative")
         params = {
-            "job_id": job_id, "user_key": user_key, "guild_key": guild_key, "amount": amount_mc,
-            "day": timestamp(day_start(now)), "month": timestamp(month_start(now)),
-            "now": timestamp(now), "global_cap": caps.global_open,
-            "concurrent_cap": caps.user_concurrent, "monthly_cap": caps.user_monthly_mc,
-            "daily_cap": caps.user_daily_mc, "guild_cap": caps.guild_daily_mc,
+            "job_id": job_id,
+            "user_key": user_key,
+            "guild_key": guild_key,
+            "amount": amount_mc,
+            "day": timestamp(day_start(now)),
+            "month": timestamp(month_start(now)),
+            "now": timestamp(now),
+            "global_cap": caps.global_open,
+            "concurrent_cap": caps.user_concurrent,
+            "monthly_cap": caps.user_monthly_mc,
+            "daily_cap": caps.user_daily_mc,
+            "guild_cap": caps.guild_daily_mc,
         }
         if tx is None:
             if await self._db.write(_RESERVE, params):
@@ -261,7 +268,12 @@ class QuotaLedger:
         return bool(await tx.execute_fetchall(_SETTLE, params))
 
     async def grant(
-        self, scope: str, scope_key: str, amount_mc: int, *, now: datetime,
+        self,
+        scope: str,
+        scope_key: str,
+        amount_mc: int,
+        *,
+        now: datetime,
         tx: Connection | None = None,
     ) -> None:
         """Add credits to the current windows of a user (day and month) or a guild (day)."""
@@ -272,7 +284,12 @@ class QuotaLedger:
             await conn.executemany(_ADD_BONUS, [(*bucket.key(), amount_mc) for bucket in periods])
 
     async def reset(
-        self, scope: str, scope_key: str, periods: Iterable[str], *, now: datetime,
+        self,
+        scope: str,
+        scope_key: str,
+        periods: Iterable[str],
+        *,
+        now: datetime,
         tx: Connection | None = None,
     ) -> None:
         """Back to the plain limit for the current windows: settled use and grants are
@@ -309,8 +326,8 @@ class QuotaLedger:
                 " AND period = ? AND period_start = ?",
                 bucket.key(),
             )
-            result[bucket.period] = BucketUsage(row["used"], row["bonus"]) if row else BucketUsage(
-                0, 0
+            result[bucket.period] = (
+                BucketUsage(row["used"], row["bonus"]) if row else BucketUsage(0, 0)
             )
         return result
 
@@ -343,13 +360,16 @@ class QuotaLedger:
         problems += [f"job {r['job_id']} is settled without a reservation" for r in orphans]
 
         expected = await self._db.fetch_all(_EXPECTED_TOTALS)
-        want = {(r["scope"], r["scope_key"], r["period"], r["period_start"]): r["total"]
-                for r in expected}
+        want = {
+            (r["scope"], r["scope_key"], r["period"], r["period_start"]): r["total"]
+            for r in expected
+        }
         rows = await self._db.fetch_all(
             "SELECT scope, scope_key, period, period_start, used FROM quota_usage"
         )
-        have = {(r["scope"], r["scope_key"], r["period"], r["period_start"]): r["used"]
-                for r in rows}
+        have = {
+            (r["scope"], r["scope_key"], r["period"], r["period_start"]): r["used"] for r in rows
+        }
         for key in sorted(set(want) | set(have)):
             if want.get(key, 0) != have.get(key, 0):
                 problems.append(

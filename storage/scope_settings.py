@@ -38,7 +38,14 @@ class ScopeSettings:
         return default
 
     async def set(
-        self, scope: str, scope_key: str, name: str, value: Any, *, actor: str, now: datetime,
+        self,
+        scope: str,
+        scope_key: str,
+        name: str,
+        value: Any,
+        *,
+        actor: str,
+        now: datetime,
         tx: Connection,
     ) -> None:
         if scope not in SETTING_SCOPES:

@@ -25,15 +25,28 @@ SECRETS = {
 }
 
 
-def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith("FPBOT_") and k not in CONVENTIONAL_ENV}
-    clean.update({"FPBOT_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT),
-                  "COLUMNS": "200"})
+def cli(
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FPBOT_") and k not in CONVENTIONAL_ENV
+    }
+    clean.update(
+        {"FPBOT_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    )
     clean.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=clean,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_doctor_on_the_example_config_masks_keys_and_shows_the_schema(tmp_path: Path) -> None:
@@ -60,16 +73,28 @@ def test_doctor_before_the_database_exists_says_so(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # doctor changes nothing
 
 
-@pytest.mark.parametrize(("args", "env", "expected"), [
-    (["doctor"], {"FPBOT_QUOTAS__USER_DAILY_CREDITS": "-1"},
-     "framepack-bot: invalid configuration: quotas.user_daily_credits: Input should be "
-     "greater than or equal to 0"),
-    (["--config", "missing.toml", "doctor"], {}, "framepack-bot: config file not found: "
-     "missing.toml"),
-    (["run"], {"FPBOT_LOG_LEVEL": "LOUD"},
-     "framepack-bot: invalid configuration: log_level: Input should be 'DEBUG', 'INFO', "
-     "'WARNING' or 'ERROR'"),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["doctor"],
+            {"FPBOT_QUOTAS__USER_DAILY_CREDITS": "-1"},
+            "framepack-bot: invalid configuration: quotas.user_daily_credits: Input should be "
+            "greater than or equal to 0",
+        ),
+        (
+            ["--config", "missing.toml", "doctor"],
+            {},
+            "framepack-bot: config file not found: missing.toml",
+        ),
+        (
+            ["run"],
+            {"FPBOT_LOG_LEVEL": "LOUD"},
+            "framepack-bot: invalid configuration: log_level: Input should be 'DEBUG', 'INFO', "
+            "'WARNING' or 'ERROR'",
+        ),
+    ],
+)
 def test_bad_config_prints_one_line_and_exits_2(tmp_path, args, env, expected) -> None:
     result = cli(tmp_path, *args, env=env)
     assert result.returncode == 2
@@ -87,8 +112,12 @@ def test_run_without_a_platform_names_the_variables_and_exits_2(tmp_path: Path) 
 def test_no_secret_reaches_any_output_even_at_debug(tmp_path: Path) -> None:
     env = {**SECRETS, "FPBOT_LOG_LEVEL": "DEBUG"}
     outputs = []
-    for args in (["run"], ["doctor"], ["quota", "show", "--user", "discord:5"],
-                 ["quota", "grant", "3", "--user", "discord:5"]):
+    for args in (
+        ["run"],
+        ["doctor"],
+        ["quota", "show", "--user", "discord:5"],
+        ["quota", "grant", "3", "--user", "discord:5"],
+    ):
         result = cli(tmp_path, *args, env=env)
         outputs.append(result.stdout + result.stderr)
     joined = "\n".join(outputs)
@@ -99,8 +128,12 @@ def test_no_secret_reaches_any_output_even_at_debug(tmp_path: Path) -> None:
 
 
 def test_quota_commands_round_trip_and_are_audited(tmp_path: Path) -> None:
-    assert cli(tmp_path, "quota", "set", "--user", "discord:42", "--daily", "10",
-               "--concurrent", "3").returncode == 0
+    assert (
+        cli(
+            tmp_path, "quota", "set", "--user", "discord:42", "--daily", "10", "--concurrent", "3"
+        ).returncode
+        == 0
+    )
     assert cli(tmp_path, "quota", "grant", "2.5", "--user", "discord:42").returncode == 0
     shown = cli(tmp_path, "quota", "show", "--user", "discord:42", "--guild", "discord:7")
     assert shown.returncode == 0, shown.stderr
@@ -110,11 +143,15 @@ def test_quota_commands_round_trip_and_are_audited(tmp_path: Path) -> None:
     assert "Server today: 600 of 600 credits left" in shown.stdout
 
     assert cli(tmp_path, "quota", "reset", "--user", "discord:42").returncode == 0
-    assert "Today: 10 of 10 credits left" in cli(
-        tmp_path, "quota", "show", "--user", "discord:42").stdout
+    assert (
+        "Today: 10 of 10 credits left"
+        in cli(tmp_path, "quota", "show", "--user", "discord:42").stdout
+    )
     assert cli(tmp_path, "quota", "set", "--guild", "discord:7", "--daily", "50").returncode == 0
-    assert "today: 50 of 50 credits left" in cli(
-        tmp_path, "quota", "show", "--guild", "discord:7").stdout
+    assert (
+        "today: 50 of 50 credits left"
+        in cli(tmp_path, "quota", "show", "--guild", "discord:7").stdout
+    )
     assert cli(tmp_path, "quota", "set", "--user", "discord:42", "--clear").returncode == 0
     assert "overrides" not in cli(tmp_path, "quota", "show", "--user", "discord:42").stdout
 
@@ -123,17 +160,24 @@ def test_quota_commands_round_trip_and_are_audited(tmp_path: Path) -> None:
     assert actions == ["quota.set", "quota.grant", "quota.reset", "quota.set", "quota.set"]
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["quota", "show", "--user", "1234"], "'1234' is not a subject"),
-    (["quota", "grant", "--user", "discord:1", "--", "-5"],
-     "credits must be a non-negative number"),
-    (["quota", "grant", "0", "--user", "discord:1"], "grant more than 0 credits"),
-    (["quota", "set", "--user", "discord:1"], "give --clear, or at least one of"),
-    (["quota", "set", "--guild", "discord:1", "--monthly", "5"], "a guild has a daily budget"),
-    (["quota", "set", "--user", "discord:1", "--role", "discord:2", "--daily", "1"],
-     "name exactly one of --user, --role, --guild"),
-    (["quota", "grant", "1.0001", "--user", "discord:1"], "at most three decimals"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["quota", "show", "--user", "1234"], "'1234' is not a subject"),
+        (
+            ["quota", "grant", "--user", "discord:1", "--", "-5"],
+            "credits must be a non-negative number",
+        ),
+        (["quota", "grant", "0", "--user", "discord:1"], "grant more than 0 credits"),
+        (["quota", "set", "--user", "discord:1"], "give --clear, or at least one of"),
+        (["quota", "set", "--guild", "discord:1", "--monthly", "5"], "a guild has a daily budget"),
+        (
+            ["quota", "set", "--user", "discord:1", "--role", "discord:2", "--daily", "1"],
+            "name exactly one of --user, --role, --guild",
+        ),
+        (["quota", "grant", "1.0001", "--user", "discord:1"], "at most three decimals"),
+    ],
+)
 def test_bad_quota_input_exits_2_with_one_line(tmp_path: Path, args, expected) -> None:
     result = cli(tmp_path, *args)
     assert result.returncode == 2, result.stdout

@@ -37,7 +37,7 @@ def test_defaults_need_no_file() -> None:
 
 
 def test_toml_file_from_flag_and_from_environment(tmp_path: Path, monkeypatch) -> None:
-    conf = write(tmp_path / "x.toml", '[quotas]\nuser_daily_credits = 12.5\n')
+    conf = write(tmp_path / "x.toml", "[quotas]\nuser_daily_credits = 12.5\n")
     assert load_settings(conf).quotas.user_daily_credits == 12.5
     monkeypatch.setenv("FPBOT_CONFIG", str(conf))
     assert load_settings().quotas.user_daily_credits == 12.5
@@ -49,7 +49,7 @@ def test_default_file_in_working_directory_is_read(tmp_path: Path) -> None:
 
 
 def test_missing_config_file_is_an_error(tmp_path: Path, monkeypatch) -> None:
-    with pytest.raises(ConfigError, match="config file not found: .*nope.toml"):
+    with pytest.raises(ConfigError, match=r"config file not found: .*nope\.toml"):
         load_settings(tmp_path / "nope.toml")
     monkeypatch.setenv("FPBOT_CONFIG", "elsewhere.toml")
     with pytest.raises(ConfigError, match="from FPBOT_CONFIG"):
@@ -57,8 +57,9 @@ def test_missing_config_file_is_an_error(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_environment_beats_toml_and_nests_with_double_underscore(tmp_path, monkeypatch):
-    conf = write(tmp_path / "x.toml",
-                 '[providers.fal]\npoll_interval = 4\nmax_poll_interval = 20\n')
+    conf = write(
+        tmp_path / "x.toml", "[providers.fal]\npoll_interval = 4\nmax_poll_interval = 20\n"
+    )
     monkeypatch.setenv("FPBOT_PROVIDERS__FAL__POLL_INTERVAL", "5")
     monkeypatch.setenv("FPBOT_ADMINS__DISCORD_USER_IDS", "[11, 22]")
     settings = load_settings(conf)
@@ -100,18 +101,33 @@ def test_secrets_are_secret_str_and_hidden_in_repr(monkeypatch) -> None:
     assert "super-secret-token-123" not in settings.model_dump_json()
 
 
-@pytest.mark.parametrize(("toml", "env", "expected"), [
-    ("[quotas]\nconcurrent_jobs_per_user = 0\n", {},
-     r"quotas\.concurrent_jobs_per_user: Input should be greater than or equal to 1"),
-    ("", {"FPBOT_PROVIDERS__FAL__POLL_INTERVAL": "soon"},
-     r"providers\.fal\.poll_interval: Input should be a valid number"),
-    ("[discord]\ntokn = 'x'\n", {}, r"discord\.tokn: unknown setting"),
-    ("[providers]\ndefault_provider = 'openai'\n", {},
-     r"providers\.default_provider: Input should be 'fal', 'wavespeed'"),
-    ("[providers.fal]\npoll_interval = 10\nmax_poll_interval = 5\n", {},
-     r"providers\.fal: Value error, max_poll_interval must be at least poll_interval"),
-    ("[discord]\napi_base_url = 'not a url'\n", {}, r"discord\.api_base_url: Input should be"),
-])
+@pytest.mark.parametrize(
+    ("toml", "env", "expected"),
+    [
+        (
+            "[quotas]\nconcurrent_jobs_per_user = 0\n",
+            {},
+            r"quotas\.concurrent_jobs_per_user: Input should be greater than or equal to 1",
+        ),
+        (
+            "",
+            {"FPBOT_PROVIDERS__FAL__POLL_INTERVAL": "soon"},
+            r"providers\.fal\.poll_interval: Input should be a valid number",
+        ),
+        ("[discord]\ntokn = 'x'\n", {}, r"discord\.tokn: unknown setting"),
+        (
+            "[providers]\ndefault_provider = 'openai'\n",
+            {},
+            r"providers\.default_provider: Input should be 'fal', 'wavespeed'",
+        ),
+        (
+            "[providers.fal]\npoll_interval = 10\nmax_poll_interval = 5\n",
+            {},
+            r"providers\.fal: Value error, max_poll_interval must be at least poll_interval",
+        ),
+        ("[discord]\napi_base_url = 'not a url'\n", {}, r"discord\.api_base_url: Input should be"),
+    ],
+)
 def test_bad_values_give_one_line_naming_the_field(tmp_path, monkeypatch, toml, env, expected):
     conf = write(tmp_path / "bad.toml", toml)
     for name, value in env.items():

@@ -28,8 +28,9 @@ def test_secret_in_message_args_exception_and_url_is_redacted() -> None:
         raise RuntimeError(f"failed with {TOKEN}")
     except RuntimeError:
         log.exception("boom")
-    logging.getLogger("httpx").warning("url https://x/%s", "123456%3AABC-telegram%2Ftoken"
-                                       "%2Bwith%3Dodd%26chars")
+    logging.getLogger("httpx").warning(
+        "url https://x/%s", "123456%3AABC-telegram%2Ftoken%2Bwith%3Dodd%26chars"
+    )
     text = stream.getvalue()
     assert TOKEN not in text
     assert "ABC-telegram" not in text

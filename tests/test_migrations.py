@@ -24,8 +24,9 @@ def test_migrations_are_numbered_from_one_without_gaps() -> None:
 
 
 @pytest.mark.parametrize("start_version", range(SCHEMA_VERSION))
-async def test_every_earlier_version_migrates_to_the_same_schema(tmp_path: Path,
-                                                                 start_version: int) -> None:
+async def test_every_earlier_version_migrates_to_the_same_schema(
+    tmp_path: Path, start_version: int
+) -> None:
     fresh = await schema_of(tmp_path / "fresh.sqlite3")
 
     old = tmp_path / f"at-v{start_version}.sqlite3"
@@ -45,7 +46,8 @@ async def test_data_written_at_version_one_survives_the_upgrade(tmp_path: Path) 
             "INSERT INTO jobs (id, platform, user_key, request, provider, state, cost_mc,"
             " created_at, updated_at) VALUES ('old', 'discord', 'discord:1', '{}', 'fal',"
             " 'queued', 1000, '2026-01-01T00:00:00.000000+00:00',"
-            " '2026-01-01T00:00:00.000000+00:00')")
+            " '2026-01-01T00:00:00.000000+00:00')"
+        )
     async with await Store.open(path) as store:
         job = await store.jobs.get("old")
         assert job is not None and job.cost_mc == 1000
@@ -66,20 +68,19 @@ async def test_a_newer_database_is_refused_with_a_clear_error(tmp_path: Path) ->
         await Database.open(path)
 
 
-async def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path,
-                                                               monkeypatch) -> None:
+async def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path, monkeypatch) -> None:
     from storage import db as db_module
 
-    broken = db_module.Migration(SCHEMA_VERSION + 1, "9999_broken.sql",
-                                 "CREATE TABLE half (a);\nTHIS IS NOT SQL;\n")
+    broken = db_module.Migration(
+        SCHEMA_VERSION + 1, "9999_broken.sql", "CREATE TABLE half (a);\nTHIS IS NOT SQL;\n"
+    )
     monkeypatch.setattr(db_module, "MIGRATIONS", [*MIGRATIONS, broken])
     path = tmp_path / "db.sqlite3"
     async with aiosqlite.connect(path, isolation_level=None) as conn:
         with pytest.raises(aiosqlite.OperationalError):
             await apply_migrations(conn, up_to=SCHEMA_VERSION + 1)
         version = (await (await conn.execute("PRAGMA user_version")).fetchone())[0]
-        tables = await conn.execute_fetchall(
-            "SELECT name FROM sqlite_master WHERE name = 'half'")
+        tables = await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE name = 'half'")
     assert version == SCHEMA_VERSION and list(tables) == []
 
 

@@ -30,8 +30,12 @@ async def test_each_user_gets_exactly_min_of_limit_and_demand(store: Store, cloc
         for user, n in batch:
             caps = Caps(daily_cap_mc(user), None, None, None, None)
             outcome = await store.ledger.reserve(
-                f"u{user}-{n}", user_key=f"discord:{user}", guild_key=None, amount_mc=COST_MC,
-                caps=caps, now=clock(),
+                f"u{user}-{n}",
+                user_key=f"discord:{user}",
+                guild_key=None,
+                amount_mc=COST_MC,
+                caps=caps,
+                now=clock(),
             )
             results.append((user, outcome.granted))
         return results

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def start_burst(db: Path, seed: int, ops: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.helpers.reservation_burst", str(db), str(seed), str(ops)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
@@ -50,5 +52,6 @@ async def test_sigkill_mid_burst_leaves_the_ledger_consistent(tmp_path: Path, ki
         assert await store.ledger.verify() == []
         reserved = await store.db.fetch_one(
             "SELECT COUNT(*) FROM quota_ledger WHERE entry = 'reserve' AND job_id LIKE ?",
-            (f"p{kill_after}-%",))
+            (f"p{kill_after}-%",),
+        )
         assert reserved[0] > 0  # the victim really wrote before it died

@@ -7,14 +7,27 @@ from datetime import UTC, datetime
 from storage import Caps, Limit, Store
 from tests.conftest import FakeClock
 
-ROOMY = Caps(user_daily_mc=10_000, user_monthly_mc=100_000, user_concurrent=5,
-             guild_daily_mc=None, global_open=100)
+ROOMY = Caps(
+    user_daily_mc=10_000,
+    user_monthly_mc=100_000,
+    user_concurrent=5,
+    guild_daily_mc=None,
+    global_open=100,
+)
 
 
-async def reserve(store: Store, job: str, clock: FakeClock, amount: int = 1000,
-                  caps: Caps = ROOMY, user: str = "discord:1", guild: str | None = None):
-    return await store.ledger.reserve(job, user_key=user, guild_key=guild, amount_mc=amount,
-                                      caps=caps, now=clock())
+async def reserve(
+    store: Store,
+    job: str,
+    clock: FakeClock,
+    amount: int = 1000,
+    caps: Caps = ROOMY,
+    user: str = "discord:1",
+    guild: str | None = None,
+):
+    return await store.ledger.reserve(
+        job, user_key=user, guild_key=guild, amount_mc=amount, caps=caps, now=clock()
+    )
 
 
 async def test_reserve_counts_in_day_month_and_open(store: Store, clock: FakeClock) -> None:
@@ -134,8 +147,15 @@ async def test_a_reservation_rolls_back_with_its_transaction(store: Store, clock
 
     try:
         async with store.db.transaction() as tx:
-            await store.ledger.reserve("a", user_key="discord:1", guild_key=None, amount_mc=500,
-                                       caps=ROOMY, now=clock(), tx=tx)
+            await store.ledger.reserve(
+                "a",
+                user_key="discord:1",
+                guild_key=None,
+                amount_mc=500,
+                caps=ROOMY,
+                now=clock(),
+                tx=tx,
+            )
             raise Boom
     except Boom:
         pass

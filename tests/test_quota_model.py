@@ -33,8 +33,9 @@ from storage.quota_ledger import day_start, month_start
 
 USERS = ["discord:1", "discord:2", "telegram:3"]
 GUILD = "discord:77"
-CAPS = Caps(user_daily_mc=6000, user_monthly_mc=15000, user_concurrent=2,
-            guild_daily_mc=9000, global_open=4)
+CAPS = Caps(
+    user_daily_mc=6000, user_monthly_mc=15000, user_concurrent=2, guild_daily_mc=9000, global_open=4
+)
 
 
 @dataclass
@@ -82,8 +83,9 @@ class LedgerMachine(RuleBasedStateMachine):
             (("user", user, "day", day), amount, CAPS.user_daily_mc, Limit.USER_DAILY),
         ]
         if guild is not None:
-            checks.append((("guild", guild, "day", day), amount, CAPS.guild_daily_mc,
-                           Limit.GUILD_DAILY))
+            checks.append(
+                (("guild", guild, "day", day), amount, CAPS.guild_daily_mc, Limit.GUILD_DAILY)
+            )
         for key, need, cap, limit in checks:
             used, bonus = self.bucket(*key)
             if used - bonus + need > cap:
@@ -99,14 +101,21 @@ class LedgerMachine(RuleBasedStateMachine):
     def start(self) -> None:
         assert self.run(self.store.db.schema_version()) > 0
 
-    @rule(target=jobs, user=st.sampled_from(USERS), guild=st.sampled_from([None, GUILD]),
-          amount=st.sampled_from([0, 500, 1000, 2500, 4000, 7000]))
+    @rule(
+        target=jobs,
+        user=st.sampled_from(USERS),
+        guild=st.sampled_from([None, GUILD]),
+        amount=st.sampled_from([0, 500, 1000, 2500, 4000, 7000]),
+    )
     def reserve(self, user: str, guild: str | None, amount: int) -> str:
         self.counter += 1
         job_id = f"job{self.counter}"
         expected = self.predict(user, guild, amount)
-        outcome = self.run(self.store.ledger.reserve(
-            job_id, user_key=user, guild_key=guild, amount_mc=amount, caps=CAPS, now=self.now))
+        outcome = self.run(
+            self.store.ledger.reserve(
+                job_id, user_key=user, guild_key=guild, amount_mc=amount, caps=CAPS, now=self.now
+            )
+        )
         if expected is None:
             assert outcome.granted and not outcome.replayed
             day, month = self.windows()
@@ -128,9 +137,16 @@ class LedgerMachine(RuleBasedStateMachine):
         model = self.model_jobs.get(job)
         if model is None:
             return  # that reservation was refused; a replay is a fresh attempt
-        outcome = self.run(self.store.ledger.reserve(
-            job, user_key=model.user, guild_key=model.guild, amount_mc=model.amount, caps=CAPS,
-            now=self.now))
+        outcome = self.run(
+            self.store.ledger.reserve(
+                job,
+                user_key=model.user,
+                guild_key=model.guild,
+                amount_mc=model.amount,
+                caps=CAPS,
+                now=self.now,
+            )
+        )
         assert outcome.granted and outcome.replayed
 
     def settle(self, job: str, entry: str) -> None:
@@ -176,16 +192,19 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(self.store.ledger.grant("guild", GUILD, amount, now=self.now))
         self.bucket("guild", GUILD, "day", self.windows()[0])[1] += amount
 
-    @rule(user=st.sampled_from(USERS), periods=st.sampled_from([["day"], ["month"],
-                                                                ["day", "month"]]))
+    @rule(
+        user=st.sampled_from(USERS), periods=st.sampled_from([["day"], ["month"], ["day", "month"]])
+    )
     def reset(self, user: str, periods: list[str]) -> None:
         self.run(self.store.ledger.reset("user", user, periods, now=self.now))
         day, month = self.windows()
         for period in periods:
             start = day if period == "day" else month
             in_flight = sum(
-                j.amount for j in self.model_jobs.values()
-                if j.user == user and j.state == "open"
+                j.amount
+                for j in self.model_jobs.values()
+                if j.user == user
+                and j.state == "open"
                 and (j.day if period == "day" else j.month) == start
             )
             bucket = self.bucket("user", user, period, start)
@@ -199,8 +218,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def database_agrees_with_model(self) -> None:
-        rows = self.run(self.store.db.fetch_all(
-            "SELECT scope, scope_key, period, period_start, used, bonus FROM quota_usage"))
+        rows = self.run(
+            self.store.db.fetch_all(
+                "SELECT scope, scope_key, period, period_start, used, bonus FROM quota_usage"
+            )
+        )
         actual = {(r[0], r[1], r[2], r[3]): [r[4], r[5]] for r in rows}
         expected = {k: v for k, v in self.usage.items() if v != [0, 0]}
         assert {k: v for k, v in actual.items() if v != [0, 0]} == expected
@@ -213,6 +235,5 @@ class LedgerMachine(RuleBasedStateMachine):
             assert 0 <= self.bucket("user", user, "open", "")[0] <= CAPS.user_concurrent
 
 
-LedgerMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40,
-                                           deadline=None)
+LedgerMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
 test_ledger_matches_model = LedgerMachine.TestCase

@@ -11,8 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 from storage import Caps, Store
 
-CAPS = Caps(user_daily_mc=50_000, user_monthly_mc=400_000, user_concurrent=4,
-            guild_daily_mc=200_000, global_open=60)
+CAPS = Caps(
+    user_daily_mc=50_000,
+    user_monthly_mc=400_000,
+    user_concurrent=4,
+    guild_daily_mc=200_000,
+    global_open=60,
+)
 
 
 async def main(path: str, seed: int, ops: int) -> None:
@@ -31,9 +36,12 @@ async def main(path: str, seed: int, ops: int) -> None:
             else:
                 job = f"p{seed}-{n}"
                 outcome = await store.ledger.reserve(
-                    job, user_key=f"discord:{rng.randrange(20)}",
+                    job,
+                    user_key=f"discord:{rng.randrange(20)}",
                     guild_key=rng.choice([None, "discord:500", "discord:501"]),
-                    amount_mc=rng.choice([1000, 1500, 4000, 9000]), caps=CAPS, now=now,
+                    amount_mc=rng.choice([1000, 1500, 4000, 9000]),
+                    caps=CAPS,
+                    now=now,
                 )
                 if outcome.granted:
                     open_jobs.append(job)
