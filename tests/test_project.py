@@ -1,0 +1,104 @@
+"""The project's own promises: README and CI agree, lint is clean, the package ships
+its migrations, the extras pin torch where the CPU wheel is, imports go one way."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    return [block.strip() for block in blocks]
+
+
+def test_readme_opens_with_the_run_and_test_commands_and_ci_runs_the_latter() -> None:
+    run_bot, run_tests = readme_commands()[:2]
+    assert run_bot.endswith("framepack-bot run") and "pip install" in run_bot
+    assert run_tests.endswith("pytest")
+    ci_lines = [
+        line
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert ci_lines[-1] == run_tests
+
+
+def test_lint_and_format_are_clean() -> None:
+    for args in (["check", "."], ["format", "--check", "."]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_extras_admit_the_cpu_torch_wheel_on_disk() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert {"local", "safety", "test"} <= set(extras)
+    torch = next(Requirement(r) for r in extras["local"] if Requirement(r).name == "torch")
+    assert "2.13.0" in torch.specifier
+    assert "3.0" not in torch.specifier  # a resolver must never reach past the pin
+    assert project["scripts"]["framepack-bot"] == "bot.cli:main"
+
+
+def test_the_built_wheel_ships_the_migrations(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp_path.glob("framepack_bot-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    migrations = sorted(n for n in names if n.startswith("storage/migrations/"))
+    shipped = sorted(
+        f"storage/migrations/{p.name}" for p in (ROOT / "storage/migrations").glob("*.sql")
+    )
+    assert migrations == shipped and len(shipped) >= 3
+    assert not [n for n in names if n.startswith("tests/")]
+
+
+# Who may import whom (DESIGN.md): bot -> providers, storage; providers -> local_engine;
+# storage and local_engine -> nothing of ours.
+OURS = {"bot", "providers", "local_engine", "storage"}
+ALLOWED = {
+    "bot": {"bot", "providers", "storage"},
+    "providers": {"providers", "local_engine"},
+    "local_engine": {"local_engine"},
+    "storage": {"storage"},
+}
+
+
+@pytest.mark.parametrize("package", sorted(OURS))
+def test_imports_follow_the_dependency_rule(package: str) -> None:
+    for path in (ROOT / package).rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in OURS:
+                    assert top in ALLOWED[package], f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_dockerfile_runs_unprivileged_with_a_data_volume() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim", text, re.M)
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and user[-1] not in {"root", "0"}
+    assert 'VOLUME ["/data"]' in text and "FPBOT_DATA_DIR=/data" in text
+    assert 'ENTRYPOINT ["framepack-bot"]' in text and 'CMD ["run"]' in text
