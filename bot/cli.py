@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -65,7 +66,7 @@ def load(ctx: typer.Context) -> Settings:
 def run_async(work: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(work())
-    except StorageError as exc:
+    except (StorageError, sqlite3.Error, OSError) as exc:
         fail(f"database: {exc}", code=1)
 
 

@@ -123,11 +123,12 @@ class Database:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield self._writer
+                await self._writer.execute("COMMIT")
             except BaseException:
                 # Shielded: a cancelled caller must still leave no transaction open.
-                await asyncio.shield(self._writer.execute("ROLLBACK"))
+                if self._writer.in_transaction:
+                    await asyncio.shield(self._writer.execute("ROLLBACK"))
                 raise
-            await self._writer.execute("COMMIT")
 
     async def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
         """One write statement in its own transaction; returns its RETURNING rows.
