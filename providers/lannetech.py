@@ -1,0 +1,105 @@
+"""lannetech: POST /v1/generate-video (Bearer) with fal-shaped input; the same
+endpoint answers a POST of {"request_id": ...} with the job's status (pending,
+success, complete, failed). No cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from providers.contract import (
+    Capabilities,
+    Event,
+    Failed,
+    GenerationRequest,
+    Handle,
+    Mode,
+    ModelFamily,
+    ModelSpec,
+    Queued,
+    Running,
+    Succeeded,
+    pick_aspect_ratio,
+)
+from providers.errors import AmbiguousSubmitError, JobFailedError, TransientError
+from providers.remote import RemoteProvider, data_uri
+
+ENDPOINT = "v1/generate-video"
+
+
+class LannetechProvider(RemoteProvider):
+    name = "lannetech"
+    capabilities = Capabilities(
+        models={
+            ModelFamily.FRAMEPACK: ModelSpec(
+                endpoint={
+                    Mode.IMAGE_TO_VIDEO: "framepack",
+                    Mode.FIRST_LAST_FRAME: "framepack-flf2v",
+                },
+                cfg=True,
+                strength=True,
+            ),
+        },
+        cancel=False,
+        webhooks=False,
+    )
+
+    @staticmethod
+    def auth_headers(api_key: str) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
+        body: dict[str, Any] = {
+            "model": spec.endpoint[request.mode],
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "image_url": data_uri(request.image),
+            "aspect_ratio": pick_aspect_ratio(request, spec.aspect_ratios),
+            "resolution": request.resolution,
+            "num_frames": request.frames,
+            "seed": seed,
+            "enable_safety_checker": request.enable_safety_checker,
+        }
+        if request.last_image is not None:
+            body["end_image_url"] = data_uri(request.last_image)
+        for option in ("guidance_scale", "cfg_scale", "strength"):
+            if getattr(request, option) is not None:
+                body[option] = getattr(request, option)
+        return body["model"], ENDPOINT, body
+
+    def handle_from(self, data: dict[str, Any], endpoint: str, seed: int | None) -> Handle:
+        if not data.get("request_id"):
+            raise AmbiguousSubmitError("the submit answer has no request_id", provider=self.name)
+        return Handle(
+            provider=self.name,
+            endpoint=endpoint,
+            request_id=str(data["request_id"]),
+            seed=seed,
+            submitted_at=self.clock(),
+        )
+
+    async def poll(self, handle: Handle) -> Event:
+        # A status query, though a POST: safe to repeat.
+        response = await self.http.send(
+            "POST", ENDPOINT, safe_to_repeat=True, json_body={"request_id": handle.request_id}
+        )
+        self.http.check_status(response, what="status")
+        data = self.http.json_of(response, ambiguous=False)
+        status = str(data.get("status", "")).lower()
+        if status in ("pending", "queued"):
+            return Queued(data.get("queue_position"))
+        if status in ("processing", "running"):
+            return Running()
+        if status == "failed":
+            return Failed(
+                JobFailedError(str(data.get("error") or "no reason given"), provider=self.name)
+            )
+        if status not in ("success", "complete", "completed"):
+            raise TransientError(f"unknown status {status!r}", provider=self.name)
+        video = data.get("video")
+        url = (video or {}).get("url") if isinstance(video, dict) else None
+        url = url or data.get("video_url") or (data.get("output") or {}).get("video_url")
+        if not url:
+            return Failed(JobFailedError("completed without a video", provider=self.name))
+        seed = data.get("seed")
+        return Succeeded(str(url), seed if isinstance(seed, int) else None, {})

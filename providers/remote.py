@@ -1,0 +1,253 @@
+"""The lifecycle shared by every remote API: submit, watch, fetch the result, cancel.
+
+A client file (fal.py, wavespeed.py, ...) says only what differs: how a request maps
+onto the provider's schema, where the handle's ids are, and how to read one status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from providers.contract import (
+    MAX_SEED,
+    Capabilities,
+    Event,
+    Failed,
+    GenerationRequest,
+    Handle,
+    ImageInput,
+    ModelSpec,
+    Succeeded,
+    VideoResult,
+)
+from providers.errors import DeadlineExceededError, ProviderError, TransientError
+from providers.transport import (
+    DEFAULT_RETRY,
+    Clock,
+    PollSchedule,
+    RetryPolicy,
+    Sleep,
+    Transport,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_RESULT_BYTES = 512 * 1024 * 1024
+# Consecutive failed polls tolerated before the job is reported failed (each poll
+# already retried its own transient faults).
+MAX_FAILED_POLLS = 3
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+
+
+def data_uri(image: ImageInput) -> str:
+    """The image inline, so no URL (a chat platform's carries the bot token) leaves us."""
+    return f"data:{image.mime_type};base64,{base64.b64encode(image.data).decode('ascii')}"
+
+
+def progress_from_logs(logs: tuple[str, ...]) -> float | None:
+    """The last "NN%" a provider logged, as 0..1."""
+    for line in reversed(logs):
+        match = _PERCENT.search(line)
+        if match:
+            return min(1.0, float(match.group(1)) / 100)
+    return None
+
+
+class RemoteSettings(Protocol):
+    """What a provider takes from configuration (bot.config.RemoteProviderConfig has
+    it; providers/ imports nothing of the bot's)."""
+
+    api_key: Any  # SecretStr
+    base_url: Any
+    connect_timeout: float
+    read_timeout: float
+    poll_interval: float
+    max_poll_interval: float
+    deadline: float
+
+
+class RemoteProvider(ABC):
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        connect_timeout: float = 10,
+        read_timeout: float = 60,
+        poll_interval: float = 3,
+        max_poll_interval: float = 15,
+        deadline: float = 1800,
+        policy: RetryPolicy = DEFAULT_RETRY,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.rng = rng or random.Random()
+        self.clock = clock
+        self.sleep = sleep
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.deadline = deadline
+        self.http = Transport(
+            self.name,
+            base_url=base_url.rstrip("/") + "/",
+            headers=self.auth_headers(api_key),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            policy=policy,
+            sleep=sleep,
+            clock=clock,
+            rng=self.rng,
+        )
+
+    @classmethod
+    def from_config(cls, config: RemoteSettings, **overrides: Any) -> RemoteProvider:
+        if config.api_key is None or config.base_url is None:
+            raise ValueError(f"{cls.name} needs an api_key and a base_url")
+        return cls(
+            api_key=config.api_key.get_secret_value(),
+            base_url=str(config.base_url),
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            poll_interval=config.poll_interval,
+            max_poll_interval=config.max_poll_interval,
+            deadline=config.deadline,
+            **overrides,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> RemoteProvider:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- what each provider says --------------------------------------------------
+
+    @staticmethod
+    @abstractmethod
+    def auth_headers(api_key: str) -> Mapping[str, str]: ...
+
+    @abstractmethod
+    def submission(
+        self, request: GenerationRequest, spec: ModelSpec, seed: int | None
+    ) -> tuple[str, str, dict[str, Any]]:
+        """(endpoint id, URL path, JSON body) for a request already checked against spec."""
+
+    @abstractmethod
+    def handle_from(self, data: dict[str, Any], endpoint: str, seed: int | None) -> Handle:
+        """The handle, from the submit answer. Missing ids raise AmbiguousSubmitError."""
+
+    @abstractmethod
+    async def poll(self, handle: Handle) -> Event:
+        """One status read: Queued, Running, Succeeded or Failed."""
+
+    async def request_cancel(self, handle: Handle) -> bool:
+        return False
+
+    # --- the lifecycle -----------------------------------------------------------
+
+    def check(self, request: GenerationRequest) -> ModelSpec:
+        """Refuse what this provider cannot do, before any network call."""
+        return self.capabilities.check(self.name, request)
+
+    async def submit(self, request: GenerationRequest) -> Handle:
+        """Send the job once. The returned handle must be saved before watching."""
+        spec = self.check(request)
+        # A random seed is chosen here, not by the provider, so it can always be
+        # reported back (and a retry can ask for a different one).
+        seed = None
+        if spec.seed:
+            seed = request.seed if request.seed is not None else self.rng.randint(0, MAX_SEED)
+        endpoint, path, body = self.submission(request, spec, seed)
+        response = await self.http.send("POST", path, json_body=body, safe_to_repeat=False)
+        self.http.check_status(response, what="submit")
+        handle = self.handle_from(self.http.json_of(response, ambiguous=True), endpoint, seed)
+        log.info("%s: submitted %s as %s", self.name, endpoint, handle.request_id)
+        return handle
+
+    async def watch(self, handle: Handle) -> AsyncIterator[Event]:
+        """Status events until the job ends; the last one is Succeeded or Failed.
+        Works the same on a handle saved by an earlier process (see resume)."""
+        schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
+        deadline = handle.submitted_at + self.deadline
+        last_event: Event | None = None
+        failed_polls = 0
+        while True:
+            if self.clock() > deadline:
+                yield Failed(
+                    DeadlineExceededError(
+                        f"job {handle.request_id} did not finish within {self.deadline:g} s",
+                        provider=self.name,
+                    )
+                )
+                return
+            try:
+                event = await self.poll(handle)
+                failed_polls = 0
+            except TransientError as exc:
+                failed_polls += 1
+                if failed_polls >= MAX_FAILED_POLLS:
+                    yield Failed(exc)
+                    return
+                event = last_event
+            except ProviderError as exc:
+                yield Failed(exc)
+                return
+            if event is not None and event != last_event:
+                yield event
+                last_event = event
+            if isinstance(event, Succeeded | Failed):
+                return
+            await self.sleep(schedule.next_wait(self.rng))
+
+    def resume(self, handle: Handle | Mapping[str, Any]) -> AsyncIterator[Event]:
+        """Continue watching a job from a saved handle (a restart never resubmits)."""
+        if not isinstance(handle, Handle):
+            handle = Handle.model_validate(handle)
+        if handle.provider != self.name:
+            raise ValueError(f"a {handle.provider} handle cannot be resumed by {self.name}")
+        return self.watch(handle)
+
+    async def fetch_result(
+        self,
+        handle: Handle,
+        done: Succeeded,
+        dest: Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    ) -> VideoResult:
+        """Download the video now (result URLs expire), capped and checked."""
+        size = await self.http.download(done.video_url, dest, max_bytes=max_bytes)
+        seed = done.seed if done.seed is not None else handle.seed
+        return VideoResult(path=dest, size_bytes=size, seed=seed, timings=done.timings)
+
+    async def cancel(self, handle: Handle) -> bool:
+        """Ask the provider to stop the job; False where it cannot be cancelled."""
+        if not self.capabilities.cancel:
+            return False
+        return await self.request_cancel(handle)
+
+    async def run(self, request: GenerationRequest, dest: Path) -> VideoResult:
+        """submit + watch + fetch_result, for callers that need no events (tests, CLI)."""
+        handle = await self.submit(request)
+        async for event in self.watch(handle):
+            if isinstance(event, Failed):
+                raise event.error
+            if isinstance(event, Succeeded):
+                return await self.fetch_result(handle, event, dest)
+        raise AssertionError("watch ended without a final event")

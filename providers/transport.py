@@ -1,0 +1,298 @@
+"""The one HTTP layer every remote client shares: retries that never pay twice,
+Retry-After, backoff with jitter, poll pacing, and size-capped result downloads.
+
+Retry only what surely never reached the provider (connection errors, 429, 503) —
+and, for requests that are safe to repeat (status polls, downloads), also timeouts
+and other 5xx. A submit that fails after it was sent is *ambiguous* and is never
+re-sent: see AmbiguousSubmitError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from providers.errors import (
+    AmbiguousSubmitError,
+    AuthenticationError,
+    InvalidInputError,
+    InvalidResultError,
+    OutOfCreditError,
+    ProviderError,
+    RateLimitedError,
+    ResultExpiredError,
+    TransientError,
+)
+from providers.mp4 import mp4_problem
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+NEVER_ARRIVED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+MAYBE_ARRIVED = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2^attempt)]."""
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass
+class PollSchedule:
+    """Waits between status polls: from `initial`, growing by half each time, to `maximum`."""
+
+    initial: float
+    maximum: float
+    factor: float = 1.5
+    _next: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._next = self.initial
+
+    def next_wait(self, rng: random.Random) -> float:
+        wait = self._next
+        self._next = min(self.maximum, self._next * self.factor)
+        return wait * rng.uniform(0.9, 1.1)
+
+
+def retry_after_seconds(response: httpx.Response, now: float) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - now)
+
+
+class Transport:
+    def __init__(
+        self,
+        provider: str,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        connect_timeout: float,
+        read_timeout: float,
+        policy: RetryPolicy = DEFAULT_RETRY,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.provider = provider
+        timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        # Two clients: the provider's own API gets the key; result downloads go to
+        # storage hosts (a CDN, a bucket) and get no credentials at all.
+        self._api = httpx.AsyncClient(base_url=base_url, headers=dict(headers), timeout=timeout)
+        self._download = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+        self.policy = policy
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+        await self._download.aclose()
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        safe_to_repeat: bool,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send with retries; returns the first response that is not retried (any status).
+        Raises RateLimitedError, TransientError or, for a request that is not safe to
+        repeat and may have arrived, AmbiguousSubmitError."""
+        for attempt in range(self.policy.attempts):
+            last = attempt == self.policy.attempts - 1
+            try:
+                response = await self._api.request(method, url, json=json_body, params=params)
+            except NEVER_ARRIVED as exc:
+                if last:
+                    raise TransientError(
+                        f"cannot reach the API: {exc!r}", provider=self.provider
+                    ) from exc
+                await self._wait(attempt, None, f"connection failed ({type(exc).__name__})")
+                continue
+            except MAYBE_ARRIVED as exc:
+                if not safe_to_repeat:
+                    raise AmbiguousSubmitError(
+                        f"no answer after the request was sent ({type(exc).__name__}); "
+                        "not resubmitted",
+                        provider=self.provider,
+                    ) from exc
+                if last:
+                    raise TransientError(f"no answer: {exc!r}", provider=self.provider) from exc
+                await self._wait(attempt, None, f"{type(exc).__name__}")
+                continue
+
+            status = response.status_code
+            retry_after = retry_after_seconds(response, self.clock())
+            if status == 429:
+                if last:
+                    raise RateLimitedError(
+                        "rate limited", provider=self.provider, retry_after=retry_after
+                    )
+                await self._wait(attempt, retry_after, "429 rate limited")
+                continue
+            if status == 503 or (status >= 500 and safe_to_repeat):
+                if last:
+                    raise TransientError(f"HTTP {status} from the API", provider=self.provider)
+                await self._wait(attempt, retry_after, f"HTTP {status}")
+                continue
+            if status >= 500:
+                raise AmbiguousSubmitError(
+                    f"HTTP {status} after the request was sent; not resubmitted",
+                    provider=self.provider,
+                )
+            return response
+        raise AssertionError("unreachable")
+
+    async def _wait(self, attempt: int, retry_after: float | None, why: str) -> None:
+        delay = self.policy.backoff(attempt, self.rng)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        log.info("%s: %s; retrying in %.1f s", self.provider, why, delay)
+        await self.sleep(delay)
+
+    def check_status(self, response: httpx.Response, *, what: str) -> None:
+        """Map a 4xx answer onto the error types; 2xx passes."""
+        status = response.status_code
+        if status < 400:
+            return
+        detail = error_detail(response)
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"{what}: the API key was refused ({status}) {detail}", provider=self.provider
+            )
+        if status == 402:
+            raise OutOfCreditError(
+                f"{what}: the account is out of credit {detail}", provider=self.provider
+            )
+        if status in (400, 422):
+            raise InvalidInputError(f"{what}: refused as invalid: {detail}", provider=self.provider)
+        raise ProviderError(f"{what}: HTTP {status} {detail}", provider=self.provider)
+
+    def json_of(self, response: httpx.Response, *, ambiguous: bool) -> dict[str, Any]:
+        """The JSON object of a response. Unreadable: ambiguous after a submit (the job
+        may exist), transient otherwise."""
+        try:
+            data = response.json()
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return data
+        except (ValueError, json.JSONDecodeError) as exc:
+            error = AmbiguousSubmitError if ambiguous else TransientError
+            raise error(
+                f"unreadable answer (HTTP {response.status_code}): {exc}", provider=self.provider
+            ) from exc
+
+    async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
+        """Stream a result to `dest` (via a .part file), capped and checked to be a whole
+        MP4. Retries what may be passing; an expired URL is ResultExpiredError."""
+        part = dest.with_name(dest.name + ".part")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(self.policy.attempts):
+            last = attempt == self.policy.attempts - 1
+            try:
+                size = await self._download_once(url, part, max_bytes)
+            except (*NEVER_ARRIVED, *MAYBE_ARRIVED, _RetryableDownload) as exc:
+                part.unlink(missing_ok=True)
+                if last:
+                    raise TransientError(f"download failed: {exc}", provider=self.provider) from exc
+                await self._wait(attempt, None, f"download: {exc}")
+                continue
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
+            problem = mp4_problem(part)
+            if problem:
+                part.unlink(missing_ok=True)
+                raise InvalidResultError(
+                    f"the result is not a usable MP4: {problem}", provider=self.provider
+                )
+            part.replace(dest)
+            return size
+        raise AssertionError("unreachable")
+
+    async def _download_once(self, url: str, part: Path, max_bytes: int) -> int:
+        async with self._download.stream("GET", url) as response:
+            status = response.status_code
+            if status in (403, 404, 410):
+                raise ResultExpiredError(
+                    f"the result URL answers {status}: it has expired", provider=self.provider
+                )
+            if status == 429 or status >= 500:
+                raise _RetryableDownload(f"HTTP {status}")
+            if status >= 400:
+                raise InvalidResultError(f"result download: HTTP {status}", provider=self.provider)
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > max_bytes:
+                raise InvalidResultError(
+                    f"the result is {declared} bytes, over the {max_bytes} byte cap",
+                    provider=self.provider,
+                )
+            size = 0
+            with part.open("wb") as out:
+                async for chunk in response.aiter_bytes(1 << 16):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise InvalidResultError(
+                            f"the result is over the {max_bytes} byte cap", provider=self.provider
+                        )
+                    out.write(chunk)
+            return size
+
+
+class _RetryableDownload(Exception):
+    pass
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The provider's own words about an error, shortened, when it gave any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        for key in ("detail", "message", "error"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message") or value.get("raw_message")
+            if value:
+                return str(value)[:200]
+    return json.dumps(body)[:200]

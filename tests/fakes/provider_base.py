@@ -1,0 +1,199 @@
+"""The engine every fake provider shares: a real aiohttp server on 127.0.0.1, job
+progression driven by polls (no clocks, no sleeps), fault switches, and counters
+that tests read (submits accepted, submit attempts, requests by kind)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.media import SIZES, make_mp4
+
+# Set by a subclass middleware when one URL serves two kinds of request.
+KIND = web.RequestKey("kind", str)
+
+
+@dataclass
+class Faults:
+    unauthorized: bool = False  # every API call answers 401
+    no_credit: bool = False  # submits answer 402
+    rate_limit: int = 0  # the next N API calls answer 429 with Retry-After
+    retry_after: float = 2.0
+    error_burst: int = 0  # the next N calls of kind `burst_on` answer `burst_status`
+    burst_status: int = 503
+    burst_on: str = "submit"  # submit | status
+    slow_submit: float = 0.0  # accept the job, then wait this long before answering
+    stuck_queue: bool = False  # jobs never leave the queue
+    fail_job: str | None = None  # jobs end failed with this reason
+    nsfw: bool = False  # the output is flagged / blocked by the safety checker
+    expired_result: int | None = None  # the video URL answers 403 or 404
+    truncated_result: bool = False  # the video is served cut in half
+    malformed_json: int = 0  # the next N status answers are not JSON
+
+
+@dataclass
+class FakeJob:
+    id: str
+    endpoint: str
+    input: dict[str, Any]
+    frames: int
+    size: tuple[int, int]
+    seed: int | None
+    polls: int = 0
+    cancelled: bool = False
+
+    def stage(self, faults: Faults, queue_polls: int, running_polls: int) -> str:
+        if self.cancelled:
+            return "cancelled"
+        if faults.stuck_queue or self.polls <= queue_polls:
+            return "queued"
+        if self.polls <= queue_polls + running_polls:
+            return "running"
+        if faults.fail_job:
+            return "failed"
+        return "nsfw" if faults.nsfw else "done"
+
+
+class FakeProvider:
+    """Subclasses add the provider's routes (named submit/status/result/cancel, or
+    setting request[KIND] in a middleware) and say how the API key is presented."""
+
+    def __init__(
+        self, api_key: str = "test-key", *, queue_polls: int = 2, running_polls: int = 2
+    ) -> None:
+        self.api_key = api_key
+        self.faults = Faults()
+        self.queue_polls = queue_polls
+        self.running_polls = running_polls
+        self.jobs: dict[str, FakeJob] = {}
+        self.submits = 0  # jobs accepted
+        self.submit_attempts = 0  # submit requests received, accepted or not
+        self.calls: Counter[str] = Counter()
+        self.media_downloads = 0
+        self.last_headers: dict[str, str] = {}
+        self.media_headers: dict[str, str] = {}
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self.app = web.Application(middlewares=[self._faults_middleware])
+        self.app.router.add_get("/media/{job_id}.mp4", self._media, name="media")
+        self.add_routes(self.app.router)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeProvider:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # --- for subclasses ---------------------------------------------------------------
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        raise NotImplementedError
+
+    def authorized(self, request: web.Request) -> bool:
+        raise NotImplementedError
+
+    def new_job(
+        self,
+        endpoint: str,
+        body: dict[str, Any],
+        *,
+        frames: int,
+        resolution: str,
+        aspect: str,
+        seed: int | None,
+    ) -> FakeJob:
+        job_id = f"{type(self).__name__.lower()}-{next(self._ids)}"
+        size = SIZES[
+            (
+                resolution if resolution in ("480p", "720p") else "480p",
+                aspect if aspect in ("16:9", "9:16") else "16:9",
+            )
+        ]
+        job = FakeJob(job_id, endpoint, body, frames, size, seed)
+        self.jobs[job_id] = job
+        self.submits += 1
+        return job
+
+    async def after_accept(self) -> None:
+        """The slow-submit fault: the job exists, the answer comes late."""
+        if self.faults.slow_submit:
+            await asyncio.sleep(self.faults.slow_submit)
+
+    def polled(self, job: FakeJob) -> str:
+        job.polls += 1
+        return job.stage(self.faults, self.queue_polls, self.running_polls)
+
+    def media_url(self, job: FakeJob) -> str:
+        return f"{self.base_url}/media/{job.id}.mp4"
+
+    @staticmethod
+    def json(data: Any, status: int = 200) -> web.Response:
+        # Exactly application/json, as the real services send it.
+        return web.Response(text=json.dumps(data), status=status, content_type="application/json")
+
+    # --- faults -------------------------------------------------------------------------
+
+    @web.middleware
+    async def _faults_middleware(self, request: web.Request, handler) -> web.StreamResponse:
+        # A subclass may classify a request itself (one URL serving two kinds).
+        route = request.get(KIND) or request.match_info.route.name or ""
+        if route == "media":
+            return await handler(request)
+        self.calls[route] += 1
+        self.last_headers = dict(request.headers)
+        if route == "submit":
+            self.submit_attempts += 1
+        faults = self.faults
+        if faults.unauthorized or not self.authorized(request):
+            return self.json({"detail": "Invalid API key"}, 401)
+        if faults.rate_limit:
+            faults.rate_limit -= 1
+            return web.Response(
+                status=429,
+                text='{"detail": "Too many requests"}',
+                headers={"Retry-After": f"{faults.retry_after:g}"},
+                content_type="application/json",
+            )
+        if faults.error_burst and route == faults.burst_on:
+            faults.error_burst -= 1
+            return self.json({"detail": "upstream failure"}, faults.burst_status)
+        if route == "submit" and faults.no_credit:
+            return self.json({"detail": "Insufficient balance"}, 402)
+        if route == "status" and faults.malformed_json:
+            faults.malformed_json -= 1
+            return web.Response(text="<html>502 Bad Gateway", content_type="application/json")
+        return await handler(request)
+
+    async def _media(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None or self.faults.expired_result:
+            return web.Response(status=self.faults.expired_result or 404, text="expired")
+        self.media_downloads += 1
+        self.media_headers = dict(request.headers)
+        data = make_mp4(job.frames, *job.size)
+        if self.faults.truncated_result:
+            data = data[: len(data) // 2]
+        return web.Response(body=data, content_type="video/mp4")

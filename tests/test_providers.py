@@ -1,0 +1,274 @@
+"""Every provider x success and each fault switch, against its loopback fake: the
+outcome, the error type, bounded retries, and never a second submit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import av
+import pytest
+
+from providers import Failed, Queued, Running, Succeeded
+from providers.errors import (
+    AmbiguousSubmitError,
+    AuthenticationError,
+    ContentPolicyError,
+    DeadlineExceededError,
+    InvalidInputError,
+    InvalidResultError,
+    JobFailedError,
+    OutOfCreditError,
+    RateLimitedError,
+    ResultExpiredError,
+    TransientError,
+)
+from providers.transport import RetryPolicy
+from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider, request_for
+
+NAMES = sorted(FAKES)
+
+
+@pytest.fixture(params=NAMES)
+async def world(request) -> AsyncIterator[tuple]:
+    name = request.param
+    time = FakeTime()
+    async with FAKES[name](API_KEY) as fake:
+        provider = make_provider(name, fake.base_url, time)
+        try:
+            yield name, fake, provider, time
+        finally:
+            await provider.aclose()
+
+
+def frame_count(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+async def test_success_events_in_order_and_a_decodable_video(world, tmp_path: Path) -> None:
+    name, fake, provider, _ = world
+    request = request_for(name)
+    handle = await provider.submit(request)
+    events = [event async for event in provider.watch(handle)]
+    kinds = [type(e) for e in events]
+    assert kinds[0] is Queued and Running in kinds and kinds[-1] is Succeeded
+    assert kinds.index(Running) > kinds.index(Queued)
+    result = await provider.fetch_result(handle, events[-1], tmp_path / "out.mp4")
+    assert frame_count(result.path) == fake.jobs[handle.request_id].frames == request.frames
+    assert result.size_bytes == result.path.stat().st_size
+    assert (fake.submits, fake.submit_attempts) == (1, 1)
+    if name != "piapi":  # PiAPI picks its own seed and does not say which
+        assert result.seed == fake.jobs[handle.request_id].seed is not None
+    # The image travelled inline; the API key never went to the storage host.
+    body = str(fake.jobs[handle.request_id].input)
+    assert "data:image/png;base64," in body
+    assert API_KEY not in str(fake.media_headers)
+
+
+async def test_handle_is_json_and_progress_is_reported(world) -> None:
+    name, fake, provider, _ = world
+    handle = await provider.submit(request_for(name))
+    assert type(handle).model_validate_json(handle.model_dump_json()) == handle
+    events = [event async for event in provider.watch(handle)]
+    if name == "fal":  # fal reports queue positions and logs with percentages
+        assert Queued(1) in events and Queued(0) in events
+        assert [e.progress for e in events if isinstance(e, Running)] == [0.25, 0.5]
+
+
+async def test_rate_limit_is_retried_after_the_retry_after_delay(world, tmp_path) -> None:
+    name, fake, provider, time = world
+    fake.faults.rate_limit, fake.faults.retry_after = 2, 7
+    result = await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert result.path.exists()
+    assert sum(1 for s in time.sleeps if s >= 7) >= 2
+    assert (fake.submits, fake.submit_attempts) == (1, 3)
+
+
+async def test_rate_limit_beyond_the_retries_gives_up_with_the_hint(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.rate_limit, fake.faults.retry_after = 100, 30
+    with pytest.raises(RateLimitedError) as caught:
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert caught.value.retry_after == 30
+    assert fake.submit_attempts == RetryPolicy().attempts and fake.submits == 0
+
+
+async def test_503_on_submit_never_arrived_so_it_is_retried(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.error_burst, fake.faults.burst_status = 2, 503
+    await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert (fake.submits, fake.submit_attempts) == (1, 3)
+
+
+async def test_500_on_submit_is_ambiguous_and_never_resent(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.error_burst, fake.faults.burst_status = 5, 500
+    with pytest.raises(AmbiguousSubmitError):
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert fake.submit_attempts == 1
+
+
+async def test_a_burst_of_5xx_while_polling_is_ridden_out(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.error_burst, fake.faults.burst_status, fake.faults.burst_on = 3, 502, "status"
+    await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert fake.submits == 1
+
+
+async def test_slow_answer_after_an_accepted_submit_is_never_resubmitted(tmp_path) -> None:
+    for name in NAMES:
+        time = FakeTime()
+        async with FAKES[name](API_KEY) as fake:
+            fake.faults.slow_submit = 1.0
+            async with make_provider(name, fake.base_url, time, read_timeout=0.2) as provider:
+                with pytest.raises(AmbiguousSubmitError, match="not resubmitted"):
+                    await provider.run(request_for(name), tmp_path / "out.mp4")
+            assert (fake.submits, fake.submit_attempts) == (1, 1), name
+
+
+async def test_a_queue_that_never_moves_hits_the_deadline(world, tmp_path) -> None:
+    name, fake, provider, time = world
+    fake.faults.stuck_queue = True
+    with pytest.raises(DeadlineExceededError):
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    # 600 s deadline, polls from 3 s backing off to 15 s: a bounded number of polls.
+    assert 30 <= fake.calls["status"] <= 60
+    assert max(time.sleeps) <= 15 * 1.1
+
+
+async def test_a_failed_job_reports_the_reason(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.fail_job = "CUDA out of memory"
+    with pytest.raises(JobFailedError, match="CUDA out of memory"):
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert fake.submits == 1
+
+
+async def test_nsfw_output_is_a_content_policy_decision(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.nsfw = True
+    # fal and WaveSpeed document their signals; PiAPI and lannetech just fail the job.
+    expected = ContentPolicyError if name in ("fal", "wavespeed") else JobFailedError
+    with pytest.raises(expected):
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("status", [403, 404])
+async def test_an_expired_result_url(world, tmp_path, status: int) -> None:
+    name, fake, provider, _ = world
+    fake.faults.expired_result = status
+    with pytest.raises(ResultExpiredError):
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+
+
+async def test_a_truncated_mp4_is_refused_and_not_kept(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.truncated_result = True
+    with pytest.raises(InvalidResultError, match="truncated"):
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_result_over_the_size_cap_is_refused(world, tmp_path) -> None:
+    name, _, provider, _ = world
+    handle = await provider.submit(request_for(name))
+    done = [e async for e in provider.watch(handle)][-1]
+    with pytest.raises(InvalidResultError, match="cap"):
+        await provider.fetch_result(handle, done, tmp_path / "out.mp4", max_bytes=1000)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_malformed_status_answers_are_tolerated_then_reported(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.malformed_json = 2
+    await provider.run(request_for(name), tmp_path / "a.mp4")
+    fake.faults.malformed_json = 1000
+    with pytest.raises(TransientError, match="unreadable"):
+        await provider.run(request_for(name), tmp_path / "b.mp4")
+    assert fake.submits == 2
+
+
+async def test_a_refused_key_is_an_authentication_error(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.unauthorized = True
+    with pytest.raises(AuthenticationError):
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert fake.submit_attempts == 1 and fake.submits == 0
+
+
+async def test_an_empty_account_is_out_of_credit(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.no_credit = True
+    with pytest.raises(OutOfCreditError):
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert fake.submit_attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "message"),
+    [
+        ("piapi", {"duration": 5}, "10 to 30 s of video, not 5 s"),
+        ("piapi", {"seed": 3}, "seed cannot be set here"),
+        ("piapi", {"aspect_ratio": "9:16"}, "aspect ratio 9:16 is not offered"),
+        ("wavespeed", {"model": "wan-flf2v", "duration": 12}, "5 to 10 s of video"),
+        ("fal", {"model": "wan-flf2v", "num_frames": 120}, "81 to 100 frames, not 120"),
+        ("fal", {"num_inference_steps": 20}, "num_inference_steps cannot be set here"),
+        ("lannetech", {"model": "framepack-f1"}, "no framepack-f1 model here"),
+        ("wavespeed", {"model": "framepack-f1"}, "no framepack-f1 model here"),
+    ],
+)
+async def test_mapping_refuses_before_any_network_call(name, changes, message) -> None:
+    time = FakeTime()
+    if changes.get("model") == "wan-flf2v":
+        changes["last_image"] = request_for(name).image
+    async with FAKES[name](API_KEY) as fake:
+        async with make_provider(name, fake.base_url, time) as provider:
+            with pytest.raises(InvalidInputError, match=message):
+                await provider.submit(request_for(name, **changes))
+        assert sum(fake.calls.values()) == 0
+
+
+async def test_first_last_frame_jobs_send_both_images(tmp_path) -> None:
+    for name, model, extra in [
+        ("fal", "framepack", {"strength": 0.6}),
+        ("fal", "wan-flf2v", {"num_frames": 81}),
+        ("wavespeed", "wan-flf2v", {"duration": 5}),
+        ("piapi", "framepack", {}),
+        ("lannetech", "framepack", {"strength": 0.9}),
+    ]:
+        time = FakeTime()
+        async with FAKES[name](API_KEY) as fake:
+            async with make_provider(name, fake.base_url, time) as provider:
+                request = request_for(
+                    name, model=model, last_image=request_for(name).image, **extra
+                )
+                result = await provider.run(request, tmp_path / f"{name}-{model}.mp4")
+            job = next(iter(fake.jobs.values()))
+        body = str(job.input)
+        assert body.count("data:image/png;base64,") == 2, (name, model)
+        assert frame_count(result.path) == job.frames
+        if "strength" in extra:
+            assert job.input["strength"] == extra["strength"]
+
+
+async def test_fal_cancel_stops_the_job(tmp_path) -> None:
+    time = FakeTime()
+    async with FAKES["fal"](API_KEY) as fake:
+        async with make_provider("fal", fake.base_url, time) as provider:
+            handle = await provider.submit(request_for("fal"))
+            events = provider.watch(handle)
+            assert isinstance(await anext(events), Queued)
+            assert await provider.cancel(handle)
+            final = [e async for e in events][-1]
+            assert isinstance(final, Failed) and "cancelled" in str(final.error)
+        assert fake.calls["cancel"] == 1
+
+
+async def test_providers_without_cancel_say_so(tmp_path) -> None:
+    for name in ("wavespeed", "piapi", "lannetech"):
+        async with FAKES[name](API_KEY) as fake:
+            async with make_provider(name, fake.base_url, FakeTime()) as provider:
+                handle = await provider.submit(request_for(name))
+                assert await provider.cancel(handle) is False
