@@ -17,13 +17,17 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from rich.console import Console
 
 from bot.clock import system_clock
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.doctor import report
+from bot.generate import BadInput, Outcome, build_request, provider_for, read_image, summary
+from bot.generate import generate as run_generate
 from bot.log import setup_logging
 from bot.messages import until, user_quota_summary
 from bot.quotas import QuotaService, credits_to_mc, format_credits, parse_subject
+from providers.errors import ProviderError
 from storage import LimitOverride, StorageError, Store
 
 log = logging.getLogger("bot.cli")
@@ -132,6 +136,76 @@ def doctor(ctx: typer.Context) -> None:
     typer.echo("\n".join(lines))
     if not healthy:
         raise typer.Exit(1)
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    image: Annotated[Path, typer.Option(help="First frame: PNG, JPEG or WebP.")],
+    prompt: Annotated[str, typer.Option(help="What should happen (at most 500 characters).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the MP4.")],
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="fal, wavespeed, piapi or lannetech (default: providers.default_provider)."
+        ),
+    ] = None,
+    last_image: Annotated[
+        Path | None, typer.Option(help="Last frame: makes a first-last-frame job.")
+    ] = None,
+    model: Annotated[str, typer.Option(help="framepack, framepack-f1 or wan-flf2v.")] = (
+        "framepack"
+    ),
+    resolution: Annotated[str | None, typer.Option(help="480p or 720p.")] = None,
+    aspect_ratio: Annotated[str | None, typer.Option(help="16:9, 9:16 or auto.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds of video.")] = None,
+    num_frames: Annotated[int | None, typer.Option(help="Frames at 30 fps (30..1800).")] = None,
+    seed: Annotated[int | None, typer.Option(help="0..9999999999; random if unset.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Inference steps (4..50).")] = None,
+    guidance: Annotated[float | None, typer.Option(help="Guidance scale (0..32).")] = None,
+    cfg_scale: Annotated[float | None, typer.Option(help="CFG scale (0..32).")] = None,
+    negative_prompt: Annotated[str | None, typer.Option(help="What to avoid.")] = None,
+    strength: Annotated[
+        float | None, typer.Option(help="Influence of the last frame (0..1).")
+    ] = None,
+) -> None:
+    """Make one video from the terminal: submit, follow progress, download."""
+    settings = load(ctx)
+    if settings.log_level == "INFO":  # the progress bar reports progress here
+        logging.getLogger().setLevel(logging.WARNING)
+    name = provider or settings.providers.default_provider
+    try:
+        request = build_request(
+            prompt=prompt,
+            image=read_image(image),
+            last_image=read_image(last_image) if last_image else None,
+            model=model,
+            resolution=resolution,
+            aspect_ratio=aspect_ratio,
+            duration=duration,
+            num_frames=num_frames,
+            seed=seed,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            cfg_scale=cfg_scale,
+            negative_prompt=negative_prompt,
+            strength=strength,
+        )
+        backend = provider_for(settings, name)
+    except BadInput as exc:
+        fail(str(exc))
+
+    async def work() -> Outcome:
+        async with backend:
+            return await run_generate(backend, request, output, Console(stderr=True))
+
+    try:
+        outcome = asyncio.run(work())
+    except BadInput as exc:
+        fail(str(exc))
+    except ProviderError as exc:
+        fail(str(exc), code=1)
+    typer.echo(summary(outcome))
 
 
 # --- quota -------------------------------------------------------------------------

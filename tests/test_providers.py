@@ -67,7 +67,7 @@ async def test_success_events_in_order_and_a_decodable_video(world, tmp_path: Pa
 
 
 async def test_handle_is_json_and_progress_is_reported(world) -> None:
-    name, fake, provider, _ = world
+    name, _, provider, _ = world
     handle = await provider.submit(request_for(name))
     assert type(handle).model_validate_json(handle.model_dump_json()) == handle
     events = [event async for event in provider.watch(handle)]
@@ -269,6 +269,7 @@ async def test_fal_cancel_stops_the_job(tmp_path) -> None:
 async def test_providers_without_cancel_say_so(tmp_path) -> None:
     for name in ("wavespeed", "piapi", "lannetech"):
         async with FAKES[name](API_KEY) as fake:
-            async with make_provider(name, fake.base_url, FakeTime()) as provider:
+            provider = make_provider(name, fake.base_url, FakeTime())
+            async with provider:
                 handle = await provider.submit(request_for(name))
                 assert await provider.cancel(handle) is False

@@ -1,0 +1,144 @@
+"""`framepack-bot generate` as a user runs it, against each fake provider."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import av
+import pytest
+
+from bot.config import CONVENTIONAL_ENV
+from tests.provider_world import API_KEY, FAKES, png_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY_VARIABLE = {
+    "fal": "FAL_KEY",
+    "wavespeed": "WAVESPEED_API_KEY",
+    "piapi": "PIAPI_API_KEY",
+    "lannetech": "LANNETECH_API_KEY",
+}
+
+
+async def run_cli(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FPBOT_") and k not in CONVENTIONAL_ENV
+    }
+    clean.update({"PYTHONPATH": str(ROOT), "FPBOT_DATA_DIR": str(tmp_path / "data"), **env})
+    # Not subprocess.run: the fake serves on this event loop while the CLI runs.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=tmp_path,
+        env=clean,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode, out.decode(), err.decode()
+
+
+def provider_env(name: str, base_url: str) -> dict[str, str]:
+    prefix = f"FPBOT_PROVIDERS__{name.upper()}__"
+    return {
+        KEY_VARIABLE[name]: API_KEY,
+        prefix + "BASE_URL": base_url,
+        prefix + "POLL_INTERVAL": "0.5",
+        prefix + "MAX_POLL_INTERVAL": "0.5",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(FAKES))
+async def test_generate_writes_a_video_that_decodes(tmp_path: Path, name: str) -> None:
+    (tmp_path / "first.png").write_bytes(png_bytes(90, 160))  # portrait: auto picks 9:16
+    length = ["--duration", "10"] if name == "piapi" else ["--num-frames", "45"]
+    async with FAKES[name](API_KEY, queue_polls=1, running_polls=1) as fake:
+        code, out, err = await run_cli(
+            tmp_path,
+            "generate",
+            "--provider",
+            name,
+            "--image",
+            "first.png",
+            "--prompt",
+            "the fox turns its head",
+            *length,
+            "-o",
+            "out/video.mp4",
+            env=provider_env(name, fake.base_url),
+        )
+        assert code == 0, err
+        job = next(iter(fake.jobs.values()))
+    video = tmp_path / "out" / "video.mp4"
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        size = (stream.codec_context.width, stream.codec_context.height)
+    assert frames == (300 if name == "piapi" else 45) == job.frames
+    assert size == job.size
+    if name != "piapi":
+        assert size[0] < size[1]  # the portrait image chose 9:16
+    assert f"video: {video.relative_to(tmp_path)}" in out
+    assert "seed: " in out and f"provider: {name}" in out
+    assert API_KEY not in out + err
+    assert err == ""  # no progress bar or log noise when not at a terminal
+
+
+async def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "first.png").write_bytes(png_bytes())
+    (tmp_path / "notes.txt").write_text("not an image")
+    async with FAKES["piapi"](API_KEY) as fake:
+        env = provider_env("piapi", fake.base_url)
+        cases = [
+            (["--image", "missing.png"], "cannot read missing.png"),
+            (["--image", "notes.txt"], "notes.txt is not an image"),
+            (["--image", "first.png", "--duration", "5"], "10 to 30 s of video, not 5 s"),
+            (
+                ["--image", "first.png", "--duration", "10", "--num-frames", "300"],
+                "give num_frames or duration, not both",
+            ),
+            (
+                ["--image", "first.png", "--duration", "10", "--provider", "openai"],
+                "unknown provider 'openai'",
+            ),
+            (
+                ["--image", "first.png", "--duration", "10", "--provider", "fal"],
+                "fal is not configured: set FAL_KEY",
+            ),
+        ]
+        for args, expected in cases:
+            extra = [] if "--provider" in args else ["--provider", "piapi"]
+            code, _, err = await run_cli(
+                tmp_path, "generate", *extra, *args, "--prompt", "x", "-o", "v.mp4", env=env
+            )
+            assert code == 2, (args, err)
+            assert expected in err and len(err.strip().splitlines()) == 1, err
+        assert fake.submit_attempts == 0
+
+
+async def test_provider_failure_exits_1_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "first.png").write_bytes(png_bytes())
+    async with FAKES["wavespeed"](API_KEY, queue_polls=0, running_polls=0) as fake:
+        fake.faults.fail_job = "GPU lost"
+        code, _, err = await run_cli(
+            tmp_path,
+            "generate",
+            "--provider",
+            "wavespeed",
+            "--image",
+            "first.png",
+            "--prompt",
+            "x",
+            "-o",
+            "v.mp4",
+            env=provider_env("wavespeed", fake.base_url),
+        )
+    assert code == 1
+    assert err.strip() == "framepack-bot: wavespeed: failed: GPU lost"
+    assert not (tmp_path / "v.mp4").exists()
