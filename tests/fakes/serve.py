@@ -1,0 +1,37 @@
+"""Run one fake provider as its own process (for benchmarks and manual trials):
+
+    python -m tests.fakes.serve fal [--key KEY] [--queue-polls 2] [--running-polls 2]
+
+Prints the base URL on the first line, then serves until stdin closes or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from tests.provider_world import API_KEY, FAKES
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name", choices=sorted(FAKES))
+    parser.add_argument("--key", default=API_KEY)
+    parser.add_argument("--queue-polls", type=int, default=2)
+    parser.add_argument("--running-polls", type=int, default=2)
+    args = parser.parse_args()
+    fake = FAKES[args.name](
+        args.key, queue_polls=args.queue_polls, running_polls=args.running_polls
+    )
+    print(await fake.start(), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_reader(sys.stdin.fileno(), lambda: sys.stdin.read(1) or stop.set())
+    await stop.wait()
+    await fake.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
