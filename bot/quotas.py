@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from typing import Any
 
 from bot.clock import Clock, system_clock
 from bot.config import QuotaConfig
@@ -210,45 +211,56 @@ class QuotaService:
             override.monthly_mc is not None or override.concurrent_jobs is not None
         ):
             raise ValueError("a guild has a daily budget only")
-        now = self._clock()
-        async with self._store.db.transaction() as tx:
-            await self._store.limits.put(scope, key, override, actor=actor, now=now, tx=tx)
-            await self._store.audit.record(
-                "quota.set",
-                actor=actor,
-                target=f"{scope}:{key}",
-                detail={
-                    "daily_mc": override.daily_mc,
-                    "monthly_mc": override.monthly_mc,
-                    "concurrent_jobs": override.concurrent_jobs,
-                },
-                now=now,
-                tx=tx,
-            )
+        detail = {
+            "daily_mc": override.daily_mc,
+            "monthly_mc": override.monthly_mc,
+            "concurrent_jobs": override.concurrent_jobs,
+        }
+        await self._audited(
+            "quota.set",
+            scope,
+            key,
+            actor,
+            detail,
+            lambda tx, now: self._store.limits.put(
+                scope, key, override, actor=actor, now=now, tx=tx
+            ),
+        )
 
     async def grant(self, scope: str, key: str, amount_mc: int, *, actor: str) -> None:
-        now = self._clock()
-        async with self._store.db.transaction() as tx:
-            await self._store.ledger.grant(scope, key, amount_mc, now=now, tx=tx)
-            await self._store.audit.record(
-                "quota.grant",
-                actor=actor,
-                target=f"{scope}:{key}",
-                detail={"amount_mc": amount_mc},
-                now=now,
-                tx=tx,
-            )
+        await self._audited(
+            "quota.grant",
+            scope,
+            key,
+            actor,
+            {"amount_mc": amount_mc},
+            lambda tx, now: self._store.ledger.grant(scope, key, amount_mc, now=now, tx=tx),
+        )
 
     async def reset(self, scope: str, key: str, periods: Iterable[str], *, actor: str) -> None:
         periods = sorted(set(periods))
+        await self._audited(
+            "quota.reset",
+            scope,
+            key,
+            actor,
+            {"periods": periods},
+            lambda tx, now: self._store.ledger.reset(scope, key, periods, now=now, tx=tx),
+        )
+
+    async def _audited(
+        self,
+        action: str,
+        scope: str,
+        key: str,
+        actor: str,
+        detail: dict[str, Any],
+        change: Callable[[Connection, datetime], Awaitable[None]],
+    ) -> None:
+        """Apply an admin change and its audit row in one transaction."""
         now = self._clock()
         async with self._store.db.transaction() as tx:
-            await self._store.ledger.reset(scope, key, periods, now=now, tx=tx)
+            await change(tx, now)
             await self._store.audit.record(
-                "quota.reset",
-                actor=actor,
-                target=f"{scope}:{key}",
-                detail={"periods": periods},
-                now=now,
-                tx=tx,
+                action, actor=actor, target=f"{scope}:{key}", detail=detail, now=now, tx=tx
             )

@@ -106,11 +106,7 @@ class FalProvider(RemoteProvider):
         )
 
     async def poll(self, handle: Handle) -> Event:
-        response = await self.http.send(
-            "GET", handle.urls["status"], safe_to_repeat=True, params={"logs": "1"}
-        )
-        self.http.check_status(response, what="status")
-        data = self.http.json_of(response, ambiguous=False)
+        data = await self.status_json("GET", handle.urls["status"], params={"logs": "1"})
         status = data.get("status")
         logs = tuple(str(entry.get("message", "")) for entry in data.get("logs") or ())
         if status == "IN_QUEUE":

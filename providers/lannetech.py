@@ -80,11 +80,7 @@ class LannetechProvider(RemoteProvider):
 
     async def poll(self, handle: Handle) -> Event:
         # A status query, though a POST: safe to repeat.
-        response = await self.http.send(
-            "POST", ENDPOINT, safe_to_repeat=True, json_body={"request_id": handle.request_id}
-        )
-        self.http.check_status(response, what="status")
-        data = self.http.json_of(response, ambiguous=False)
+        data = await self.status_json("POST", ENDPOINT, json_body={"request_id": handle.request_id})
         status = str(data.get("status", "")).lower()
         if status in ("pending", "queued"):
             return Queued(data.get("queue_position"))

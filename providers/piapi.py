@@ -75,11 +75,7 @@ class PiAPIProvider(RemoteProvider):
         )
 
     async def poll(self, handle: Handle) -> Event:
-        response = await self.http.send(
-            "GET", f"api/v1/task/{handle.request_id}", safe_to_repeat=True
-        )
-        self.http.check_status(response, what="status")
-        task = self.http.json_of(response, ambiguous=False).get("data")
+        task = (await self.status_json("GET", f"api/v1/task/{handle.request_id}")).get("data")
         if not isinstance(task, dict):
             raise TransientError("the status answer has no data", provider=self.name)
         status = str(task.get("status", "")).lower()

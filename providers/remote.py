@@ -159,6 +159,12 @@ class RemoteProvider(ABC):
     async def request_cancel(self, handle: Handle) -> bool:
         return False
 
+    async def status_json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        """One status read (safe to repeat), checked and parsed."""
+        response = await self.http.send(method, url, safe_to_repeat=True, **kwargs)
+        self.http.check_status(response, what="status")
+        return self.http.json_of(response, ambiguous=False)
+
     # --- the lifecycle -----------------------------------------------------------
 
     def check(self, request: GenerationRequest) -> ModelSpec:

@@ -99,11 +99,8 @@ class WaveSpeedProvider(RemoteProvider):
         )
 
     async def poll(self, handle: Handle) -> Event:
-        response = await self.http.send(
-            "GET", f"api/v3/predictions/{handle.request_id}/result", safe_to_repeat=True
-        )
-        self.http.check_status(response, what="status")
-        job = self.http.json_of(response, ambiguous=False).get("data")
+        data = await self.status_json("GET", f"api/v3/predictions/{handle.request_id}/result")
+        job = data.get("data")
         if not isinstance(job, dict):
             raise TransientError("the status answer has no data", provider=self.name)
         status = job.get("status")
