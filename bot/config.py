@@ -46,6 +46,16 @@ CONVENTIONAL_ENV: dict[str, tuple[str, ...]] = {
     "LANNETECH_API_KEY": ("providers", "lannetech", "api_key"),
 }
 
+
+def env_variable_for(*path: str) -> str:
+    """The variable an operator sets for a key path: the conventional name if there is
+    one, else the FPBOT_ form. env_variable_for("providers", "fal", "api_key") -> FAL_KEY."""
+    for name, target in CONVENTIONAL_ENV.items():
+        if target == path:
+            return name
+    return "FPBOT_" + "__".join(part.upper() for part in path)
+
+
 Credits = Annotated[float, Field(ge=0, le=10_000_000)]
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 

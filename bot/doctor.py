@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from bot import __version__
-from bot.config import CONVENTIONAL_ENV, REMOTE_PROVIDERS, Settings
+from bot.config import REMOTE_PROVIDERS, Settings, env_variable_for
 from storage import SCHEMA_VERSION, Database, QuotaLedger, StorageError
 
 
@@ -19,11 +19,6 @@ def mask(secret: SecretStr | None) -> str:
         return "not set"
     value = secret.get_secret_value()
     return f"****{value[-4:]}" if len(value) >= 16 else "****"
-
-
-def _variable_for(*path: str) -> str:
-    names = [name for name, target in CONVENTIONAL_ENV.items() if target == path]
-    return names[0] if names else "FPBOT_" + "__".join(p.upper() for p in path)
 
 
 async def report(settings: Settings, config_path: Path | None) -> tuple[list[str], bool]:
@@ -92,9 +87,9 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
         if not conf.enabled:
             state = "disabled"
         elif conf.api_key is None:
-            state = f"no key (set {_variable_for('providers', name, 'api_key')})"
+            state = f"no key (set {env_variable_for('providers', name, 'api_key')})"
         elif conf.base_url is None:
-            state = f"no base_url (set FPBOT_PROVIDERS__{name.upper()}__BASE_URL)"
+            state = f"no base_url (set {env_variable_for('providers', name, 'base_url')})"
         else:
             state = "ready"
         lines.append(f"  {name:<10} {state:<40} key {mask(conf.api_key)}  {conf.base_url or '-'}")

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.config import REMOTE_PROVIDERS, Settings, describe_validation_error
+from bot.config import REMOTE_PROVIDERS, Settings, describe_validation_error, env_variable_for
 from providers import (
     PROVIDERS,
     Failed,
@@ -74,8 +74,11 @@ def provider_for(settings: Settings, name: str) -> RemoteProvider:
         raise BadInput(f"unknown provider {name!r}; choose one of {', '.join(REMOTE_PROVIDERS)}")
     config = settings.providers.remote(name)
     if not config.usable:
-        variable = {"fal": "FAL_KEY"}.get(name, f"{name.upper()}_API_KEY")
-        raise BadInput(f"{name} is not configured: set {variable} (and enable it)")
+        missing = "api_key" if config.api_key is None else "base_url"
+        if not config.enabled:
+            raise BadInput(f"{name} is disabled in the configuration (providers.{name}.enabled)")
+        variable = env_variable_for("providers", name, missing)
+        raise BadInput(f"{name} is not configured: set {variable}")
     return PROVIDERS[name].from_config(config)
 
 
