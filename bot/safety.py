@@ -1,0 +1,189 @@
+"""Safety checks: the prompt against a deny-list, images and sampled output frames
+against NudeNet, and the providers' own signals (handled where they arrive).
+
+Which check stopped a job is reported (never the offending words); the caller refunds
+and writes the audit row.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Protocol
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+)
+# n.u.d.e, n-u-d-e, n_u_d_e, n*u*d*e: one separator repeated between single letters
+# vanishes. (Not spaces: "a b c" is too often just letters.)
+_SPELLED_OUT = re.compile(r"\b[a-z]([.\-_*+~])(?:[a-z]\1)+[a-z]\b")
+
+# NudeNet labels that block; the covered and face labels never do.
+BLOCKING_LABELS = frozenset(
+    {
+        "FEMALE_BREAST_EXPOSED",
+        "FEMALE_GENITALIA_EXPOSED",
+        "MALE_GENITALIA_EXPOSED",
+        "ANUS_EXPOSED",
+        "BUTTOCKS_EXPOSED",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A block: `check` names the check for the user, `detail` is for the audit log."""
+
+    check: str  # "prompt", "image", "last frame", "output video"
+    detail: str
+    always: bool = False  # blocked even with the checker off
+
+
+def normalise(text: str) -> list[str]:
+    """Lower-case ASCII tokens with accents, leetspeak and spelled-out words undone."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower().translate(LEET)
+    text = _SPELLED_OUT.sub(lambda m: re.sub(r"[^a-z]", "", m.group(0)), text)
+    return re.findall(r"[a-z]+", text)
+
+
+@dataclass(frozen=True)
+class DenyList:
+    categories: dict[str, frozenset[tuple[str, ...]]]
+
+    @classmethod
+    def load(cls, extra_terms: Path | None = None) -> DenyList:
+        text = (resources.files("bot") / "data" / "deny_list.txt").read_text("utf-8")
+        categories = _parse(text)
+        if extra_terms is not None:
+            extra = _parse("[explicit]\n" + extra_terms.read_text("utf-8"))
+            categories["explicit"] = categories["explicit"] | extra["explicit"]
+        return cls({name: frozenset(terms) for name, terms in categories.items()})
+
+    def matches(self, text: str) -> set[str]:
+        """The categories whose terms occur in the text."""
+        tokens = normalise(text)
+        found = set()
+        for category, terms in self.categories.items():
+            if any(_contains(tokens, term) for term in terms):
+                found.add(category)
+        return found
+
+
+def _parse(text: str) -> dict[str, frozenset[tuple[str, ...]]]:
+    categories: dict[str, set[tuple[str, ...]]] = {
+        "explicit": set(),
+        "suggestive": set(),
+        "minors": set(),
+    }
+    current = "explicit"
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        header = re.fullmatch(r"\[([a-z]+)\]", line)
+        if header:
+            current = header.group(1)
+            categories.setdefault(current, set())
+            continue
+        categories[current].add(tuple(normalise(line)))
+    return {name: frozenset(terms) for name, terms in categories.items()}
+
+
+def _contains(tokens: Sequence[str], term: tuple[str, ...]) -> bool:
+    """Whole-word match of a one- or many-word term; a plural 's'/'es' also matches."""
+    if not term:
+        return False
+    size = len(term)
+    for i in range(len(tokens) - size + 1):
+        window = tokens[i : i + size]
+        if window[:-1] == list(term[:-1]) and window[-1] in (
+            term[-1],
+            term[-1] + "s",
+            term[-1] + "es",
+        ):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: str
+    score: float
+
+
+class NudityDetector(Protocol):
+    def detect(self, image: Image.Image) -> list[Detection]: ...
+
+
+class NudeNetDetector:
+    """NudeNet's ONNX detector (shipped in its wheel: no download). Always fed arrays,
+    never paths: its thresholds differ between the two input routes."""
+
+    def __init__(self) -> None:
+        from nudenet import NudeDetector  # the `safety` extra
+
+        self._detector = NudeDetector()
+
+    def detect(self, image: Image.Image) -> list[Detection]:
+        import numpy as np
+
+        bgr = np.asarray(image.convert("RGB"))[:, :, ::-1].copy()  # NudeNet reads BGR
+        return [Detection(d["class"], float(d["score"])) for d in self._detector.detect(bgr)]
+
+
+def default_detector() -> NudityDetector | None:
+    """NudeNet when the `safety` extra is installed, else None (image checks off)."""
+    try:
+        return NudeNetDetector()
+    except ImportError:
+        log.warning(
+            "NudeNet is not installed (pip install 'framepack-bot[safety]'): "
+            "images and output videos will NOT be checked"
+        )
+        return None
+
+
+class SafetyChecker:
+    def __init__(
+        self, deny_list: DenyList, detector: NudityDetector | None, threshold: float
+    ) -> None:
+        self.deny_list = deny_list
+        self.detector = detector
+        self.threshold = threshold
+
+    def check_prompt(self, *texts: str, enabled: bool) -> Verdict | None:
+        found = set()
+        for text in texts:
+            found |= self.deny_list.matches(text)
+        if "minors" in found and found & {"explicit", "suggestive"}:
+            return Verdict("prompt", "minors combined with sexual terms", always=True)
+        if enabled and "explicit" in found:
+            return Verdict("prompt", "explicit terms")
+        return None
+
+    def check_images(
+        self, images: Iterable[Image.Image], *, what: str, enabled: bool
+    ) -> Verdict | None:
+        """Blocking (ONNX inference): run in a thread."""
+        if not enabled or self.detector is None:
+            return None
+        for image in images:
+            hits = [
+                d
+                for d in self.detector.detect(image)
+                if d.label in BLOCKING_LABELS and d.score >= self.threshold
+            ]
+            if hits:
+                worst = max(hits, key=lambda d: d.score)
+                return Verdict(what, f"{worst.label} {worst.score:.2f}")
+        return None
