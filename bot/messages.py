@@ -59,3 +59,103 @@ def user_quota_summary(quota: UserQuota, now: datetime) -> str:
     if quota.guild is not None and quota.guild.daily is not None:
         lines.append(_window_line("Server today", quota.guild.daily, now))
     return "\n".join(lines)
+
+
+# --- job intake ---------------------------------------------------------------------
+
+PROMPT_EMPTY = "Please add a prompt: a sentence about what should happen in the video."
+
+
+def prompt_too_long(length: int, limit: int) -> str:
+    return f"The prompt is {length} characters; the most is {limit}. Please shorten it."
+
+
+def bad_option(field: str, reason: str) -> str:
+    return f"The option {field} is not valid: {reason}."
+
+
+def provider_unavailable(name: str) -> str:
+    return f"The provider {name} is not available here. Try another, or leave it unset."
+
+
+def provider_cannot(name: str, reason: str) -> str:
+    return f"{name} cannot make this video: {reason}."
+
+
+SAFETY_CHECK_NAMES = {
+    "prompt": "the prompt filter",
+    "image": "the image check",
+    "last frame": "the image check (last frame)",
+    "output video": "the check of the finished video",
+    "provider": "the provider's safety checker",
+}
+
+
+def blocked(check: str) -> str:
+    name = SAFETY_CHECK_NAMES.get(check, check)
+    return f"This request was stopped by {name}. Your credits were not charged."
+
+
+def accepted(cost_mc: int, position: int) -> str:
+    where = "next in line" if position <= 1 else f"number {position} in the queue"
+    return f"Queued ({where}). This video costs {format_credits(cost_mc)} credits."
+
+
+# --- progress and results --------------------------------------------------------------
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    return f", about {minutes} min {secs} s left" if minutes else f", about {secs} s left"
+
+
+def status_line(
+    state: str,
+    *,
+    position: int | None = None,
+    progress: float | None = None,
+    eta_s: float | None = None,
+) -> str:
+    if state == "queued":
+        return "Waiting in the queue" + (f" (position {position})" if position else "") + "…"
+    if state in ("submitting", "submitted"):
+        return "Sent to the video model; waiting for a slot…"
+    if state == "running":
+        percent = f" {progress * 100:.0f}%" if progress is not None else ""
+        return f"Generating{percent}{eta_text(eta_s)}…"
+    if state == "succeeded":
+        return "Done; uploading the video…"
+    return state
+
+
+def failed(reason: str) -> str:
+    return f"The video could not be made: {reason}. Your credits were refunded."
+
+
+CANCELLED = "Cancelled. Your credits were refunded."
+INTERRUPTED_SUBMIT = "the service restarted while sending the job, and it is never sent twice"
+TOO_LARGE_TO_POST = "the video is too large to post here even after compressing it"
+POST_FAILED = "posting the video failed"
+
+
+def caption(
+    prompt: str,
+    provider: str,
+    seed: int | None,
+    seconds: float,
+    cost_mc: int,
+    remaining_mc: int | None,
+) -> str:
+    short = prompt if len(prompt) <= 120 else prompt[:117].rstrip() + "…"
+    parts = [
+        f"“{short}”",
+        provider,
+        f"seed {seed}" if seed is not None else None,
+        f"{seconds:g} s",
+        f"{format_credits(cost_mc)} credits",
+    ]
+    if remaining_mc is not None:
+        parts.append(f"{format_credits(remaining_mc)} left today")
+    return " · ".join(p for p in parts if p)

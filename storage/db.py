@@ -11,6 +11,7 @@ Reads use a second connection: under WAL they never wait for the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -118,17 +119,27 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """A write transaction: committed on normal exit, rolled back on any error."""
+        """A write transaction: committed on normal exit, rolled back on any error.
+
+        Safe under cancellation at any await: a cancelled BEGIN or COMMIT still runs on
+        the connection's thread, so the rollback is queued behind it (the thread runs
+        calls in order) rather than racing it."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            pending = asyncio.ensure_future(self._writer.execute("BEGIN IMMEDIATE"))
             try:
+                await asyncio.shield(pending)
                 yield self._writer
-                await self._writer.execute("COMMIT")
+                pending = asyncio.ensure_future(self._writer.execute("COMMIT"))
+                await asyncio.shield(pending)
             except BaseException:
-                # Shielded: a cancelled caller must still leave no transaction open.
-                if self._writer.in_transaction:
-                    await asyncio.shield(self._writer.execute("ROLLBACK"))
+                await asyncio.shield(self._abandon(pending))
                 raise
+
+    async def _abandon(self, pending: asyncio.Future[Any]) -> None:
+        with contextlib.suppress(Exception):
+            await pending
+        if self._writer.in_transaction:
+            await self._writer.execute("ROLLBACK")
 
     async def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
         """One write statement in its own transaction; returns its RETURNING rows.

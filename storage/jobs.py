@@ -14,6 +14,7 @@ from storage.db import Connection, Database, Row, parse_timestamp, timestamp
 
 class JobState(StrEnum):
     QUEUED = "queued"  # accepted and charged, waiting for a backend slot
+    SUBMITTING = "submitting"  # the submit is on its way: after a crash, never resend
     SUBMITTED = "submitted"  # handed to a backend; provider_handle is saved
     RUNNING = "running"
     SUCCEEDED = "succeeded"  # result downloaded, not yet posted
@@ -34,8 +35,9 @@ FINAL_STATES = frozenset(
 # Which state may follow which; anything else is a bug in the caller.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset(
-        {JobState.SUBMITTED, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
+        {JobState.SUBMITTING, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
     ),
+    JobState.SUBMITTING: frozenset({JobState.SUBMITTED, JobState.FAILED, JobState.CANCELLED}),
     JobState.SUBMITTED: frozenset(
         {
             JobState.RUNNING,

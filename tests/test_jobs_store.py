@@ -71,6 +71,7 @@ async def test_lifecycle_updates_fields_and_timestamps(store: Store, clock: Fake
     await create(store, clock, job)
     clock.advance(seconds=5)
     async with store.db.transaction() as tx:
+        await store.jobs.transition(job.id, JobState.SUBMITTING, now=clock(), tx=tx)
         await store.jobs.transition(
             job.id,
             JobState.SUBMITTED,
@@ -126,6 +127,7 @@ async def test_history_newest_first_and_recovery_oldest_first(store, clock) -> N
         clock.advance(seconds=1)
     await create(store, clock, new_job(user="telegram:2"))
     async with store.db.transaction() as tx:
+        await store.jobs.transition(ids[1], JobState.SUBMITTING, now=clock(), tx=tx)
         await store.jobs.transition(ids[1], JobState.SUBMITTED, now=clock(), tx=tx)
 
     recent = await store.jobs.recent_for_user("discord:1", limit=3)

@@ -1,0 +1,735 @@
+"""The job service: from a chat request to a delivered MP4, platform-neutral.
+
+Adapters call `submit`, `cancel` and the history methods, subscribe to updates, and
+register one DeliveryTarget per platform. Everything a user experiences apart from the
+chat surface is decided here: intake, safety, quotas, dispatch, progress, fitting to
+the upload limit, delivery, and recovery after a restart.
+
+Invariants: the job row and its quota reservation are written in one transaction
+before anything leaves the process; every later state change and its quota commit or
+refund are one transaction too; a submit that may have reached a provider is never
+sent again (the SUBMITTING state marks the window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot import messages
+from bot.clock import Clock, system_clock
+from bot.config import ProviderName, Settings
+from bot.intake import ImageRejected, for_remote, load_image
+from bot.media import CannotFit, VideoUnusable, fit_to_limit, sample_frames
+from bot.messages import quota_refused
+from bot.quotas import QuotaService, job_cost_mc
+from bot.safety import SafetyChecker, Verdict
+from providers import (
+    Failed,
+    GenerationRequest,
+    Handle,
+    ImageInput,
+    ModelFamily,
+    Queued,
+    RemoteProvider,
+    Running,
+    Succeeded,
+)
+from providers.contract import MAX_SEED
+from providers.errors import (
+    ContentPolicyError,
+    InvalidInputError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from storage import JobRecord, JobState, NewJob, Store
+from storage.jobs import InvalidTransition
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT = 500
+ACTIVE = {
+    JobState.QUEUED,
+    JobState.SUBMITTING,
+    JobState.SUBMITTED,
+    JobState.RUNNING,
+    JobState.SUCCEEDED,
+}
+
+
+# --- what adapters hand in and get back -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Requester:
+    platform: str  # discord | telegram | cli
+    user_key: str  # "discord:1234"
+    guild_key: str | None = None  # guild or group chat; None in a DM
+    channel_key: str | None = None  # for per-channel settings
+    channel_id: str | None = None  # where the result is posted
+    role_keys: tuple[str, ...] = ()
+
+
+class JobOptions(BaseModel):
+    """What a user may choose. Ranges as the providers document them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: ProviderName | None = None
+    model: ModelFamily = ModelFamily.FRAMEPACK
+    resolution: Literal["480p", "720p"] = "480p"
+    aspect_ratio: Literal["16:9", "9:16", "auto"] = "auto"
+    duration: Annotated[float, Field(ge=1, le=60)] | None = None
+    num_frames: Annotated[int, Field(ge=30, le=1800)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
+    steps: Annotated[int, Field(ge=4, le=50)] | None = None
+    guidance: Annotated[float, Field(ge=0, le=32)] | None = None
+    cfg_scale: Annotated[float, Field(ge=0, le=32)] | None = None
+    negative_prompt: Annotated[str, Field(max_length=500)] = ""
+    strength: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+@dataclass(frozen=True)
+class AnimateRequest:
+    requester: Requester
+    prompt: str
+    image: bytes = field(repr=False)
+    last_image: bytes | None = field(default=None, repr=False)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    reply_ref: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    job_id: str
+    cost_mc: int
+    position: int
+    provider: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str  # a short code: bad_option, image, safety, quota, provider, ...
+    message: str  # one sentence for the user
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    job: JobRecord
+    message: str
+    position: int | None = None
+    progress: float | None = None
+    eta_s: float | None = None
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, transient: bool = False, too_large: bool = False):
+        super().__init__(message)
+        self.transient = transient
+        self.too_large = too_large
+
+
+class DeliveryTarget(Protocol):
+    """One per platform, given by its adapter."""
+
+    def upload_limit(self, job: JobRecord) -> int:
+        """Bytes the destination takes for this job (Discord: per guild; Telegram: 50 MB)."""
+
+    async def deliver(self, job: JobRecord, video: Path, caption: str) -> None:
+        """Post the video for `job`. Must be idempotent per job id (a restart may call it
+        again for a post whose success was not yet recorded). Raise DeliveryError."""
+
+
+Listener = Callable[[JobUpdate], Awaitable[None]]
+
+
+# --- the service -----------------------------------------------------------------------------
+
+
+class JobService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        providers: Mapping[str, RemoteProvider],
+        safety: SafetyChecker,
+        delivery: Mapping[str, DeliveryTarget],
+        clock: Clock = system_clock,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        workers: int = 8,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.providers = dict(providers)
+        self.safety = safety
+        self.delivery = dict(delivery)
+        self.clock = clock
+        self.sleep = sleep
+        self.quotas = QuotaService(store, settings.quotas, clock)
+        self.jobs_dir = settings.data_dir / "jobs"
+        self._workers = workers
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._waiting: list[str] = []  # queued here, in order (for positions)
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sending: set[asyncio.Future[Handle]] = set()
+        self._listeners: list[Listener] = []
+        self._rng = random.Random()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover what a previous process left, then start the workers."""
+        await self.recover()
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"job-worker-{n}")
+            for n in range(self._workers)
+        ]
+
+    async def stop(self) -> None:
+        """Stop working without touching job states: a restart resumes every job.
+        Submits already on their way finish first (bounded by the read timeout)."""
+        await asyncio.gather(*self._sending, return_exceptions=True)
+        for task in [*self._tasks, *self._active.values()]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._active.values(), return_exceptions=True)
+        self._tasks.clear()
+
+    async def recover(self) -> None:
+        interrupted = await self.store.jobs.in_states({JobState.SUBMITTING})
+        for job in interrupted:
+            await self._finish(job.id, JobState.FAILED, messages.INTERRUPTED_SUBMIT)
+        resumable = await self.store.jobs.in_states(
+            {JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING, JobState.SUCCEEDED}
+        )
+        for job in resumable:
+            self._enqueue(job.id)
+        if interrupted or resumable:
+            log.info(
+                "recovered %d jobs, failed %d interrupted submits", len(resumable), len(interrupted)
+            )
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # --- submission -------------------------------------------------------------------------
+
+    async def submit(self, request: AnimateRequest) -> Accepted | Refused:
+        who = request.requester
+        try:
+            options = JobOptions.model_validate(dict(request.options))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field_name = ".".join(str(p) for p in error["loc"]) or "options"
+            return Refused("bad_option", messages.bad_option(field_name, error["msg"]))
+        prompt = request.prompt.strip()
+        if not prompt:
+            return Refused("prompt", messages.PROMPT_EMPTY)
+        if len(prompt) > MAX_PROMPT:
+            return Refused("prompt", messages.prompt_too_long(len(prompt), MAX_PROMPT))
+
+        safety_on = await self._safety_enabled(who)
+        verdict = self.safety.check_prompt(prompt, options.negative_prompt, enabled=safety_on)
+        if verdict is not None:
+            return await self._refuse_for_safety(who, verdict)
+
+        try:
+            images = [
+                await asyncio.to_thread(load_image, data)
+                for data in (request.image, request.last_image)
+                if data is not None
+            ]
+        except ImageRejected as exc:
+            return Refused("image", str(exc))
+        for what, image in zip(("image", "last frame"), images, strict=False):
+            verdict = await asyncio.to_thread(
+                self.safety.check_images, [image], what=what, enabled=safety_on
+            )
+            if verdict is not None:
+                return await self._refuse_for_safety(who, verdict)
+
+        provider_name = options.provider or await self.store.settings.resolve(
+            "provider",
+            channel_key=who.channel_key,
+            guild_key=who.guild_key,
+            default=self.settings.providers.default_provider,
+        )
+        provider = self.providers.get(provider_name)
+        if provider is None:
+            return Refused("provider", messages.provider_unavailable(provider_name))
+        remote_images = [await asyncio.to_thread(for_remote, image) for image in images]
+        try:
+            generation = self._generation_request(prompt, options, remote_images, safety_on)
+            provider.check(generation)
+        except (ValidationError, ValueError) as exc:
+            return Refused("bad_option", messages.bad_option("options", _first_error(exc)))
+        except InvalidInputError as exc:
+            return Refused("provider", messages.provider_cannot(provider_name, exc.message))
+
+        cost = job_cost_mc(generation.frames, generation.resolution)
+        job = NewJob(
+            platform=who.platform,
+            user_key=who.user_key,
+            guild_key=who.guild_key,
+            channel_id=who.channel_id,
+            provider=provider_name,
+            cost_mc=cost,
+            reply_ref=dict(request.reply_ref),
+            request=self._stored_request(generation, who, safety_on),
+        )
+        await asyncio.to_thread(self._save_inputs, job.id, remote_images)
+        async with self.store.db.transaction() as tx:
+            outcome = await self.quotas.reserve(
+                job.id,
+                user_key=who.user_key,
+                guild_key=who.guild_key,
+                cost_mc=cost,
+                role_keys=who.role_keys,
+                tx=tx,
+            )
+            if outcome.granted:
+                await self.store.jobs.insert(job, now=self.clock(), tx=tx)
+        if not outcome.granted:
+            await asyncio.to_thread(shutil.rmtree, self.jobs_dir / job.id, True)
+            return Refused("quota", quota_refused(outcome.refusal, cost, self.clock()))
+        position = self._enqueue(job.id)
+        record = await self.store.jobs.get(job.id)
+        await self._emit(
+            JobUpdate(record, messages.status_line("queued", position=position), position=position)
+        )
+        log.info(
+            "job %s accepted: %s, %s, %d frames, cost %d mc",
+            job.id,
+            who.user_key,
+            provider_name,
+            generation.frames,
+            cost,
+        )
+        return Accepted(job.id, cost, position, provider_name, messages.accepted(cost, position))
+
+    def _generation_request(
+        self, prompt: str, options: JobOptions, images: list[ImageInput], safety_on: bool
+    ) -> GenerationRequest:
+        return GenerationRequest(
+            model=options.model,
+            prompt=prompt,
+            negative_prompt=options.negative_prompt,
+            image=images[0],
+            last_image=images[1] if len(images) > 1 else None,
+            seed=options.seed,
+            aspect_ratio=options.aspect_ratio,
+            resolution=options.resolution,
+            num_frames=options.num_frames,
+            duration=options.duration,
+            num_inference_steps=options.steps,
+            guidance_scale=options.guidance,
+            cfg_scale=options.cfg_scale,
+            strength=options.strength,
+            enable_safety_checker=safety_on,
+        )
+
+    @staticmethod
+    def _stored_request(
+        generation: GenerationRequest, who: Requester, safety_on: bool
+    ) -> dict[str, Any]:
+        stored = generation.model_dump(mode="json", exclude={"image", "last_image"})
+        stored.update(
+            has_last_image=generation.last_image is not None,
+            frames=generation.frames,
+            channel_key=who.channel_key,
+            role_keys=list(who.role_keys),
+            safety=safety_on,
+        )
+        return stored
+
+    def _save_inputs(self, job_id: str, images: list[ImageInput]) -> None:
+        folder = self.jobs_dir / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, image in zip(("first.jpg", "last.jpg"), images, strict=False):
+            (folder / name).write_bytes(image.data)
+
+    def _load_request(self, job: JobRecord) -> GenerationRequest:
+        stored = dict(job.request)
+        has_last = stored.pop("has_last_image")
+        for key in ("channel_key", "role_keys", "safety", "frames"):
+            stored.pop(key, None)
+        folder = self.jobs_dir / job.id
+        stored["image"] = ImageInput(
+            data=(folder / "first.jpg").read_bytes(), mime_type="image/jpeg"
+        )
+        if has_last:
+            stored["last_image"] = ImageInput(
+                data=(folder / "last.jpg").read_bytes(), mime_type="image/jpeg"
+            )
+        return GenerationRequest(**stored)
+
+    async def _safety_enabled(self, who: Requester) -> bool:
+        return bool(
+            await self.store.settings.resolve(
+                "safety",
+                channel_key=who.channel_key,
+                guild_key=who.guild_key,
+                default=self.settings.safety.enabled_by_default,
+            )
+        )
+
+    async def _refuse_for_safety(self, who: Requester, verdict: Verdict) -> Refused:
+        async with self.store.db.transaction() as tx:
+            await self.store.audit.record(
+                "safety.block",
+                actor=who.user_key,
+                target=who.guild_key or who.user_key,
+                detail={"check": verdict.check, "detail": verdict.detail, "stage": "intake"},
+                now=self.clock(),
+                tx=tx,
+            )
+        return Refused("safety", messages.blocked(verdict.check))
+
+    # --- the queue --------------------------------------------------------------------------
+
+    def _enqueue(self, job_id: str) -> int:
+        self._waiting.append(job_id)
+        self._queue.put_nowait(job_id)
+        return len(self._waiting)
+
+    async def _worker(self) -> None:
+        while True:
+            job_id = await self._queue.get()
+            if job_id in self._waiting:
+                self._waiting.remove(job_id)
+            task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
+            self._active[job_id] = task
+            try:
+                await task
+            except asyncio.CancelledError:
+                # A job cancelled by its user ends here; the worker being stopped goes on
+                # stopping.
+                if asyncio.current_task().cancelling():
+                    raise
+            except Exception:
+                log.exception("job %s crashed", job_id)
+                await self._finish(job_id, JobState.FAILED, "an internal error")
+            finally:
+                self._active.pop(job_id, None)
+                self._queue.task_done()
+
+    async def join(self) -> None:
+        """Wait until every queued job has been worked on (tests, CLI)."""
+        await self._queue.join()
+
+    # --- running a job --------------------------------------------------------------------------
+
+    async def _run(self, job_id: str) -> None:
+        job = await self.store.jobs.get(job_id)
+        if job is None or job.state not in ACTIVE:
+            return
+        if job.state is JobState.SUCCEEDED:
+            await self._deliver(job)
+            return
+        if job.state is JobState.QUEUED:
+            handle, provider = await self._submit(job)
+            if handle is None:
+                return
+        else:
+            provider = self.providers.get(job.provider)
+            if provider is None:
+                await self._finish(
+                    job.id, JobState.FAILED, messages.provider_unavailable(job.provider)
+                )
+                return
+            handle = Handle.model_validate(job.provider_handle)
+        await self._watch(job.id, provider, handle)
+
+    async def _submit(self, job: JobRecord) -> tuple[Handle | None, RemoteProvider | None]:
+        """Send the job once, falling back to other providers on failures that surely
+        never started a job. Returns (None, None) when the job has ended."""
+        request = await asyncio.to_thread(self._load_request, job)
+        candidates = [job.provider] + [
+            name for name in self.settings.providers.fallback if name != job.provider
+        ]
+        async with self.store.db.transaction() as tx:
+            await self.store.jobs.transition(job.id, JobState.SUBMITTING, now=self.clock(), tx=tx)
+        last_error: ProviderError | None = None
+        for name in candidates:
+            provider = self.providers.get(name)
+            if provider is None:
+                continue
+            try:
+                provider.check(request)
+                # Shielded and tracked: a graceful stop lets the submit finish and its
+                # handle be saved, so the restart resumes the job instead of failing it.
+                sending = asyncio.ensure_future(self._send(job.id, name, provider, request))
+                self._sending.add(sending)
+                sending.add_done_callback(self._sending.discard)
+                handle = await asyncio.shield(sending)
+            except (TransientError, RateLimitedError) as exc:
+                log.warning("job %s: %s did not take it (%s)", job.id, name, exc)
+                last_error = exc
+                continue
+            except InvalidInputError as exc:
+                if name != job.provider:  # a fallback that cannot do it: next one
+                    continue
+                await self._finish(job.id, JobState.FAILED, exc.message)
+                return None, None
+            except ProviderError as exc:  # ambiguous, auth, credit: stop here, no retry
+                await self._finish(job.id, JobState.FAILED, _reason(exc))
+                return None, None
+            return handle, provider
+        await self._finish(
+            job.id,
+            JobState.FAILED,
+            _reason(last_error) if last_error else "no provider is available",
+        )
+        return None, None
+
+    async def _send(
+        self, job_id: str, name: str, provider: RemoteProvider, request: GenerationRequest
+    ) -> Handle:
+        """Submit, then save the handle before anything else can happen."""
+        handle = await provider.submit(request)
+        async with self.store.db.transaction() as tx:
+            await self.store.jobs.transition(
+                job_id,
+                JobState.SUBMITTED,
+                now=self.clock(),
+                tx=tx,
+                provider=name,
+                provider_handle=handle.model_dump(mode="json"),
+                seed=handle.seed,
+            )
+        return handle
+
+    async def _watch(self, job_id: str, provider: RemoteProvider, handle: Handle) -> None:
+        started_running: float | None = None
+        async for event in provider.watch(handle):
+            match event:
+                case Queued(position=position):
+                    await self._progress(
+                        job_id,
+                        0.0,
+                        {"provider_position": position},
+                        JobState.SUBMITTED,
+                        position=position,
+                    )
+                case Running(progress=progress):
+                    if started_running is None:
+                        started_running = time.monotonic()
+                    eta = None
+                    if progress:
+                        elapsed = time.monotonic() - started_running
+                        eta = elapsed * (1 - progress) / progress
+                    await self._progress(
+                        job_id,
+                        progress or 0.0,
+                        {"progress": progress, "eta_s": eta},
+                        JobState.RUNNING,
+                        progress=progress,
+                        eta_s=eta,
+                    )
+                case Failed(error=error):
+                    if isinstance(error, ContentPolicyError):
+                        await self._block(job_id, Verdict("provider", error.message))
+                    else:
+                        await self._finish(job_id, JobState.FAILED, _reason(error))
+                    return
+                case Succeeded():
+                    await self._collect(job_id, provider, handle, event)
+                    return
+
+    async def _progress(
+        self, job_id: str, fraction: float, detail: dict[str, Any], state: JobState, **update: Any
+    ) -> None:
+        async with self.store.db.transaction() as tx:
+            job = await self.store.jobs.get(job_id)
+            if job is None or job.state not in ACTIVE:  # cancelled meanwhile
+                return
+            if state is JobState.RUNNING and job.state is JobState.SUBMITTED:
+                await self.store.jobs.transition(job_id, JobState.RUNNING, now=self.clock(), tx=tx)
+            await self.store.jobs.record_progress(job_id, fraction, detail, now=self.clock(), tx=tx)
+        job = await self.store.jobs.get(job_id)
+        await self._emit(JobUpdate(job, messages.status_line(state.value, **update), **update))
+
+    async def _collect(
+        self, job_id: str, provider: RemoteProvider, handle: Handle, done: Succeeded
+    ) -> None:
+        folder = self.jobs_dir / job_id
+        try:
+            result = await provider.fetch_result(handle, done, folder / "result.mp4")
+        except ProviderError as exc:
+            await self._finish(job_id, JobState.FAILED, _reason(exc))
+            return
+        job = await self.store.jobs.get(job_id)
+        if job.request.get("safety") and self.safety.detector is not None:
+            try:
+                frames = await asyncio.to_thread(
+                    sample_frames, result.path, self.settings.safety.output_frames_checked
+                )
+            except VideoUnusable as exc:
+                await self._finish(job_id, JobState.FAILED, f"the video is unusable ({exc})")
+                return
+            verdict = await asyncio.to_thread(
+                self.safety.check_images, frames, what="output video", enabled=True
+            )
+            if verdict is not None:
+                await self._block(job_id, verdict)
+                return
+        async with self.store.db.transaction() as tx:
+            job = await self.store.jobs.transition(
+                job_id,
+                JobState.SUCCEEDED,
+                now=self.clock(),
+                tx=tx,
+                progress=1.0,
+                result_path=str(result.path),
+                seed=result.seed,
+            )
+        await self._emit(JobUpdate(job, messages.status_line("succeeded")))
+        await self._deliver(job)
+
+    async def _deliver(self, job: JobRecord) -> None:
+        target = self.delivery.get(job.platform)
+        if target is None:
+            await self._finish(job.id, JobState.FAILED, f"no {job.platform} adapter is running")
+            return
+        source = Path(job.result_path)
+        limit = target.upload_limit(job)
+        quota = await self.quotas.user_quota(job.user_key, job.guild_key)
+        caption = messages.caption(
+            job.request["prompt"],
+            job.provider,
+            job.seed,
+            job.request["frames"] / 30,
+            job.cost_mc,
+            quota.remaining_mc,
+        )
+        for attempt in range(5):
+            try:
+                fitted = await asyncio.to_thread(
+                    fit_to_limit, source, limit, self.jobs_dir / job.id / "fit"
+                )
+            except (CannotFit, VideoUnusable):
+                await self._finish(job.id, JobState.FAILED, messages.TOO_LARGE_TO_POST)
+                return
+            try:
+                await target.deliver(job, fitted.path, caption)
+                break
+            except DeliveryError as exc:
+                if exc.too_large:  # the platform's real limit was lower than announced
+                    limit = int(fitted.size_bytes * 0.8)
+                    continue
+                if exc.transient and attempt < 4:
+                    await self.sleep(min(30.0, 2.0**attempt) * self._rng.uniform(0.5, 1))
+                    continue
+                log.warning("job %s: delivery failed: %s", job.id, exc)
+                await self._finish(job.id, JobState.FAILED, messages.POST_FAILED)
+                return
+        else:
+            await self._finish(job.id, JobState.FAILED, messages.TOO_LARGE_TO_POST)
+            return
+        async with self.store.db.transaction() as tx:
+            delivered = await self.store.jobs.transition(
+                job.id, JobState.DELIVERED, now=self.clock(), tx=tx
+            )
+            await self.quotas.commit(job.id, tx=tx)
+        await self._emit(JobUpdate(delivered, "Delivered."))
+
+    # --- ending jobs -------------------------------------------------------------------------
+
+    async def _finish(self, job_id: str, state: JobState, reason: str) -> bool:
+        """End a job that did not deliver, refunding in the same transaction.
+        False when it had already ended (a race with cancel or delivery)."""
+        try:
+            async with self.store.db.transaction() as tx:
+                job = await self.store.jobs.transition(
+                    job_id, state, now=self.clock(), tx=tx, error=reason
+                )
+                await self.quotas.refund(job_id, reason=f"{state.value}: {reason}", tx=tx)
+        except InvalidTransition:
+            return False
+        text = (
+            messages.CANCELLED
+            if state is JobState.CANCELLED
+            else (
+                messages.blocked(reason) if state is JobState.BLOCKED else messages.failed(reason)
+            )
+        )
+        await self._emit(JobUpdate(job, text))
+        return True
+
+    async def _block(self, job_id: str, verdict: Verdict) -> None:
+        job = await self.store.jobs.get(job_id)
+        async with self.store.db.transaction() as tx:
+            await self.store.audit.record(
+                "safety.block",
+                actor=job.user_key,
+                target=f"job:{job_id}",
+                detail={"check": verdict.check, "detail": verdict.detail, "stage": "output"},
+                now=self.clock(),
+                tx=tx,
+            )
+        await self._finish(job_id, JobState.BLOCKED, verdict.check)
+
+    async def cancel(self, job_id: str, *, by: str, is_admin: bool = False) -> bool:
+        """Cancel a job of `by` (or any job, for an admin). Refunds at once; the provider
+        is asked to stop where it can. False if the job is not theirs or already over."""
+        job = await self.store.jobs.get(job_id)
+        if job is None or (job.user_key != by and not is_admin):
+            return False
+        if job.state not in ACTIVE - {JobState.SUCCEEDED}:
+            return False
+        if not await self._finish(job_id, JobState.CANCELLED, "cancelled"):
+            return False
+        task = self._active.get(job_id)
+        if task is not None:
+            task.cancel()
+        if job_id in self._waiting:
+            self._waiting.remove(job_id)
+        provider = self.providers.get(job.provider)
+        if job.provider_handle and provider is not None:
+            try:
+                await provider.cancel(Handle.model_validate(job.provider_handle))
+            except ProviderError as exc:
+                log.info("job %s: provider cancel failed: %s", job_id, exc)
+        return True
+
+    # --- history ------------------------------------------------------------------------------
+
+    async def history(self, user_key: str, limit: int = 10) -> list[JobRecord]:
+        return await self.store.jobs.recent_for_user(user_key, limit)
+
+    async def record(self, job_id: str) -> tuple[JobRecord, dict[str, int]] | None:
+        """The full row and its ledger entries, for admins."""
+        job = await self.store.jobs.get(job_id)
+        if job is None:
+            return None
+        return job, await self.store.ledger.entries(job_id)
+
+    async def _emit(self, update: JobUpdate) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(update)
+            except Exception:
+                log.exception("a job listener failed")
+
+
+def _reason(error: ProviderError) -> str:
+    return error.message if error.provider == "" else f"{error.provider}: {error.message}"
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return exc.errors()[0]["msg"]
+    return str(exc)
