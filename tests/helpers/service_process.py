@@ -1,0 +1,80 @@
+"""A job service as its own process, for the crash test.
+
+    python -m tests.helpers.service_process submit N   # submit N jobs, then work
+    python -m tests.helpers.service_process resume     # only recover and work
+
+Settings come from the environment (FPBOT_DATA_DIR, FAL_KEY, the fal base URL). Posts
+go to <data>/posted/<job>.mp4 through a file target that is idempotent per job id;
+every call and every real post is appended to <data>/posted.log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from bot.app import build_providers, build_safety
+from bot.config import load_settings
+from bot.service import AnimateRequest, JobService, Requester
+from storage import JobRecord, JobState, Store
+from tests.provider_world import png_bytes
+
+FINAL = {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
+
+
+class FileDelivery:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.log = folder.parent / "posted.log"
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def upload_limit(self, job: JobRecord) -> int:
+        return 10 * 2**20
+
+    async def deliver(self, job: JobRecord, video: Path, caption: str) -> None:
+        await asyncio.to_thread(self._post, job.id, video)
+
+    def _post(self, job_id: str, video: Path) -> None:
+        target = self.folder / f"{job_id}.mp4"
+        with self.log.open("a") as log:
+            log.write(f"call {job_id}\n")
+            if target.exists():  # idempotent: already posted before a crash
+                return
+            tmp = target.with_suffix(".part")
+            tmp.write_bytes(video.read_bytes())
+            os.replace(tmp, target)
+            log.write(f"post {job_id}\n")
+
+
+async def main(mode: str, count: int = 0) -> None:
+    settings = load_settings()
+    store = await Store.open(settings.database_path)
+    service = JobService(
+        store=store,
+        settings=settings,
+        providers=build_providers(settings),
+        safety=build_safety(settings, with_detector=False),
+        delivery={"discord": FileDelivery(settings.data_dir / "posted")},
+        workers=count or 20,
+    )
+    await service.start()
+    for n in range(count):
+        who = Requester("discord", f"discord:{1000 + n}", "discord:77", "discord:c1", "1")
+        outcome = await service.submit(
+            AnimateRequest(who, f"crash test job {n}", png_bytes(96, 64), None, {"num_frames": 30})
+        )
+        print(f"accepted {outcome.job_id}", flush=True)
+    print("submitted", flush=True)
+    while True:
+        rows = await store.db.fetch_all("SELECT state FROM jobs")
+        if rows and all(JobState(r["state"]) in FINAL for r in rows):
+            break
+        await asyncio.sleep(0.05)
+    print("all final", flush=True)
+    await service.stop()
+    await store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], *(int(a) for a in sys.argv[2:])))
