@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 import sqlite3
 from pathlib import Path
@@ -129,9 +130,14 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
         f"{q.concurrent_jobs_per_user} at once; {guild}; queue {q.global_queue_length}"
     )
     s = settings.safety
+    detector = (
+        "NudeNet installed"
+        if importlib.util.find_spec("nudenet") is not None
+        else "NudeNet NOT installed: images are not checked (pip install '.[safety]')"
+    )
     lines.append(
         f"safety: {'on' if s.enabled_by_default else 'off'} by default, nudity threshold "
-        f"{s.nudity_threshold:g}, deny list {s.deny_list_path or 'built-in only'}"
+        f"{s.nudity_threshold:g}, deny list {s.deny_list_path or 'built-in only'}; {detector}"
     )
     a = settings.admins
     lines.append(

@@ -14,6 +14,7 @@ sent again (the SUBMITTING state marks the window).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import shutil
@@ -474,6 +475,8 @@ class JobService:
                 sending = asyncio.ensure_future(self._send(job.id, name, provider, request))
                 self._sending.add(sending)
                 sending.add_done_callback(self._sending.discard)
+                # Retrieved here too, for when the job task was cancelled meanwhile.
+                sending.add_done_callback(lambda f: f.cancelled() or f.exception())
                 handle = await asyncio.shield(sending)
             except (TransientError, RateLimitedError) as exc:
                 log.warning("job %s: %s did not take it (%s)", job.id, name, exc)
@@ -500,16 +503,22 @@ class JobService:
     ) -> Handle:
         """Submit, then save the handle before anything else can happen."""
         handle = await provider.submit(request)
-        async with self.store.db.transaction() as tx:
-            await self.store.jobs.transition(
-                job_id,
-                JobState.SUBMITTED,
-                now=self.clock(),
-                tx=tx,
-                provider=name,
-                provider_handle=handle.model_dump(mode="json"),
-                seed=handle.seed,
-            )
+        try:
+            async with self.store.db.transaction() as tx:
+                await self.store.jobs.transition(
+                    job_id,
+                    JobState.SUBMITTED,
+                    now=self.clock(),
+                    tx=tx,
+                    provider=name,
+                    provider_handle=handle.model_dump(mode="json"),
+                    seed=handle.seed,
+                )
+        except InvalidTransition:
+            # Cancelled while the submit was on its way: stop the provider's job too.
+            with contextlib.suppress(ProviderError):
+                await provider.cancel(handle)
+            raise
         return handle
 
     async def _watch(self, job_id: str, provider: RemoteProvider, handle: Handle) -> None:
