@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+from bot import messages
 from providers import ImageInput
 
 register_heif_opener()  # HEIC/HEIF from phones
@@ -47,12 +48,10 @@ class IntakeLimits:
 def load_image(data: bytes, limits: IntakeLimits = IntakeLimits()) -> Image.Image:
     """Decode, validate and normalise to RGB. Raises ImageRejected."""
     if not data:
-        raise ImageRejected("empty", "The image is empty. Please send a PNG, JPEG or WebP.")
+        raise ImageRejected("empty", messages.IMAGE_EMPTY)
     if len(data) > limits.max_bytes:
         raise ImageRejected(
-            "too_many_bytes",
-            f"The image is {len(data) / 2**20:.1f} MiB; the most I take is "
-            f"{limits.max_bytes / 2**20:.0f} MiB. Please send a smaller file.",
+            "too_many_bytes", messages.image_too_many_bytes(len(data), limits.max_bytes)
         )
     with warnings.catch_warnings():
         # Above max_pixels Pillow only warns; above twice that it raises. Both refuse.
@@ -66,24 +65,15 @@ def load_image(data: bytes, limits: IntakeLimits = IntakeLimits()) -> Image.Imag
             image.seek(0)  # the first frame of a GIF / animated WebP
             image.load()
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-            raise ImageRejected(
-                "too_many_pixels",
-                "The image has too many pixels to process safely. Please send a smaller one.",
-            ) from None
+            raise ImageRejected("too_many_pixels", messages.IMAGE_TOO_MANY_PIXELS) from None
         except UnidentifiedImageError:
             declared = _png_header_size(data)
             if declared is not None and 0 in declared:
                 # Pillow will not even identify a 0×0 PNG; say what is really wrong.
                 _check_dimensions(*declared, limits)
-            raise ImageRejected(
-                "unsupported",
-                "That file is not an image I can read. Please send a PNG, JPEG, WebP, GIF, "
-                "HEIC or AVIF.",
-            ) from None
+            raise ImageRejected("unsupported", messages.IMAGE_UNSUPPORTED) from None
         except (OSError, SyntaxError, ValueError, EOFError):
-            raise ImageRejected(
-                "corrupt", "The image file is damaged and cannot be read. Please send it again."
-            ) from None
+            raise ImageRejected("corrupt", messages.IMAGE_CORRUPT) from None
         finally:
             Image.MAX_IMAGE_PIXELS = previous_limit
     image = ImageOps.exif_transpose(image)
@@ -99,17 +89,9 @@ def _png_header_size(data: bytes) -> tuple[int, int] | None:
 
 def _check_dimensions(width: int, height: int, limits: IntakeLimits) -> None:
     if min(width, height) < limits.min_side:
-        raise ImageRejected(
-            "too_small",
-            f"The image is {width}×{height}; it needs at least {limits.min_side} pixels "
-            "on each side.",
-        )
+        raise ImageRejected("too_small", messages.image_too_small(width, height, limits.min_side))
     if max(width, height) > limits.max_side:
-        raise ImageRejected(
-            "too_large",
-            f"The image is {width}×{height}; the most I take is {limits.max_side} pixels "
-            "on a side.",
-        )
+        raise ImageRejected("too_large", messages.image_too_large(width, height, limits.max_side))
 
 
 def _flatten(image: Image.Image) -> Image.Image:

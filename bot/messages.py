@@ -63,6 +63,31 @@ def user_quota_summary(quota: UserQuota, now: datetime) -> str:
 
 # --- job intake ---------------------------------------------------------------------
 
+IMAGE_EMPTY = "The image is empty. Please send a PNG, JPEG or WebP."
+IMAGE_UNSUPPORTED = (
+    "That file is not an image I can read. Please send a PNG, JPEG, WebP, GIF, HEIC or AVIF."
+)
+IMAGE_CORRUPT = "The image file is damaged and cannot be read. Please send it again."
+IMAGE_TOO_MANY_PIXELS = (
+    "The image has too many pixels to process safely. Please send a smaller one."
+)
+
+
+def image_too_many_bytes(size: int, limit: int) -> str:
+    return (
+        f"The image is {size / 2**20:.1f} MiB; the most I take is {limit / 2**20:.0f} MiB. "
+        "Please send a smaller file."
+    )
+
+
+def image_too_small(width: int, height: int, minimum: int) -> str:
+    return f"The image is {width}×{height}; it needs at least {minimum} pixels on each side."
+
+
+def image_too_large(width: int, height: int, maximum: int) -> str:
+    return f"The image is {width}×{height}; the most I take is {maximum} pixels on a side."
+
+
 PROMPT_EMPTY = "Please add a prompt: a sentence about what should happen in the video."
 
 

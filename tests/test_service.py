@@ -12,6 +12,7 @@ from PIL import Image
 from bot.service import Accepted, AnimateRequest, Refused
 from storage import JobState
 from tests.service_world import FrameSizeDetector, requester, service_world
+from tests.test_intake import png_with_header_size
 
 
 def image_bytes(size=(128, 72), color=(200, 60, 40), fmt="PNG") -> bytes:
@@ -71,11 +72,13 @@ Image.new("1", (8_000, 8_000)).save(BOMB, "PNG")
         ({"image": b"%PDF-1.4"}, "image", "not an image I can read"),
         ({"image": BOMB.getvalue()}, "image", "too many pixels"),
         ({"image": image_bytes(size=(40, 40))}, "image", "at least 64"),
+        ({"image": png_with_header_size(0, 0)}, "image", "The image is 0×0"),
         ({"image": image_bytes(size=(13_000, 70))}, "image", "the most I take is 12000"),
         ({"prompt": "x" * 501}, "prompt", "501 characters; the most is 500"),
         ({"prompt": "   "}, "prompt", "Please add a prompt"),
         ({"steps": 99}, "bad_option", "The option steps is not valid"),
         ({"resolution": "4k"}, "bad_option", "The option resolution is not valid"),
+        ({"enable_safety_checker": False}, "bad_option", "enable_safety_checker is not valid"),
         ({"num_frames": 60, "duration": 3}, "bad_option", "num_frames or duration"),
         ({"provider": "piapi"}, "provider", "piapi is not available"),
         ({"model": "wan-flf2v"}, "bad_option", "needs a first and a last frame"),
