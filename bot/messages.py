@@ -184,3 +184,20 @@ def caption(
     if remaining_mc is not None:
         parts.append(f"{format_credits(remaining_mc)} left today")
     return " · ".join(p for p in parts if p)
+
+
+ATTACHMENT_UNREADABLE = "I could not download that attachment. Please upload it again."
+
+
+def job_history(jobs) -> str:
+    if not jobs:
+        return "You have no videos yet. Try /animate."
+    lines = []
+    for job in jobs:
+        seconds = job.request.get("frames", 180) / 30
+        seed = f", seed {job.seed}" if job.seed is not None else ""
+        lines.append(
+            f"`{job.id}` {job.state.value} · {job.provider}{seed} · {seconds:g} s · "
+            f"{format_credits(job.cost_mc)} credits"
+        )
+    return "\n".join(lines)

@@ -78,6 +78,7 @@ class FakeProvider:
         self.media_downloads = 0
         self.last_headers: dict[str, str] = {}
         self.media_headers: dict[str, str] = {}
+        self.video_override: bytes | None = None  # serve this instead of a generated clip
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -193,7 +194,7 @@ class FakeProvider:
             return web.Response(status=self.faults.expired_result or 404, text="expired")
         self.media_downloads += 1
         self.media_headers = dict(request.headers)
-        data = make_mp4(job.frames, *job.size)
+        data = self.video_override or make_mp4(job.frames, *job.size)
         if self.faults.truncated_result:
             data = data[: len(data) // 2]
         return web.Response(body=data, content_type="video/mp4")

@@ -1,0 +1,141 @@
+"""/animate: the slash command, its live status message, and the video delivery."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import messages
+from bot.discord.delivery import DiscordDelivery, token_alive
+from bot.quotas import subject_key
+from bot.service import Accepted, AnimateRequest, JobUpdate, Refused, Requester
+from providers.contract import MAX_SEED
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL_S = 3.0  # Discord rate-limits edits; a status that changes faster is noise
+FINAL = {"delivered", "failed", "cancelled", "blocked"}
+
+
+def requester_of(interaction: discord.Interaction) -> Requester:
+    roles: tuple[str, ...] = ()
+    if isinstance(interaction.user, discord.Member):
+        roles = tuple(subject_key("discord", role.id) for role in interaction.user.roles)
+    return Requester(
+        platform="discord",
+        user_key=subject_key("discord", interaction.user.id),
+        guild_key=subject_key("discord", interaction.guild_id) if interaction.guild_id else None,
+        channel_key=subject_key("discord", interaction.channel_id),
+        channel_id=str(interaction.channel_id),
+        role_keys=roles,
+    )
+
+
+class AnimateCog(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.service = bot.service
+        self.service.delivery["discord"] = DiscordDelivery(bot)
+        self._last_edit: dict[str, float] = {}
+        self._unsubscribe = self.service.subscribe(self.on_update)
+
+    async def cog_unload(self) -> None:
+        self._unsubscribe()
+
+    @app_commands.command(name="animate", description="Turn an image into a short video.")
+    @app_commands.describe(
+        image="The first frame",
+        prompt="What should happen (at most 500 characters)",
+        last_frame="Optional last frame: the video ends on it",
+        provider="Which service makes the video",
+        duration="Seconds of video",
+        seed="Repeat a result with its seed",
+        steps="Inference steps",
+        guidance="Guidance scale",
+        negative_prompt="What to avoid",
+        strength="How strongly the last frame pulls (0..1)",
+    )
+    async def animate(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        prompt: app_commands.Range[str, 1, 500],
+        last_frame: discord.Attachment | None = None,
+        provider: Literal["fal", "wavespeed", "piapi", "lannetech"] | None = None,
+        model: Literal["framepack", "framepack-f1", "wan-flf2v"] | None = None,
+        resolution: Literal["480p", "720p"] | None = None,
+        aspect_ratio: Literal["16:9", "9:16", "auto"] | None = None,
+        duration: app_commands.Range[float, 1, 60] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        steps: app_commands.Range[int, 4, 50] | None = None,
+        guidance: app_commands.Range[float, 0, 32] | None = None,
+        negative_prompt: app_commands.Range[str, 0, 500] | None = None,
+        strength: app_commands.Range[float, 0, 1] | None = None,
+    ) -> None:
+        # First, always: Discord drops interactions not answered within 3 seconds.
+        callback = await interaction.response.defer(thinking=True, ephemeral=True)
+        options = {
+            key: value
+            for key, value in {
+                "provider": provider,
+                "model": model,
+                "resolution": resolution,
+                "aspect_ratio": aspect_ratio,
+                "duration": duration,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "negative_prompt": negative_prompt,
+                "strength": strength,
+            }.items()
+            if value is not None
+        }
+        try:
+            first = await image.read()
+            last = await last_frame.read() if last_frame is not None else None
+        except discord.HTTPException:
+            await interaction.edit_original_response(content=messages.ATTACHMENT_UNREADABLE)
+            return
+        reply_ref = {
+            "application_id": str(interaction.application_id),
+            "token": interaction.token,
+            "created_at": interaction.created_at.timestamp(),
+            "message_id": str(callback.message_id) if callback and callback.message_id else None,
+            "attachment_size_limit": getattr(interaction, "attachment_size_limit", None)
+            or getattr(interaction, "filesize_limit", None),
+        }
+        outcome = await self.service.submit(
+            AnimateRequest(requester_of(interaction), prompt, first, last, options, reply_ref)
+        )
+        # Accepted: the cost and queue place; Refused: what was wrong. Either way one line.
+        assert isinstance(outcome, Accepted | Refused)
+        await interaction.edit_original_response(content=outcome.message)
+
+    async def on_update(self, update: JobUpdate) -> None:
+        """Edit the requester's status message, at most every EDIT_INTERVAL_S seconds
+        (always for the last word)."""
+        job = update.job
+        if job.platform != "discord" or not token_alive(job.reply_ref):
+            return
+        message_id = job.reply_ref.get("message_id")
+        if not message_id:
+            return
+        final = job.state.value in FINAL
+        now = time.monotonic()
+        if not final and now - self._last_edit.get(job.id, -EDIT_INTERVAL_S) < EDIT_INTERVAL_S:
+            return
+        self._last_edit[job.id] = now
+        if final:
+            self._last_edit.pop(job.id, None)
+        webhook = discord.Webhook.partial(
+            int(job.reply_ref["application_id"]), job.reply_ref["token"], client=self.bot
+        )
+        try:
+            await webhook.edit_message(int(message_id), content=update.message)
+        except discord.HTTPException as exc:
+            log.info("job %s: status edit failed: %s", job.id, exc)

@@ -1,0 +1,30 @@
+"""/quota and /jobs: a user's own balance and recent jobs (also in DMs)."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import messages
+from bot.discord.animate import requester_of
+
+
+class QuotaCog(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.service = bot.service
+
+    @app_commands.command(name="quota", description="Your credits left and when they reset.")
+    async def quota(self, interaction: discord.Interaction) -> None:
+        who = requester_of(interaction)
+        quota = await self.service.quotas.user_quota(who.user_key, who.guild_key, who.role_keys)
+        await interaction.response.send_message(
+            messages.user_quota_summary(quota, self.service.clock()), ephemeral=True
+        )
+
+    @app_commands.command(name="jobs", description="Your recent videos.")
+    async def jobs(self, interaction: discord.Interaction) -> None:
+        who = requester_of(interaction)
+        history = await self.service.history(who.user_key, limit=10)
+        await interaction.response.send_message(messages.job_history(history), ephemeral=True)

@@ -1,0 +1,113 @@
+"""The real bot (discord.py) against a loopback Discord, with the real job service,
+store and a fake provider behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from bot.config import Settings
+from bot.discord.client import FramepackBot, configure_endpoints
+from bot.safety import DenyList, SafetyChecker
+from bot.service import JobService
+from storage import Store
+from tests.fakes.discord import FakeDiscord, Sent
+from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider
+
+
+@dataclass
+class DiscordWorld:
+    discord: FakeDiscord
+    fal: object
+    bot: FramepackBot
+    service: JobService
+    store: Store
+
+    def image(self, size=(128, 72), color=(200, 60, 40)) -> dict:
+        buffer = io.BytesIO()
+        Image.new("RGB", size, color).save(buffer, "PNG")
+        return self.discord.add_attachment("photo.png", buffer.getvalue(), "image/png")
+
+    async def animate(
+        self,
+        prompt: str = "the fox turns its head",
+        *,
+        image: dict | None = None,
+        extra_options: list[dict] = (),
+        **interaction,
+    ) -> dict:
+        image = image or self.image()
+        payload = self.discord.slash_command(
+            "animate",
+            [
+                {"name": "image", "type": 11, "value": image["id"]},
+                {"name": "prompt", "type": 3, "value": prompt},
+                *extra_options,
+            ],
+            attachments=[image],
+            **interaction,
+        )
+        await self.discord.dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    async def wait_for(self, predicate, within: float = 20.0) -> list[Sent]:
+        async def poll() -> list[Sent]:
+            while True:
+                found = [s for s in self.discord.sent if predicate(s)]
+                if found:
+                    return found
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(poll(), within)
+
+
+@asynccontextmanager
+async def discord_world(
+    tmp_path: Path, *, quotas: dict | None = None, fake_polls=(1, 1)
+) -> AsyncIterator[DiscordWorld]:
+    time = FakeTime()
+    async with (
+        FakeDiscord() as discord_fake,
+        FAKES["fal"](API_KEY, queue_polls=fake_polls[0], running_polls=fake_polls[1]) as fal,
+    ):
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            quotas=quotas or {},
+            discord={
+                "token": discord_fake.token,
+                "api_base_url": discord_fake.api_url,
+                "gateway_url": discord_fake.gateway_url,
+            },
+        )
+        configure_endpoints(settings)
+        store = await Store.open(settings.database_path)
+        provider = make_provider("fal", fal.base_url, time)
+        service = JobService(
+            store=store,
+            settings=settings,
+            providers={"fal": provider},
+            safety=SafetyChecker(DenyList.load(), None, 0.6),
+            delivery={},
+            sleep=time.sleep,
+        )
+        bot = FramepackBot(service, settings)
+        await bot.login(discord_fake.token)
+        runner = asyncio.create_task(bot.connect())
+        await asyncio.wait_for(bot.wait_until_ready(), 15)
+        await service.start()
+        try:
+            yield DiscordWorld(discord_fake, fal, bot, service, store)
+        finally:
+            await service.stop()
+            await bot.close()
+            with contextlib.suppress(Exception):
+                await runner
+            await provider.aclose()
+            await store.close()

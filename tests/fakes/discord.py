@@ -1,0 +1,466 @@
+"""A loopback Discord for the real discord.py: REST under /api/v10, a gateway websocket
+at /gateway, and a CDN for attachments. It records what the bot does (interaction
+callbacks, followups with their files, edits of the original response, channel
+messages) and lets a test dispatch gateway events such as INTERACTION_CREATE.
+
+Point discord.py at it with `discord.http.Route.BASE = fake.api_url` and
+`discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+BOT_ID = "900000000000000001"
+APP_ID = "900000000000000002"
+GUILD_ID = "900000000000000003"
+CHANNEL_ID = "900000000000000004"
+OWNER_ID = "900000000000000005"
+EVERYONE_PERMISSIONS = "2248473465835073"  # the usual @everyone set
+DISCORD_EPOCH_MS = 1420070400000
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def user(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "username": name,
+        "discriminator": "0",
+        "global_name": name,
+        "avatar": None,
+        "bot": bot,
+        "public_flags": 0,
+    }
+
+
+@dataclass
+class Sent:
+    """Something the bot sent: a followup, an edit or a channel message."""
+
+    kind: str  # callback | followup | edit | channel
+    payload: dict[str, Any]
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    at: float = 0.0
+
+
+class FakeDiscord:
+    def __init__(self, token: str = "fake-bot-token") -> None:
+        self.token = token
+        self.sent: list[Sent] = []
+        self.commands: dict[str, list[dict[str, Any]]] = {}
+        self.attachments: dict[str, bytes] = {}
+        self.reject_uploads_over: int | None = None  # answer 413 above this many bytes
+        self._snowflakes = itertools.count()
+        self._sockets: list[web.WebSocketResponse] = []
+        self._sequence = 0
+        self.ready = asyncio.Event()
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+        app = web.Application(client_max_size=200 * 2**20)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/cdn/{id}/{name}", self._cdn)
+        api = "/api/v10"
+        app.router.add_get(f"{api}/users/@me", self._me)
+        app.router.add_get(f"{api}/oauth2/applications/@me", self._application)
+        app.router.add_put(f"{api}/applications/{{app}}/commands", self._sync)
+        app.router.add_put(f"{api}/applications/{{app}}/guilds/{{guild}}/commands", self._sync)
+        app.router.add_post(f"{api}/interactions/{{id}}/{{token}}/callback", self._callback)
+        app.router.add_post(f"{api}/webhooks/{{app}}/{{token}}", self._followup)
+        app.router.add_patch(f"{api}/webhooks/{{app}}/{{token}}/messages/{{message}}", self._edit)
+        app.router.add_post(f"{api}/channels/{{channel}}/messages", self._channel_message)
+        app.router.add_post(f"{api}/channels/{{channel}}/typing", self._typing)
+        self.app = app
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        for socket in list(self._sockets):
+            await socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"{self.base_url.replace('http://', 'ws://')}/gateway"
+
+    def snowflake(self, *, age_s: float = 0.0) -> str:
+        """A Discord id made now (or `age_s` ago): discord.py reads times from ids."""
+        ms = int((time.time() - age_s) * 1000) - DISCORD_EPOCH_MS
+        return str((ms << 22) | (next(self._snowflakes) % 4096))
+
+    # --- what tests do -------------------------------------------------------------------
+
+    def add_attachment(self, filename: str, data: bytes, content_type: str) -> dict[str, Any]:
+        attachment_id = self.snowflake()
+        self.attachments[attachment_id] = data
+        return {
+            "id": attachment_id,
+            "filename": filename,
+            "size": len(data),
+            "url": f"{self.base_url}/cdn/{attachment_id}/{filename}",
+            "proxy_url": f"{self.base_url}/cdn/{attachment_id}/{filename}",
+            "content_type": content_type,
+            "width": 128,
+            "height": 72,
+        }
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        self._sequence += 1
+        frame = json.dumps({"op": 0, "t": event, "s": self._sequence, "d": data})
+        for socket in list(self._sockets):
+            await socket.send_str(frame)
+
+    def slash_command(
+        self,
+        name: str,
+        options: list[dict[str, Any]],
+        *,
+        attachments: list[dict[str, Any]] = (),
+        user_id: str = "700000000000000001",
+        roles: list[str] = (),
+        permissions: str = EVERYONE_PERMISSIONS,
+        guild: bool = True,
+        age_s: float = 0.0,
+    ) -> dict[str, Any]:
+        """An INTERACTION_CREATE payload for a chat-input command (`age_s` old)."""
+        interaction_id = self.snowflake(age_s=age_s)
+        data = {"id": self.snowflake(), "name": name, "type": 1, "options": list(options)}
+        if attachments:
+            data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
+        payload = {
+            "id": interaction_id,
+            "application_id": APP_ID,
+            "type": 2,
+            "token": f"interaction-token-{interaction_id}",
+            "version": 1,
+            "data": data,
+            "channel_id": CHANNEL_ID,
+            "locale": "en-US",
+            "app_permissions": "2147483647",
+            "attachment_size_limit": 10 * 2**20,
+            "entitlements": [],
+            "channel": {
+                "id": CHANNEL_ID,
+                "type": 0,
+                "name": "general",
+                "guild_id": GUILD_ID,
+                "position": 0,
+                "permission_overwrites": [],
+            },
+        }
+        person = user(user_id, f"user{user_id[-3:]}")
+        if guild:
+            payload.update(
+                guild_id=GUILD_ID,
+                guild_locale="en-US",
+                context=0,
+                authorizing_integration_owners={"0": GUILD_ID},
+            )
+            payload["member"] = {
+                "user": person,
+                "roles": list(roles),
+                "joined_at": _now(),
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+                "permissions": permissions,
+                "nick": None,
+                "avatar": None,
+            }
+        else:
+            payload.update(context=1, authorizing_integration_owners={"1": user_id}, user=person)
+            payload["channel"] = {"id": CHANNEL_ID, "type": 1, "recipients": [person]}
+        return payload
+
+    def of_kind(self, kind: str, token: str | None = None) -> list[Sent]:
+        return [
+            s
+            for s in self.sent
+            if s.kind == kind and (token is None or s.payload.get("_token") == token)
+        ]
+
+    # --- gateway ---------------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
+        try:
+            async for message in socket:
+                if message.type is not WSMsgType.TEXT:
+                    continue
+                frame = json.loads(message.data)
+                if frame["op"] == 1:
+                    await socket.send_str(json.dumps({"op": 11}))
+                elif frame["op"] == 2:
+                    await self._ready(socket)
+        finally:
+            self._sockets.remove(socket)
+        return socket
+
+    async def _ready(self, socket: web.WebSocketResponse) -> None:
+        self._sequence += 1
+        await socket.send_str(
+            json.dumps(
+                {
+                    "op": 0,
+                    "t": "READY",
+                    "s": self._sequence,
+                    "d": {
+                        "v": 10,
+                        "user": user(BOT_ID, "framepack", bot=True),
+                        "guilds": [{"id": GUILD_ID, "unavailable": True}],
+                        "session_id": "session-1",
+                        "resume_gateway_url": self.gateway_url,
+                        "application": {"id": APP_ID, "flags": 0},
+                        "private_channels": [],
+                        "relationships": [],
+                        "shard": [0, 1],
+                    },
+                }
+            )
+        )
+        await self.dispatch("GUILD_CREATE", self.guild())
+        self.ready.set()
+
+    def guild(self) -> dict[str, Any]:
+        return {
+            "id": GUILD_ID,
+            "name": "Fake Guild",
+            "icon": None,
+            "owner_id": OWNER_ID,
+            "roles": [
+                {
+                    "id": GUILD_ID,
+                    "name": "@everyone",
+                    "permissions": EVERYONE_PERMISSIONS,
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "channels": [
+                {
+                    "id": CHANNEL_ID,
+                    "type": 0,
+                    "name": "general",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                    "topic": None,
+                    "parent_id": None,
+                    "rate_limit_per_user": 0,
+                }
+            ],
+            "members": [
+                {
+                    "user": user(BOT_ID, "framepack", bot=True),
+                    "roles": [],
+                    "joined_at": _now(),
+                    "deaf": False,
+                    "mute": False,
+                    "flags": 0,
+                }
+            ],
+            "member_count": 2,
+            "premium_tier": 0,
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "voice_states": [],
+            "presences": [],
+            "threads": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "large": False,
+            "unavailable": False,
+            "joined_at": _now(),
+            "mfa_level": 0,
+            "verification_level": 0,
+            "explicit_content_filter": 0,
+            "default_message_notifications": 0,
+            "afk_timeout": 300,
+            "system_channel_flags": 0,
+            "nsfw_level": 0,
+            "preferred_locale": "en-US",
+            "premium_progress_bar_enabled": False,
+        }
+
+    # --- REST ---------------------------------------------------------------------------------
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bot {self.token}"
+
+    @staticmethod
+    def _json(data: Any, status: int = 200) -> web.Response:
+        # Exactly "application/json": discord.py compares the header string.
+        return web.Response(
+            body=json.dumps(data).encode(),
+            status=status,
+            headers={"Content-Type": "application/json"},
+        )
+
+    async def _me(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._json({"message": "401: Unauthorized", "code": 0}, 401)
+        return self._json(user(BOT_ID, "framepack", bot=True))
+
+    async def _application(self, request: web.Request) -> web.Response:
+        return self._json(
+            {
+                "id": APP_ID,
+                "name": "framepack",
+                "icon": None,
+                "description": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "owner": user(OWNER_ID, "owner"),
+                "team": None,
+                "summary": "",
+                "interactions_endpoint_url": None,
+            }
+        )
+
+    async def _sync(self, request: web.Request) -> web.Response:
+        commands = await request.json()
+        scope = request.match_info.get("guild", "global")
+        self.commands[scope] = commands
+        return self._json(
+            [
+                {
+                    **c,
+                    "id": self.snowflake(),
+                    "application_id": APP_ID,
+                    "version": "1",
+                    "default_member_permissions": c.get("default_member_permissions"),
+                }
+                for c in commands
+            ]
+        )
+
+    async def _read_message(self, request: web.Request) -> tuple[dict[str, Any], list]:
+        if request.content_type.startswith("multipart/"):
+            payload, files = {}, []
+            reader = await request.multipart()
+            async for part in reader:
+                if part.name == "payload_json":
+                    payload = json.loads(await part.text())
+                else:
+                    files.append((part.filename or "", await part.read()))
+            return payload, files
+        return (await request.json() if request.can_read_body else {}), []
+
+    def _message(self, payload: dict[str, Any], files: list) -> dict[str, Any]:
+        return {
+            "id": self.snowflake(),
+            "channel_id": CHANNEL_ID,
+            "author": user(BOT_ID, "framepack", bot=True),
+            "content": payload.get("content", ""),
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [
+                {
+                    "id": self.snowflake(),
+                    "filename": name,
+                    "size": len(data),
+                    "url": f"{self.base_url}/cdn/x/{name}",
+                    "proxy_url": f"{self.base_url}/cdn/x/{name}",
+                }
+                for name, data in files
+            ],
+            "embeds": payload.get("embeds", []),
+            "pinned": False,
+            "type": 0,
+            "flags": payload.get("flags", 0),
+            "components": payload.get("components", []),
+        }
+
+    def _too_large(self, files: list) -> bool:
+        limit = self.reject_uploads_over
+        return limit is not None and sum(len(d) for _, d in files) > limit
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        payload["_token"] = request.match_info["token"]
+        self.sent.append(Sent("callback", payload, at=asyncio.get_running_loop().time()))
+        interaction = {
+            "id": request.match_info["id"],
+            "type": 2,
+            "response_message_id": self.snowflake(),
+            "response_message_loading": payload.get("type") == 5,
+            "response_message_ephemeral": bool((payload.get("data") or {}).get("flags", 0) & 64),
+        }
+        return self._json({"interaction": interaction})
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        payload, files = await self._read_message(request)
+        if self._too_large(files):
+            return self._json({"message": "Request entity too large", "code": 40005}, 413)
+        payload["_token"] = request.match_info["token"]
+        self.sent.append(Sent("followup", payload, files, asyncio.get_running_loop().time()))
+        return self._json(self._message(payload, files))
+
+    async def _edit(self, request: web.Request) -> web.Response:
+        payload, files = await self._read_message(request)
+        payload["_token"] = request.match_info["token"]
+        self.sent.append(Sent("edit", payload, files, asyncio.get_running_loop().time()))
+        return self._json(self._message(payload, files))
+
+    async def _channel_message(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._json({"message": "401: Unauthorized", "code": 0}, 401)
+        payload, files = await self._read_message(request)
+        if self._too_large(files):
+            return self._json({"message": "Request entity too large", "code": 40005}, 413)
+        payload["_channel"] = request.match_info["channel"]
+        self.sent.append(Sent("channel", payload, files, asyncio.get_running_loop().time()))
+        return self._json(self._message(payload, files))
+
+    async def _typing(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        data = self.attachments.get(request.match_info["id"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
