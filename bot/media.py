@@ -148,3 +148,18 @@ def encode(source: Path, dest: Path, *, bitrate: int, height: int) -> None:
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+
+
+def last_frame_png(path: Path) -> bytes:
+    """The final frame of a video as PNG bytes (the first frame of an Extend)."""
+    import io
+
+    last = None
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            last = frame
+    if last is None:
+        raise VideoUnusable("the video has no frames")
+    buffer = io.BytesIO()
+    last.to_image().save(buffer, "PNG")
+    return buffer.getvalue()

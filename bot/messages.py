@@ -201,3 +201,53 @@ def job_history(jobs) -> str:
             f"{format_credits(job.cost_mc)} credits"
         )
     return "\n".join(lines)
+
+
+UNKNOWN_JOB = "I do not know that job any more."
+NOTHING_TO_EXTEND = "Only a finished video can be extended."
+INPUTS_GONE = "The images of that job are no longer stored, so it cannot be repeated."
+NOT_YOURS = "Only the person who asked for this video, or an admin, can cancel it."
+CANNOT_CANCEL = "That job has already finished."
+CANCEL_REQUESTED = "Cancelling…"
+ADMIN_ONLY = "You need Manage Server or a bot-admin role for this."
+GUILD_ONLY = "This command works in a server, not in DMs."
+NO_OVERRIDES = "No overrides: members get the configured defaults."
+
+
+def limits_text(override) -> str:
+    parts = []
+    if override.daily_mc is not None:
+        parts.append(f"{format_credits(override.daily_mc)} credits a day")
+    if override.monthly_mc is not None:
+        parts.append(f"{format_credits(override.monthly_mc)} a month")
+    if override.concurrent_jobs is not None:
+        parts.append(f"{override.concurrent_jobs} jobs at once")
+    return "Limits: " + (", ".join(parts) if parts else "the defaults") + "."
+
+
+def limits_updated(scope: str, override) -> str:
+    return f"{scope.capitalize()} updated. " + limits_text(override)
+
+
+def guild_budget(window, now) -> str:
+    if window is None:
+        return "This server has no daily budget."
+    return _window_line("Server today", window, now)
+
+
+def safety_set(enabled: bool, channel: bool) -> str:
+    where = "this channel" if channel else "this server"
+    return f"The safety checker is {'on' if enabled else 'off'} for {where}."
+
+
+def job_record(job, ledger: dict[str, int]) -> str:
+    entries = ", ".join(f"{k} {format_credits(v)}" for k, v in sorted(ledger.items()))
+    lines = [
+        f"`{job.id}` {job.state.value} · {job.provider} · user {job.user_key}",
+        f"prompt: {job.request.get('prompt', '')[:200]}",
+        f"seed {job.seed} · {job.request.get('frames', 0)} frames · "
+        f"{job.request.get('resolution')} · cost {format_credits(job.cost_mc)} ({entries})",
+        f"created {job.created_at:%Y-%m-%d %H:%M:%S} UTC"
+        + (f" · error: {job.error}" if job.error else ""),
+    ]
+    return "\n".join(lines)

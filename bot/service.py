@@ -30,7 +30,7 @@ from bot import messages
 from bot.clock import Clock, system_clock
 from bot.config import ProviderName, Settings
 from bot.intake import ImageRejected, for_remote, load_image
-from bot.media import CannotFit, VideoUnusable, fit_to_limit, sample_frames
+from bot.media import CannotFit, VideoUnusable, fit_to_limit, last_frame_png, sample_frames
 from bot.messages import quota_refused
 from bot.quotas import QuotaService, job_cost_mc
 from bot.safety import SafetyChecker, Verdict
@@ -713,6 +713,51 @@ class JobService:
             except ProviderError as exc:
                 log.info("job %s: provider cancel failed: %s", job_id, exc)
         return True
+
+    async def follow_up(
+        self, job_id: str, by: Requester, *, extend: bool, reply_ref: Mapping[str, Any]
+    ) -> Accepted | Refused:
+        """Retry (the same inputs, a new seed) or Extend (a new job whose first frame is
+        the last frame of this one's video). Charged to `by` like any new job."""
+        job = await self.store.jobs.get(job_id)
+        if job is None:
+            return Refused("unknown_job", messages.UNKNOWN_JOB)
+        folder = self.jobs_dir / job.id
+        try:
+            if extend:
+                if job.state is not JobState.DELIVERED or not job.result_path:
+                    return Refused("not_finished", messages.NOTHING_TO_EXTEND)
+                first = await asyncio.to_thread(last_frame_png, Path(job.result_path))
+                last = None
+            else:
+                first = await asyncio.to_thread((folder / "first.jpg").read_bytes)
+                last_path = folder / "last.jpg"
+                last = (
+                    await asyncio.to_thread(last_path.read_bytes)
+                    if (job.request.get("has_last_image"))
+                    else None
+                )
+        except (OSError, VideoUnusable):
+            return Refused("inputs_gone", messages.INPUTS_GONE)
+        stored = job.request
+        options = {
+            "provider": job.provider,
+            "model": stored["model"],
+            "resolution": stored["resolution"],
+            "aspect_ratio": stored["aspect_ratio"],
+            "num_frames": stored["frames"],
+            "negative_prompt": stored["negative_prompt"],
+            "steps": stored.get("num_inference_steps"),
+            "guidance": stored.get("guidance_scale"),
+            "cfg_scale": stored.get("cfg_scale"),
+            "strength": stored.get("strength") if last is not None else None,
+        }
+        if extend and options["model"] == "wan-flf2v":
+            options["model"] = "framepack"
+        options = {k: v for k, v in options.items() if v is not None}
+        return await self.submit(
+            AnimateRequest(by, stored["prompt"], first, last, options, dict(reply_ref))
+        )
 
     # --- history ------------------------------------------------------------------------------
 

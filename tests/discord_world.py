@@ -29,6 +29,30 @@ class DiscordWorld:
     bot: FramepackBot
     service: JobService
     store: Store
+    settings: Settings
+    provider: object
+    time: FakeTime
+    runner: asyncio.Task | None = None
+
+    async def restart(self) -> None:
+        """What a new process does: a fresh service and bot over the same database."""
+        await self.service.stop()
+        await self.bot.close()
+        with contextlib.suppress(Exception):
+            await self.runner
+        self.service, self.bot, self.runner = await _start(
+            self.settings, self.store, self.provider, self.time, self.discord.token
+        )
+
+    async def press(self, custom_id: str, **who) -> dict:
+        payload = self.discord.component(custom_id, **who)
+        await self.discord.dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    async def command(self, name: str, options: list[dict], **who) -> dict:
+        payload = self.discord.slash_command(name, options, **who)
+        await self.discord.dispatch("INTERACTION_CREATE", payload)
+        return payload
 
     def image(self, size=(128, 72), color=(200, 60, 40)) -> dict:
         buffer = io.BytesIO()
@@ -89,25 +113,33 @@ async def discord_world(
         configure_endpoints(settings)
         store = await Store.open(settings.database_path)
         provider = make_provider("fal", fal.base_url, time)
-        service = JobService(
-            store=store,
-            settings=settings,
-            providers={"fal": provider},
-            safety=SafetyChecker(DenyList.load(), None, 0.6),
-            delivery={},
-            sleep=time.sleep,
+        service, bot, runner = await _start(settings, store, provider, time, discord_fake.token)
+        world = DiscordWorld(
+            discord_fake, fal, bot, service, store, settings, provider, time, runner
         )
-        bot = FramepackBot(service, settings)
-        await bot.login(discord_fake.token)
-        runner = asyncio.create_task(bot.connect())
-        await asyncio.wait_for(bot.wait_until_ready(), 15)
-        await service.start()
         try:
-            yield DiscordWorld(discord_fake, fal, bot, service, store)
+            yield world
         finally:
-            await service.stop()
-            await bot.close()
+            await world.service.stop()
+            await world.bot.close()
             with contextlib.suppress(Exception):
-                await runner
+                await world.runner
             await provider.aclose()
             await store.close()
+
+
+async def _start(settings, store, provider, time, token):
+    service = JobService(
+        store=store,
+        settings=settings,
+        providers={"fal": provider},
+        safety=SafetyChecker(DenyList.load(), None, 0.6),
+        delivery={},
+        sleep=time.sleep,
+    )
+    bot = FramepackBot(service, settings)
+    await bot.login(token)
+    runner = asyncio.create_task(bot.connect())
+    await asyncio.wait_for(bot.wait_until_ready(), 15)
+    await service.start()
+    return service, bot, runner

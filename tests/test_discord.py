@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
 import av
+from PIL import Image
 
 from storage import JobState
 from tests.discord_world import discord_world
@@ -87,3 +89,134 @@ async def test_a_413_gets_the_video_fitted_smaller_and_sent_again(tmp_path: Path
         delivered = followups[0].files[0][1]
         assert len(big) > 600_000 >= len(delivered)
         assert frames_in(delivered) == 120
+
+
+MANAGE_GUILD = str(1 << 5)
+ADMIN_USER = "700000000000000009"
+
+
+def subcommand(group: str, name: str, options: list[dict]) -> list[dict]:
+    return [{"name": group, "type": 2, "options": [{"name": name, "type": 1, "options": options}]}]
+
+
+async def test_a_non_admin_is_refused_and_an_admin_is_not(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        grant = subcommand("quota", "grant", [{"name": "credits", "type": 10, "value": 5}])
+        refused = await world.command("fpadmin", grant)
+        reply = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == refused["token"]
+            )
+        )[0]
+        assert reply.payload["type"] == 4 and reply.payload["data"]["flags"] & 64
+        assert (
+            reply.payload["data"]["content"] == "You need Manage Server or a bot-admin "
+            "role for this."
+        )
+        assert await world.store.audit.recent() == []
+
+        allowed = await world.command(
+            "fpadmin", grant, user_id=ADMIN_USER, permissions=MANAGE_GUILD
+        )
+        reply = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == allowed["token"]
+            )
+        )[0]
+        assert reply.payload["data"]["content"] == "Granted 5 credits."
+        audit = await world.store.audit.recent()
+        assert [(a.action, a.actor) for a in audit] == [("quota.grant", f"discord:{ADMIN_USER}")]
+
+
+async def test_admin_can_switch_safety_off_for_the_server(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        payload = await world.command(
+            "fpadmin",
+            [
+                {
+                    "name": "safety",
+                    "type": 1,
+                    "options": [{"name": "enabled", "type": 5, "value": False}],
+                }
+            ],
+            user_id=ADMIN_USER,
+            permissions=MANAGE_GUILD,
+        )
+        reply = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
+            )
+        )[0]
+        assert "off for this server" in reply.payload["data"]["content"]
+        value = await world.store.settings.get("guild", "discord:900000000000000003", "safety")
+        assert value is False
+
+
+async def test_the_cancel_button_refunds_a_running_job(tmp_path: Path) -> None:
+    async with discord_world(tmp_path, fake_polls=(400, 400)) as world:
+        await world.animate()
+        while not world.fal.calls["status"]:
+            await __import__("asyncio").sleep(0.01)
+        job = (await world.service.history("discord:700000000000000001"))[0]
+        stranger = await world.press(f"fp:cancel:{job.id}", user_id="700000000000000002")
+        reply = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == stranger["token"]
+            )
+        )[0]
+        assert "Only the person who asked" in reply.payload["data"]["content"]
+        owner = await world.press(f"fp:cancel:{job.id}")
+        reply = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == owner["token"]
+            )
+        )[0]
+        assert reply.payload["data"]["content"].startswith("Cancelled")
+        entries = await world.store.ledger.entries(job.id)
+        assert entries.keys() == {"reserve", "refund"} and world.fal.calls["cancel"] == 1
+
+
+async def test_retry_works_after_the_bot_restarts(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        first = await world.animate(extra_options=[{"name": "seed", "type": 4, "value": 5}])
+        await world.wait_for(
+            lambda s: s.kind == "followup" and s.files and s.payload["_token"] == first["token"]
+        )
+        original = (await world.service.history("discord:700000000000000001"))[0]
+        followup = world.discord.of_kind("followup", first["token"])[-1]
+        custom_ids = [
+            c["custom_id"] for row in followup.payload["components"] for c in row["components"]
+        ]
+        assert custom_ids == [f"fp:retry:{original.id}", f"fp:extend:{original.id}"]
+
+        await world.restart()
+        retry = await world.press(f"fp:retry:{original.id}")
+        await world.wait_for(
+            lambda s: s.kind == "followup" and s.files and s.payload["_token"] == retry["token"]
+        )
+        jobs = await world.service.history("discord:700000000000000001")
+        assert len(jobs) == 2 and jobs[0].state is JobState.DELIVERED
+        assert (
+            jobs[0].seed != original.seed
+            and jobs[0].request["prompt"] == original.request["prompt"]
+        )
+        assert world.fal.submits == 2
+
+
+async def test_extend_starts_from_the_last_frame(tmp_path: Path) -> None:
+    # A realistic 640x360 result: its last frame becomes the next job's first.
+    video = noisy_clip(tmp_path / "out.mp4", seconds=1, width=640, height=360, bitrate=500_000)
+    async with discord_world(tmp_path) as world:
+        world.fal.video_override = video.read_bytes()
+        await world.animate()
+        await world.wait_for(lambda s: s.kind == "followup" and s.files)
+        original = (await world.service.history("discord:700000000000000001"))[0]
+        extend = await world.press(f"fp:extend:{original.id}")
+        await world.wait_for(
+            lambda s: s.kind == "followup" and s.files and s.payload["_token"] == extend["token"]
+        )
+        assert world.fal.submits == 2
+        second = list(world.fal.jobs.values())[1]
+        encoded = second.input["image_url"].split(",", 1)[1]
+        first_frame = Image.open(io.BytesIO(base64.b64decode(encoded)))
+        assert first_frame.size == (640, 360)

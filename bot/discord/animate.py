@@ -11,29 +11,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages
+from bot.discord.buttons import job_view
 from bot.discord.delivery import DiscordDelivery, token_alive
-from bot.quotas import subject_key
-from bot.service import Accepted, AnimateRequest, JobUpdate, Refused, Requester
+from bot.discord.replies import reply_ref_of, requester_of
+from bot.service import Accepted, AnimateRequest, JobUpdate
 from providers.contract import MAX_SEED
 
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL_S = 3.0  # Discord rate-limits edits; a status that changes faster is noise
 FINAL = {"delivered", "failed", "cancelled", "blocked"}
-
-
-def requester_of(interaction: discord.Interaction) -> Requester:
-    roles: tuple[str, ...] = ()
-    if isinstance(interaction.user, discord.Member):
-        roles = tuple(subject_key("discord", role.id) for role in interaction.user.roles)
-    return Requester(
-        platform="discord",
-        user_key=subject_key("discord", interaction.user.id),
-        guild_key=subject_key("discord", interaction.guild_id) if interaction.guild_id else None,
-        channel_key=subject_key("discord", interaction.channel_id),
-        channel_id=str(interaction.channel_id),
-        role_keys=roles,
-    )
 
 
 class AnimateCog(commands.Cog):
@@ -101,20 +88,21 @@ class AnimateCog(commands.Cog):
         except discord.HTTPException:
             await interaction.edit_original_response(content=messages.ATTACHMENT_UNREADABLE)
             return
-        reply_ref = {
-            "application_id": str(interaction.application_id),
-            "token": interaction.token,
-            "created_at": interaction.created_at.timestamp(),
-            "message_id": str(callback.message_id) if callback and callback.message_id else None,
-            "attachment_size_limit": getattr(interaction, "attachment_size_limit", None)
-            or getattr(interaction, "filesize_limit", None),
-        }
         outcome = await self.service.submit(
-            AnimateRequest(requester_of(interaction), prompt, first, last, options, reply_ref)
+            AnimateRequest(
+                requester_of(interaction),
+                prompt,
+                first,
+                last,
+                options,
+                reply_ref_of(interaction, callback),
+            )
         )
-        # Accepted: the cost and queue place; Refused: what was wrong. Either way one line.
-        assert isinstance(outcome, Accepted | Refused)
-        await interaction.edit_original_response(content=outcome.message)
+        # Accepted: the cost and queue place, and a Cancel button; Refused: what was wrong.
+        await interaction.edit_original_response(
+            content=outcome.message,
+            view=job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None,
+        )
 
     async def on_update(self, update: JobUpdate) -> None:
         """Edit the requester's status message, at most every EDIT_INTERVAL_S seconds
@@ -136,6 +124,9 @@ class AnimateCog(commands.Cog):
             int(job.reply_ref["application_id"]), job.reply_ref["token"], client=self.bot
         )
         try:
-            await webhook.edit_message(int(message_id), content=update.message)
+            if final:  # the Cancel button goes with the last status
+                await webhook.edit_message(int(message_id), content=update.message, view=None)
+            else:
+                await webhook.edit_message(int(message_id), content=update.message)
         except discord.HTTPException as exc:
             log.info("job %s: status edit failed: %s", job.id, exc)

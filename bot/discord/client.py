@@ -7,12 +7,16 @@ import logging
 
 import discord
 import yarl
+from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
 from bot.service import JobService
 
 log = logging.getLogger(__name__)
+
+
+GENERIC_ERROR = "Something went wrong on my side. Please try again in a moment."
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -40,13 +44,33 @@ class FramepackBot(commands.Bot):
             )
 
     async def setup_hook(self) -> None:
+        from bot.discord.admin import AdminCog
         from bot.discord.animate import AnimateCog
+        from bot.discord.buttons import JobButton
         from bot.discord.quota import QuotaCog
 
+        self.tree.on_error = self.on_app_command_error
+        self.add_dynamic_items(JobButton)
         await self.add_cog(AnimateCog(self))
         await self.add_cog(QuotaCog(self))
+        await self.add_cog(AdminCog(self))
         for guild_id in self.settings.discord.guild_ids:
             guild = discord.Object(id=guild_id)
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
         await self.tree.sync()
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """One handler for every command: checks already answered; anything else is
+        logged in full and the user gets one short, private line."""
+        if isinstance(error, app_commands.CheckFailure):
+            return
+        log.error(
+            "command %s failed", interaction.command and interaction.command.name, exc_info=error
+        )
+        if interaction.response.is_done():
+            await interaction.followup.send(GENERIC_ERROR, ephemeral=True)
+        else:
+            await interaction.response.send_message(GENERIC_ERROR, ephemeral=True)

@@ -29,13 +29,16 @@ class DiscordDelivery:
 
     async def deliver(self, job: JobRecord, video: Path, caption: str) -> None:
         ref = job.reply_ref
+        from bot.discord.buttons import job_view
+
         file = discord.File(video, filename=f"framepack-{job.id}.mp4")
+        view = job_view("retry", "extend", job.id)
         try:
             if token_alive(ref):
                 webhook = discord.Webhook.partial(
                     int(ref["application_id"]), ref["token"], client=self.bot
                 )
-                await webhook.send(content=caption, file=file)
+                await webhook.send(content=caption, file=file, view=view)
             else:
                 channel = self.bot.get_channel(int(job.channel_id)) or await self.bot.fetch_channel(
                     int(job.channel_id)
@@ -48,7 +51,9 @@ class DiscordDelivery:
                         fail_if_not_exists=False,
                     )
                 mention = f"<@{job.user_key.split(':')[1]}> "
-                await channel.send(content=mention + caption, file=file, reference=reference)
+                await channel.send(
+                    content=mention + caption, file=file, reference=reference, view=view
+                )
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == 40005:
                 raise DeliveryError("the upload is too large", too_large=True) from exc

@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages
-from bot.discord.animate import requester_of
+from bot.discord.replies import requester_of
 
 
 class QuotaCog(commands.Cog):

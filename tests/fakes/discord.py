@@ -202,6 +202,28 @@ class FakeDiscord:
             payload["channel"] = {"id": CHANNEL_ID, "type": 1, "recipients": [person]}
         return payload
 
+    def component(
+        self,
+        custom_id: str,
+        *,
+        user_id: str = "700000000000000001",
+        permissions: str = EVERYONE_PERMISSIONS,
+    ) -> dict[str, Any]:
+        """An INTERACTION_CREATE payload for a button press on one of the bot's messages."""
+        payload = self.slash_command("unused", [], user_id=user_id, permissions=permissions)
+        payload["type"] = 3
+        payload["data"] = {"custom_id": custom_id, "component_type": 2}
+        # Discord sends the message the button sits on, components included.
+        button = {"type": 2, "style": 1, "label": "button", "custom_id": custom_id}
+        payload["message"] = self._message(
+            {
+                "content": "a message with buttons",
+                "components": [{"type": 1, "components": [button]}],
+            },
+            [],
+        )
+        return payload
+
     def of_kind(self, kind: str, token: str | None = None) -> list[Sent]:
         return [
             s

@@ -1,0 +1,74 @@
+"""Buttons that keep working after a restart: the job id lives in the custom_id and a
+DynamicItem rebuilds the button from it (registered with bot.add_dynamic_items)."""
+
+from __future__ import annotations
+
+import re
+
+import discord
+
+from bot import messages
+from bot.discord.checks import is_admin
+from bot.discord.replies import reply_ref_of, requester_of
+
+STYLES = {
+    "cancel": ("Cancel", discord.ButtonStyle.danger),
+    "retry": ("Retry", discord.ButtonStyle.secondary),
+    "extend": ("Extend", discord.ButtonStyle.primary),
+}
+
+
+class JobButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"fp:(?P<action>cancel|retry|extend):(?P<job>[0-9a-f]{12})",
+):
+    def __init__(self, action: str, job_id: str) -> None:
+        label, style = STYLES[action]
+        super().__init__(
+            discord.ui.Button(label=label, style=style, custom_id=f"fp:{action}:{job_id}")
+        )
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> JobButton:
+        return cls(match["action"], match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot = interaction.client
+        service = bot.service
+        if self.action == "cancel":
+            job = await service.store.jobs.get(self.job_id)
+            who = requester_of(interaction)
+            admin = is_admin(interaction, bot.settings)
+            if job is not None and job.user_key != who.user_key and not admin:
+                await interaction.response.send_message(messages.NOT_YOURS, ephemeral=True)
+                return
+            cancelled = await service.cancel(self.job_id, by=who.user_key, is_admin=admin)
+            await interaction.response.send_message(
+                messages.CANCELLED if cancelled else messages.CANNOT_CANCEL, ephemeral=True
+            )
+            return
+        callback = await interaction.response.defer(thinking=True, ephemeral=True)
+        outcome = await service.follow_up(
+            self.job_id,
+            requester_of(interaction),
+            extend=self.action == "extend",
+            reply_ref=reply_ref_of(interaction, callback),
+        )
+        await interaction.edit_original_response(
+            content=outcome.message, view=job_view("cancel", getattr(outcome, "job_id", None))
+        )
+
+
+def job_view(*actions_and_job: str | None) -> discord.ui.View | None:
+    """A persistent view with buttons for a job: job_view("retry", "extend", job_id)."""
+    *actions, job_id = actions_and_job
+    if job_id is None:
+        return None
+    view = discord.ui.View(timeout=None)
+    for action in actions:
+        view.add_item(JobButton(action, job_id))
+    return view
