@@ -24,3 +24,58 @@ def build_safety(settings: Settings, *, with_detector: bool = True) -> SafetyChe
         default_detector() if with_detector else None,
         settings.safety.nudity_threshold,
     )
+
+
+async def run_bot(settings: Settings) -> None:
+    """Run the configured chat platforms until Ctrl-C or SIGTERM, then stop cleanly
+    (the service leaves every job resumable)."""
+    import asyncio
+    import logging
+    import signal
+
+    main = asyncio.current_task()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+
+    from bot.discord.client import FramepackBot, configure_endpoints
+    from bot.service import JobService
+    from storage import Store
+
+    log = logging.getLogger("bot.app")
+    store = await Store.open(
+        settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
+    )
+    providers = build_providers(settings)
+    service = JobService(
+        store=store,
+        settings=settings,
+        providers=providers,
+        safety=build_safety(settings),
+        delivery={},
+    )
+    log.info(
+        "store %s (schema %d); providers: %s",
+        settings.database_path,
+        await store.db.schema_version(),
+        ", ".join(providers) or "none",
+    )
+    discord_bot = None
+    try:
+        if settings.discord.token is not None:
+            configure_endpoints(settings)
+            discord_bot = FramepackBot(service, settings)
+            await discord_bot.login(settings.discord.token.get_secret_value())
+        await service.start()  # after the adapters registered their delivery targets
+        log.info("running")
+        if discord_bot is not None:
+            await discord_bot.connect()
+        else:
+            await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        log.info("stopping")
+    finally:
+        await service.stop()
+        if discord_bot is not None:
+            await discord_bot.close()
+        for provider in providers.values():
+            await provider.aclose()
+        await store.close()

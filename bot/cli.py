@@ -16,9 +16,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
+import aiohttp
+import discord
 import typer
 from rich.console import Console
 
+from bot.app import run_bot
 from bot.clock import system_clock
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
 from bot.doctor import report
@@ -105,23 +108,22 @@ def run(ctx: typer.Context) -> None:
             "[discord] / [telegram] in framepack-bot.toml"
         )
 
-    async def start() -> None:
-        async with await Store.open(
-            settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
-        ) as store:
-            log.info(
-                "store ready: %s (schema version %d)",
-                settings.database_path,
-                await store.db.schema_version(),
-            )
-
-    run_async(start)
-    # The platform adapters are the next milestones; say so instead of idling silently.
-    fail(
-        f"this release has no chat adapter yet for {', '.join(platforms)}; "
-        "the store and quotas are ready (see `framepack-bot doctor`)",
-        code=1,
-    )
+    if settings.telegram.token is not None and settings.discord.token is None:
+        fail(
+            "this release has no Telegram adapter yet; set DISCORD_TOKEN to run on Discord", code=1
+        )
+    if settings.telegram.token is not None:
+        log.warning("Telegram is configured, but this release has no Telegram adapter yet")
+    try:
+        asyncio.run(run_bot(settings))
+    except KeyboardInterrupt:
+        log.info("stopped")
+    except aiohttp.ClientError as exc:
+        fail(f"cannot reach Discord at {settings.discord.api_base_url}: {exc}", code=1)
+    except (StorageError, sqlite3.Error, OSError) as exc:
+        fail(f"database: {exc}", code=1)
+    except discord.LoginFailure:
+        fail("Discord refused the token (DISCORD_TOKEN): check it in the Developer Portal", code=1)
 
 
 @app.command()

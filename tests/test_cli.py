@@ -110,7 +110,13 @@ def test_run_without_a_platform_names_the_variables_and_exits_2(tmp_path: Path) 
 
 
 def test_no_secret_reaches_any_output_even_at_debug(tmp_path: Path) -> None:
-    env = {**SECRETS, "FPBOT_LOG_LEVEL": "DEBUG"}
+    # Discord points at a closed loopback port: `run` fails to connect, offline.
+    env = {
+        **SECRETS,
+        "FPBOT_LOG_LEVEL": "DEBUG",
+        "FPBOT_DISCORD__API_BASE_URL": "http://127.0.0.1:9/api/v10",
+        "FPBOT_DISCORD__GATEWAY_URL": "ws://127.0.0.1:9/gateway",
+    }
     outputs = []
     for args in (
         ["run"],
@@ -121,7 +127,8 @@ def test_no_secret_reaches_any_output_even_at_debug(tmp_path: Path) -> None:
         result = cli(tmp_path, *args, env=env)
         outputs.append(result.stdout + result.stderr)
     joined = "\n".join(outputs)
-    assert "store ready" in joined  # the run really logged at DEBUG/INFO
+    assert "cannot reach Discord at http://127.0.0.1:9/api/v10" in joined
+    assert "DEBUG" in joined  # the run really logged at DEBUG
     for secret in SECRETS.values():
         assert secret not in joined
         assert secret[:12] not in joined

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import os
+import signal
+import sys
 from pathlib import Path
 
 import av
 from PIL import Image
 
+from bot.config import CONVENTIONAL_ENV
 from storage import JobState
 from tests.discord_world import discord_world
+from tests.fakes.discord import FakeDiscord
 from tests.media_clips import noisy_clip
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def frames_in(data: bytes) -> int:
@@ -45,7 +53,7 @@ async def test_slash_command_defers_shows_progress_and_posts_the_video(tmp_path:
 
 async def test_the_defer_goes_out_well_within_three_seconds(tmp_path: Path) -> None:
     async with discord_world(tmp_path) as world:
-        loop_time = __import__("asyncio").get_running_loop().time
+        loop_time = asyncio.get_running_loop().time
         sent_at = loop_time()
         payload = await world.animate()
         callback = (
@@ -155,8 +163,7 @@ async def test_admin_can_switch_safety_off_for_the_server(tmp_path: Path) -> Non
 async def test_the_cancel_button_refunds_a_running_job(tmp_path: Path) -> None:
     async with discord_world(tmp_path, fake_polls=(400, 400)) as world:
         await world.animate()
-        while not world.fal.calls["status"]:
-            await __import__("asyncio").sleep(0.01)
+        await world.wait_for(lambda s: s.kind == "edit" and "costs" in s.payload["content"])
         job = (await world.service.history("discord:700000000000000001"))[0]
         stranger = await world.press(f"fp:cancel:{job.id}", user_id="700000000000000002")
         reply = (
@@ -220,3 +227,40 @@ async def test_extend_starts_from_the_last_frame(tmp_path: Path) -> None:
         encoded = second.input["image_url"].split(",", 1)[1]
         first_frame = Image.open(io.BytesIO(base64.b64decode(encoded)))
         assert first_frame.size == (640, 360)
+
+
+async def test_framepack_bot_run_connects_and_stops_on_sigterm(tmp_path: Path) -> None:
+    root = ROOT
+    async with FakeDiscord() as fake:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("FPBOT_") and k not in CONVENTIONAL_ENV
+        }
+        env.update(
+            {
+                "PYTHONPATH": str(root),
+                "FPBOT_DATA_DIR": str(tmp_path / "data"),
+                "DISCORD_TOKEN": fake.token,
+                "FPBOT_DISCORD__API_BASE_URL": fake.api_url,
+                "FPBOT_DISCORD__GATEWAY_URL": fake.gateway_url,
+            }
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await asyncio.wait_for(fake.ready.wait(), 30)
+        await asyncio.wait_for(fake.synced.wait(), 30)
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    text = err.decode()
+    assert process.returncode == 0, text
+    assert "running" in text and "stopping" in text and "Traceback" not in text
+    assert {c["name"] for c in fake.commands["global"]} >= {"animate", "quota", "jobs", "fpadmin"}
+    assert fake.token not in text

@@ -65,6 +65,7 @@ class FakeDiscord:
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = 0
         self.ready = asyncio.Event()
+        self.synced = asyncio.Event()  # the bot has put its global command list
         self.base_url = ""
         self._runner: web.AppRunner | None = None
         app = web.Application(client_max_size=200 * 2**20)
@@ -383,6 +384,8 @@ class FakeDiscord:
         commands = await request.json()
         scope = request.match_info.get("guild", "global")
         self.commands[scope] = commands
+        if scope == "global":
+            self.synced.set()
         return self._json(
             [
                 {
