@@ -251,3 +251,10 @@ def job_record(job, ledger: dict[str, int]) -> str:
         + (f" · error: {job.error}" if job.error else ""),
     ]
     return "\n".join(lines)
+
+
+NO_IMAGE_IN_MESSAGE = "That message has no image attached. Pick a message with a picture."
+BAD_MESSAGE_LINK = (
+    "I could not find an image at that message link. Copy the link of a "
+    "message with a picture (right-click > Copy Message Link)."
+)

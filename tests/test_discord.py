@@ -264,3 +264,91 @@ async def test_framepack_bot_run_connects_and_stops_on_sigterm(tmp_path: Path) -
     assert "running" in text and "stopping" in text and "Traceback" not in text
     assert {c["name"] for c in fake.commands["global"]} >= {"animate", "quota", "jobs", "fpadmin"}
     assert fake.token not in text
+
+
+async def test_context_menu_opens_a_modal_and_makes_the_video(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        picture = world.image()
+        target = world.discord.user_message("look at this", attachments=[picture])
+        menu = world.discord.message_command("Animate", target)
+        await world.discord.dispatch("INTERACTION_CREATE", menu)
+        modal = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == menu["token"]
+            )
+        )[0]
+        assert modal.payload["type"] == 9  # a modal
+        custom_id = modal.payload["data"]["custom_id"]
+        submit = world.discord.modal_submit(
+            custom_id, {"prompt": "the fox jumps", "duration": "2", "last_frame": ""}
+        )
+        await world.discord.dispatch("INTERACTION_CREATE", submit)
+        followup = (
+            await world.wait_for(
+                lambda s: (
+                    s.kind == "followup" and s.files and s.payload["_token"] == submit["token"]
+                )
+            )
+        )[0]
+        assert frames_in(followup.files[0][1]) == 60
+        assert "the fox jumps" in followup.payload["content"]
+
+
+async def test_context_menu_on_a_message_without_an_image(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        menu = world.discord.message_command("Animate", world.discord.user_message("no pic"))
+        await world.discord.dispatch("INTERACTION_CREATE", menu)
+        reply = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == menu["token"]
+            )
+        )[0]
+        assert reply.payload["data"]["flags"] & 64
+        assert "no image attached" in reply.payload["data"]["content"]
+
+
+async def test_replying_to_an_image_with_a_prompt_gets_a_video_reply(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        source = world.discord.user_message("my cat", attachments=[world.image()])
+        reply = world.discord.user_message(
+            "<@900000000000000001> the cat yawns", mentions_bot=True, reply_to=source
+        )
+        await world.discord.dispatch("MESSAGE_CREATE", reply)
+        video = (await world.wait_for(lambda s: s.kind == "channel" and s.files))[0]
+        assert str(video.payload["message_reference"]["message_id"]) == reply["id"]
+        assert "the cat yawns" in video.payload["content"]
+        status_edits = [
+            s.payload.get("content", "") for s in world.discord.sent if s.kind == "channel_edit"
+        ]
+        assert any("costs 6 credits" in e for e in status_edits)
+        await world.wait_for(
+            lambda s: s.kind == "channel_edit" and s.payload.get("content") == "Delivered."
+        )
+        job = (await world.service.history("discord:700000000000000001"))[0]
+        assert job.request["prompt"] == "the cat yawns" and not job.request["has_last_image"]
+
+
+async def test_a_reply_with_its_own_image_is_a_first_last_frame_job(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        source = world.discord.user_message("start", attachments=[world.image()])
+        reply = world.discord.user_message(
+            "<@900000000000000001> morph into the second",
+            mentions_bot=True,
+            reply_to=source,
+            attachments=[world.image(color=(10, 10, 240))],
+        )
+        await world.discord.dispatch("MESSAGE_CREATE", reply)
+        await world.wait_for(lambda s: s.kind == "channel" and s.files)
+        submitted = next(iter(world.fal.jobs.values()))
+        assert submitted.endpoint == "fal-ai/framepack/flf2v"
+        assert "end_image_url" in submitted.input
+
+
+async def test_a_reply_without_a_mention_is_ignored_unless_allowed(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        source = world.discord.user_message("pic", attachments=[world.image()])
+        await world.discord.dispatch(
+            "MESSAGE_CREATE", world.discord.user_message("just chatting", reply_to=source)
+        )
+        await asyncio.sleep(0.3)
+        assert not world.discord.of_kind("channel") and world.fal.submit_attempts == 0

@@ -47,6 +47,7 @@ class FramepackBot(commands.Bot):
         from bot.discord.admin import AdminCog
         from bot.discord.animate import AnimateCog
         from bot.discord.buttons import JobButton
+        from bot.discord.from_messages import MessageCog
         from bot.discord.quota import QuotaCog
 
         self.tree.on_error = self.on_app_command_error
@@ -54,6 +55,7 @@ class FramepackBot(commands.Bot):
         await self.add_cog(AnimateCog(self))
         await self.add_cog(QuotaCog(self))
         await self.add_cog(AdminCog(self))
+        await self.add_cog(MessageCog(self))
         for guild_id in self.settings.discord.guild_ids:
             guild = discord.Object(id=guild_id)
             self.tree.copy_global_to(guild=guild)

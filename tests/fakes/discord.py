@@ -81,6 +81,7 @@ class FakeDiscord:
         app.router.add_patch(f"{api}/webhooks/{{app}}/{{token}}/messages/{{message}}", self._edit)
         app.router.add_post(f"{api}/channels/{{channel}}/messages", self._channel_message)
         app.router.add_post(f"{api}/channels/{{channel}}/typing", self._typing)
+        app.router.add_patch(f"{api}/channels/{{channel}}/messages/{{message}}", self._channel_edit)
         self.app = app
 
     # --- lifecycle ------------------------------------------------------------------
@@ -223,6 +224,70 @@ class FakeDiscord:
             },
             [],
         )
+        return payload
+
+    def user_message(
+        self,
+        content: str,
+        *,
+        attachments: list[dict[str, Any]] = (),
+        author_id: str = "700000000000000001",
+        mentions_bot: bool = False,
+        reply_to: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A MESSAGE_CREATE payload for a member's message (optionally a reply)."""
+        author = user(author_id, f"user{author_id[-3:]}")
+        message = {
+            "id": self.snowflake(),
+            "channel_id": CHANNEL_ID,
+            "guild_id": GUILD_ID,
+            "author": author,
+            "content": content,
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [user(BOT_ID, "framepack", bot=True)] if mentions_bot else [],
+            "mention_roles": [],
+            "attachments": list(attachments),
+            "embeds": [],
+            "pinned": False,
+            "type": 19 if reply_to else 0,
+            "flags": 0,
+            "components": [],
+            "member": {"roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0},
+        }
+        if reply_to is not None:
+            message["message_reference"] = {
+                "message_id": reply_to["id"],
+                "channel_id": CHANNEL_ID,
+                "guild_id": GUILD_ID,
+            }
+            message["referenced_message"] = reply_to
+        return message
+
+    def message_command(self, name: str, target: dict[str, Any], **who: Any) -> dict[str, Any]:
+        """A message context-menu command (right-click > Apps > name) on `target`."""
+        payload = self.slash_command(name, [], **who)
+        payload["data"] = {
+            "id": self.snowflake(),
+            "name": name,
+            "type": 3,
+            "target_id": target["id"],
+            "resolved": {"messages": {target["id"]: target}},
+        }
+        return payload
+
+    def modal_submit(self, custom_id: str, values: dict[str, str], **who: Any) -> dict[str, Any]:
+        payload = self.slash_command("unused", [], **who)
+        payload["type"] = 5
+        payload["data"] = {
+            "custom_id": custom_id,
+            "components": [
+                {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
+                for key, value in values.items()
+            ],
+        }
         return payload
 
     def of_kind(self, kind: str, token: str | None = None) -> list[Sent]:
@@ -387,8 +452,9 @@ class FakeDiscord:
         if scope == "global":
             self.synced.set()
         return self._json(
-            [
+            [  # as Discord answers: context menus come back with an empty description
                 {
+                    "description": "",
                     **c,
                     "id": self.snowflake(),
                     "application_id": APP_ID,
@@ -479,6 +545,12 @@ class FakeDiscord:
             return self._json({"message": "Request entity too large", "code": 40005}, 413)
         payload["_channel"] = request.match_info["channel"]
         self.sent.append(Sent("channel", payload, files, asyncio.get_running_loop().time()))
+        return self._json(self._message(payload, files))
+
+    async def _channel_edit(self, request: web.Request) -> web.Response:
+        payload, files = await self._read_message(request)
+        payload["_message"] = request.match_info["message"]
+        self.sent.append(Sent("channel_edit", payload, files, asyncio.get_running_loop().time()))
         return self._json(self._message(payload, files))
 
     async def _typing(self, request: web.Request) -> web.Response:

@@ -1,0 +1,192 @@
+"""Animating images that are already in the channel: the "Animate" message context menu
+(a modal asks for the prompt) and replying to an image with a prompt."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import messages
+from bot.discord.buttons import job_view
+from bot.discord.replies import reply_ref_of, requester_of
+from bot.quotas import subject_key
+from bot.service import Accepted, AnimateRequest, JobUpdate, Requester
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LINK = re.compile(
+    r"https?://(?:\w+\.)?discord(?:app)?\.com/channels/"
+    r"(?P<guild>\d+|@me)/(?P<channel>\d+)/(?P<message>\d+)"
+)
+
+
+def image_attachment(message: discord.Message) -> discord.Attachment | None:
+    for attachment in message.attachments:
+        if (attachment.content_type or "").startswith("image/"):
+            return attachment
+    return None
+
+
+class AnimateModal(discord.ui.Modal, title="Animate this image"):
+    prompt = discord.ui.TextInput(
+        label="What should happen?",
+        style=discord.TextStyle.long,
+        max_length=500,
+        custom_id="prompt",
+    )
+    duration = discord.ui.TextInput(
+        label="Seconds (optional)", required=False, max_length=5, custom_id="duration"
+    )
+    last_frame = discord.ui.TextInput(
+        label="Link to a last-frame message (optional)",
+        required=False,
+        max_length=200,
+        custom_id="last_frame",
+    )
+
+    def __init__(self, cog: MessageCog, source: discord.Message) -> None:
+        super().__init__(custom_id=f"fp:animate-modal:{source.id}")
+        self.cog = cog
+        self.source = source
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        callback = await interaction.response.defer(thinking=True, ephemeral=True)
+        options: dict = {}
+        if self.duration.value.strip():
+            try:
+                options["duration"] = float(self.duration.value.replace(",", "."))
+            except ValueError:
+                await interaction.edit_original_response(
+                    content=messages.bad_option("duration", "it must be a number of seconds")
+                )
+                return
+        last = None
+        if self.last_frame.value.strip():
+            last = await self.cog.image_from_link(self.last_frame.value.strip())
+            if last is None:
+                await interaction.edit_original_response(content=messages.BAD_MESSAGE_LINK)
+                return
+        first = await image_attachment(self.source).read()
+        outcome = await self.cog.bot.service.submit(
+            AnimateRequest(
+                requester_of(interaction),
+                self.prompt.value,
+                first,
+                last,
+                options,
+                reply_ref_of(interaction, callback),
+            )
+        )
+        await interaction.edit_original_response(
+            content=outcome.message,
+            view=job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None,
+        )
+
+
+class MessageCog(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        # Context menus cannot be declared in a cog with the decorator.
+        self.menu = app_commands.ContextMenu(name="Animate", callback=self.animate_message)
+        bot.tree.add_command(self.menu)
+        self._unsubscribe = bot.service.subscribe(self.on_update)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+        self._unsubscribe()
+
+    async def animate_message(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        if image_attachment(message) is None:
+            await interaction.response.send_message(messages.NO_IMAGE_IN_MESSAGE, ephemeral=True)
+            return
+        await interaction.response.send_modal(AnimateModal(self, message))
+
+    async def image_from_link(self, link: str) -> bytes | None:
+        match = MESSAGE_LINK.search(link)
+        if match is None:
+            return None
+        try:
+            channel = self.bot.get_channel(int(match["channel"])) or await self.bot.fetch_channel(
+                int(match["channel"])
+            )
+            message = await channel.fetch_message(int(match["message"]))
+        except (discord.HTTPException, ValueError):
+            return None
+        attachment = image_attachment(message)
+        return await attachment.read() if attachment else None
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """A reply to a message with an image, mentioning the bot (or in a channel where
+        an admin allowed replies without a mention): the reply's text is the prompt, an
+        image attached to the reply makes it a first-last-frame job."""
+        if message.author.bot or message.reference is None:
+            return
+        source = message.reference.resolved
+        if not isinstance(source, discord.Message) or image_attachment(source) is None:
+            return
+        if self.bot.user not in message.mentions and not await self._replies_allowed(message):
+            return
+        prompt = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content).strip()
+        status = await message.reply(messages.status_line("queued"), mention_author=False)
+        last_attachment = image_attachment(message)
+        try:
+            first = await image_attachment(source).read()
+            last = await last_attachment.read() if last_attachment else None
+        except discord.HTTPException:
+            await status.edit(content=messages.ATTACHMENT_UNREADABLE)
+            return
+        who = Requester(
+            platform="discord",
+            user_key=subject_key("discord", message.author.id),
+            guild_key=subject_key("discord", message.guild.id) if message.guild else None,
+            channel_key=subject_key("discord", message.channel.id),
+            channel_id=str(message.channel.id),
+            role_keys=tuple(
+                subject_key("discord", r.id) for r in getattr(message.author, "roles", ())
+            ),
+        )
+        reply_ref = {"message_id": str(message.id), "status_message_id": str(status.id)}
+        outcome = await self.bot.service.submit(
+            AnimateRequest(who, prompt, first, last, {}, reply_ref)
+        )
+        await status.edit(
+            content=outcome.message,
+            view=job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None,
+        )
+
+    async def _replies_allowed(self, message: discord.Message) -> bool:
+        return bool(
+            await self.bot.service.store.settings.resolve(
+                "reply_without_mention",
+                channel_key=subject_key("discord", message.channel.id),
+                guild_key=None,
+                default=False,
+            )
+        )
+
+    async def on_update(self, update: JobUpdate) -> None:
+        """Status of reply jobs: edit the bot's status reply (no interaction token here)."""
+        job = update.job
+        status_id = job.reply_ref.get("status_message_id")
+        if (
+            job.platform != "discord"
+            or not status_id
+            or job.state.value not in ("delivered", "failed", "cancelled", "blocked")
+        ):
+            return
+        channel = self.bot.get_channel(int(job.channel_id))
+        if channel is None:
+            return
+        try:
+            await channel.get_partial_message(int(status_id)).edit(
+                content=update.message, view=None
+            )
+        except discord.HTTPException as exc:
+            log.info("job %s: status edit failed: %s", job.id, exc)
