@@ -258,3 +258,9 @@ BAD_MESSAGE_LINK = (
     "I could not find an image at that message link. Copy the link of a "
     "message with a picture (right-click > Copy Message Link)."
 )
+
+
+def replies_set(enabled: bool) -> str:
+    if enabled:
+        return "In this channel I now answer replies to images even without a mention."
+    return "In this channel I answer replies to images only when mentioned."

@@ -88,7 +88,7 @@ class Database:
         writer = await _connect(path, busy_timeout_ms)
         reader = None
         try:
-            await writer.execute("PRAGMA journal_mode = WAL")
+            await _enable_wal(writer, busy_timeout_ms)
             db_version = await _user_version(writer)
             if db_version > SCHEMA_VERSION:
                 raise StorageError(
@@ -183,6 +183,27 @@ async def _connect(path: Path, busy_timeout_ms: int) -> Connection:
     # drops from ~3.8k to ~2.3k reservations/s.
     await conn.execute("PRAGMA cache_size = -65536")
     return conn
+
+
+async def _enable_wal(conn: Connection, busy_timeout_ms: int) -> None:
+    """Switch a new file to WAL (persistent, so later opens only read the mode). The
+    switch takes an exclusive lock without consulting the busy handler, so two processes
+    creating the database at the same moment retry here instead of failing."""
+    deadline = asyncio.get_running_loop().time() + max(1.0, busy_timeout_ms / 1000)
+    while True:
+        rows = await conn.execute_fetchall("PRAGMA journal_mode")
+        if str(next(iter(rows))[0]).lower() == "wal":
+            return
+        try:
+            rows = await conn.execute_fetchall("PRAGMA journal_mode = WAL")
+            if str(next(iter(rows))[0]).lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            raise StorageError("could not switch the database to WAL: it stays locked")
+        await asyncio.sleep(0.02)
 
 
 async def _user_version(conn: Connection) -> int:

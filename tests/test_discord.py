@@ -352,3 +352,72 @@ async def test_a_reply_without_a_mention_is_ignored_unless_allowed(tmp_path: Pat
         )
         await asyncio.sleep(0.3)
         assert not world.discord.of_kind("channel") and world.fal.submit_attempts == 0
+
+
+async def test_the_modal_takes_a_last_frame_from_a_message_link(tmp_path: Path) -> None:
+    from tests.fakes.discord import CHANNEL_ID, GUILD_ID
+
+    async with discord_world(tmp_path) as world:
+        target = world.discord.user_message("first", attachments=[world.image()])
+        ending = world.discord.user_message("last", attachments=[world.image(color=(0, 0, 255))])
+        menu = world.discord.message_command("Animate", target)
+        await world.discord.dispatch("INTERACTION_CREATE", menu)
+        modal = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == menu["token"]
+            )
+        )[0]
+        link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{ending['id']}"
+        submit = world.discord.modal_submit(
+            modal.payload["data"]["custom_id"],
+            {"prompt": "blue takes over", "duration": "", "last_frame": link},
+        )
+        await world.discord.dispatch("INTERACTION_CREATE", submit)
+        await world.wait_for(
+            lambda s: s.kind == "followup" and s.files and s.payload["_token"] == submit["token"]
+        )
+        assert next(iter(world.fal.jobs.values())).endpoint == "fal-ai/framepack/flf2v"
+
+
+async def test_admins_allow_replies_without_a_mention(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        payload = await world.command(
+            "fpadmin",
+            [
+                {
+                    "name": "replies",
+                    "type": 1,
+                    "options": [{"name": "enabled", "type": 5, "value": True}],
+                }
+            ],
+            user_id=ADMIN_USER,
+            permissions=MANAGE_GUILD,
+        )
+        await world.wait_for(
+            lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
+        )
+        source = world.discord.user_message("pic", attachments=[world.image()])
+        await world.discord.dispatch(
+            "MESSAGE_CREATE", world.discord.user_message("now it waves", reply_to=source)
+        )
+        video = (await world.wait_for(lambda s: s.kind == "channel" and s.files))[0]
+        assert "now it waves" in video.payload["content"]
+
+
+async def test_quota_and_jobs_work_in_direct_messages(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        payload = await world.command("quota", [], guild=False)
+        reply = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
+            )
+        )[0]
+        assert reply.payload["data"]["content"].startswith("Today: 60 of 60 credits left")
+        assert "Server" not in reply.payload["data"]["content"]
+        payload = await world.command("jobs", [], guild=False)
+        reply = (
+            await world.wait_for(
+                lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
+            )
+        )[0]
+        assert reply.payload["data"]["content"] == "You have no videos yet. Try /animate."

@@ -147,6 +147,19 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
         await self._set(interaction, scope, key, "safety", enabled)
         await self._reply(interaction, messages.safety_set(enabled, channel is not None))
 
+    @app_commands.command(
+        name="replies", description="Answer replies to images without a mention, in one channel"
+    )
+    async def replies(
+        self,
+        interaction: discord.Interaction,
+        enabled: bool,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        key = subject_key("discord", channel.id if channel else interaction.channel_id)
+        await self._set(interaction, "channel", key, "reply_without_mention", enabled)
+        await self._reply(interaction, messages.replies_set(enabled))
+
     @app_commands.command(name="provider", description="The default provider here")
     async def provider(
         self,

@@ -60,6 +60,7 @@ class FakeDiscord:
         self.sent: list[Sent] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.attachments: dict[str, bytes] = {}
+        self.messages: dict[str, dict[str, Any]] = {}  # members' messages, by id
         self.reject_uploads_over: int | None = None  # answer 413 above this many bytes
         self._snowflakes = itertools.count()
         self._sockets: list[web.WebSocketResponse] = []
@@ -81,6 +82,7 @@ class FakeDiscord:
         app.router.add_patch(f"{api}/webhooks/{{app}}/{{token}}/messages/{{message}}", self._edit)
         app.router.add_post(f"{api}/channels/{{channel}}/messages", self._channel_message)
         app.router.add_post(f"{api}/channels/{{channel}}/typing", self._typing)
+        app.router.add_get(f"{api}/channels/{{channel}}/messages/{{message}}", self._get_message)
         app.router.add_patch(f"{api}/channels/{{channel}}/messages/{{message}}", self._channel_edit)
         self.app = app
 
@@ -257,6 +259,7 @@ class FakeDiscord:
             "components": [],
             "member": {"roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0},
         }
+        self.messages[message["id"]] = message
         if reply_to is not None:
             message["message_reference"] = {
                 "message_id": reply_to["id"],
@@ -546,6 +549,12 @@ class FakeDiscord:
         payload["_channel"] = request.match_info["channel"]
         self.sent.append(Sent("channel", payload, files, asyncio.get_running_loop().time()))
         return self._json(self._message(payload, files))
+
+    async def _get_message(self, request: web.Request) -> web.Response:
+        message = self.messages.get(request.match_info["message"])
+        if message is None:
+            return self._json({"message": "Unknown Message", "code": 10008}, 404)
+        return self._json(message)
 
     async def _channel_edit(self, request: web.Request) -> web.Response:
         payload, files = await self._read_message(request)
