@@ -11,10 +11,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages
-from bot.discord.buttons import job_view
 from bot.discord.delivery import DiscordDelivery, token_alive
-from bot.discord.replies import reply_ref_of, requester_of
-from bot.service import Accepted, AnimateRequest, JobUpdate
+from bot.discord.replies import reply_ref_of, requester_of, show_outcome
+from bot.service import AnimateRequest, JobUpdate
 from providers.contract import MAX_SEED
 
 log = logging.getLogger(__name__)
@@ -98,11 +97,7 @@ class AnimateCog(commands.Cog):
                 reply_ref_of(interaction, callback),
             )
         )
-        # Accepted: the cost and queue place, and a Cancel button; Refused: what was wrong.
-        await interaction.edit_original_response(
-            content=outcome.message,
-            view=job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None,
-        )
+        await show_outcome(interaction, outcome)
 
     async def on_update(self, update: JobUpdate) -> None:
         """Edit the requester's status message, at most every EDIT_INTERVAL_S seconds

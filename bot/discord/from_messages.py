@@ -12,9 +12,14 @@ from discord.ext import commands
 
 from bot import messages
 from bot.discord.buttons import job_view
-from bot.discord.replies import reply_ref_of, requester_of
+from bot.discord.replies import (
+    reply_ref_of,
+    requester_from_message,
+    requester_of,
+    show_outcome,
+)
 from bot.quotas import subject_key
-from bot.service import Accepted, AnimateRequest, JobUpdate, Requester
+from bot.service import Accepted, AnimateRequest, JobUpdate
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +86,7 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
                 reply_ref_of(interaction, callback),
             )
         )
-        await interaction.edit_original_response(
-            content=outcome.message,
-            view=job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None,
-        )
+        await show_outcome(interaction, outcome)
 
 
 class MessageCog(commands.Cog):
@@ -142,16 +144,7 @@ class MessageCog(commands.Cog):
         except discord.HTTPException:
             await status.edit(content=messages.ATTACHMENT_UNREADABLE)
             return
-        who = Requester(
-            platform="discord",
-            user_key=subject_key("discord", message.author.id),
-            guild_key=subject_key("discord", message.guild.id) if message.guild else None,
-            channel_key=subject_key("discord", message.channel.id),
-            channel_id=str(message.channel.id),
-            role_keys=tuple(
-                subject_key("discord", r.id) for r in getattr(message.author, "roles", ())
-            ),
-        )
+        who = requester_from_message(message)
         reply_ref = {"message_id": str(message.id), "status_message_id": str(status.id)}
         outcome = await self.bot.service.submit(
             AnimateRequest(who, prompt, first, last, {}, reply_ref)

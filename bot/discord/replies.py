@@ -7,21 +7,40 @@ from typing import Any
 import discord
 
 from bot.quotas import subject_key
-from bot.service import Requester
+from bot.service import Accepted, Refused, Requester
 
 
 def requester_of(interaction: discord.Interaction) -> Requester:
+    return _requester(interaction.user, interaction.guild_id, interaction.channel_id)
+
+
+def requester_from_message(message: discord.Message) -> Requester:
+    return _requester(
+        message.author, message.guild.id if message.guild else None, message.channel.id
+    )
+
+
+def _requester(user: discord.abc.User, guild_id: int | None, channel_id: int) -> Requester:
     roles: tuple[str, ...] = ()
-    if isinstance(interaction.user, discord.Member):
-        roles = tuple(subject_key("discord", role.id) for role in interaction.user.roles)
+    if isinstance(user, discord.Member):
+        roles = tuple(subject_key("discord", role.id) for role in user.roles)
     return Requester(
         platform="discord",
-        user_key=subject_key("discord", interaction.user.id),
-        guild_key=subject_key("discord", interaction.guild_id) if interaction.guild_id else None,
-        channel_key=subject_key("discord", interaction.channel_id),
-        channel_id=str(interaction.channel_id),
+        user_key=subject_key("discord", user.id),
+        guild_key=subject_key("discord", guild_id) if guild_id else None,
+        channel_key=subject_key("discord", channel_id),
+        channel_id=str(channel_id),
         role_keys=roles,
     )
+
+
+async def show_outcome(interaction: discord.Interaction, outcome: Accepted | Refused) -> None:
+    """Accepted: the cost and queue place, with a Cancel button; Refused: what was wrong.
+    Either way in the interaction's (private) status message."""
+    from bot.discord.buttons import job_view
+
+    view = job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None
+    await interaction.edit_original_response(content=outcome.message, view=view)
 
 
 def reply_ref_of(interaction: discord.Interaction, callback: Any = None) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.loopback import LoopbackServer
+
 BOT_ID = "900000000000000001"
 APP_ID = "900000000000000002"
 GUILD_ID = "900000000000000003"
@@ -54,7 +56,7 @@ class Sent:
     at: float = 0.0
 
 
-class FakeDiscord:
+class FakeDiscord(LoopbackServer):
     def __init__(self, token: str = "fake-bot-token") -> None:
         self.token = token
         self.sent: list[Sent] = []
@@ -67,8 +69,7 @@ class FakeDiscord:
         self._sequence = 0
         self.ready = asyncio.Event()
         self.synced = asyncio.Event()  # the bot has put its global command list
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
+        super().__init__()
         app = web.Application(client_max_size=200 * 2**20)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/cdn/{id}/{name}", self._cdn)
@@ -88,26 +89,9 @@ class FakeDiscord:
 
     # --- lifecycle ------------------------------------------------------------------
 
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
-
-    async def stop(self) -> None:
+    async def before_stop(self) -> None:
         for socket in list(self._sockets):
             await socket.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeDiscord:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     @property
     def api_url(self) -> str:

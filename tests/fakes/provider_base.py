@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.media import SIZES, make_mp4
 
 # Set by a subclass middleware when one URL serves two kinds of request.
@@ -60,7 +61,7 @@ class FakeJob:
         return "nsfw" if faults.nsfw else "done"
 
 
-class FakeProvider:
+class FakeProvider(LoopbackServer):
     """Subclasses add the provider's routes (named submit/status/result/cancel, or
     setting request[KIND] in a middleware) and say how the API key is presented."""
 
@@ -80,33 +81,10 @@ class FakeProvider:
         self.media_headers: dict[str, str] = {}
         self.video_override: bytes | None = None  # serve this instead of a generated clip
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
+        super().__init__()
         self.app = web.Application(middlewares=[self._faults_middleware])
         self.app.router.add_get("/media/{job_id}.mp4", self._media, name="media")
         self.add_routes(self.app.router)
-
-    # --- lifecycle ------------------------------------------------------------------
-
-    async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeProvider:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # --- for subclasses ---------------------------------------------------------------
 

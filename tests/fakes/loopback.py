@@ -1,0 +1,39 @@
+"""The part every fake server shares: an aiohttp app served on 127.0.0.1, any free port."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from aiohttp import web
+
+
+class LoopbackServer:
+    app: web.Application
+
+    def __init__(self) -> None:
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def before_stop(self) -> None:
+        """Close what the runner's cleanup would wait on (open websockets)."""
+
+    async def stop(self) -> None:
+        await self.before_stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
