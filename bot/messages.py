@@ -160,6 +160,7 @@ def failed(reason: str) -> str:
 
 
 CANCELLED = "Cancelled. Your credits were refunded."
+DELIVERED = "Delivered."
 INTERRUPTED_SUBMIT = "the service restarted while sending the job, and it is never sent twice"
 TOO_LARGE_TO_POST = "the video is too large to post here even after compressing it"
 POST_FAILED = "posting the video failed"

@@ -653,7 +653,7 @@ class JobService:
                 job.id, JobState.DELIVERED, now=self.clock(), tx=tx
             )
             await self.quotas.commit(job.id, tx=tx)
-        await self._emit(JobUpdate(delivered, "Delivered."))
+        await self._emit(JobUpdate(delivered, messages.DELIVERED))
 
     # --- ending jobs -------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ async def test_slash_command_defers_shows_progress_and_posts_the_video(tmp_path:
         assert name.endswith(".mp4") and frames_in(video) == 60
         caption = followups[0].payload["content"]
         assert "seed 4242" in caption and "fal" in caption and "2 credits" in caption
+        await world.service.join()  # the service records the delivery after the upload
         job = (await world.service.history("discord:700000000000000001"))[0]
         assert job.state is JobState.DELIVERED
         assert await world.store.ledger.entries(job.id) == {"reserve": 2000, "commit": 2000}
@@ -189,6 +190,7 @@ async def test_retry_works_after_the_bot_restarts(tmp_path: Path) -> None:
         await world.wait_for(
             lambda s: s.kind == "followup" and s.files and s.payload["_token"] == first["token"]
         )
+        await world.service.join()  # the service records the delivery after the upload
         original = (await world.service.history("discord:700000000000000001"))[0]
         followup = world.discord.of_kind("followup", first["token"])[-1]
         custom_ids = [
@@ -201,6 +203,7 @@ async def test_retry_works_after_the_bot_restarts(tmp_path: Path) -> None:
         await world.wait_for(
             lambda s: s.kind == "followup" and s.files and s.payload["_token"] == retry["token"]
         )
+        await world.service.join()  # the service records the delivery after the upload
         jobs = await world.service.history("discord:700000000000000001")
         assert len(jobs) == 2 and jobs[0].state is JobState.DELIVERED
         assert (
@@ -217,6 +220,7 @@ async def test_extend_starts_from_the_last_frame(tmp_path: Path) -> None:
         world.fal.video_override = video.read_bytes()
         await world.animate()
         await world.wait_for(lambda s: s.kind == "followup" and s.files)
+        await world.service.join()  # the service records the delivery after the upload
         original = (await world.service.history("discord:700000000000000001"))[0]
         extend = await world.press(f"fp:extend:{original.id}")
         await world.wait_for(
@@ -324,6 +328,7 @@ async def test_replying_to_an_image_with_a_prompt_gets_a_video_reply(tmp_path: P
         await world.wait_for(
             lambda s: s.kind == "channel_edit" and s.payload.get("content") == "Delivered."
         )
+        await world.service.join()  # the service records the delivery after the upload
         job = (await world.service.history("discord:700000000000000001"))[0]
         assert job.request["prompt"] == "the cat yawns" and not job.request["has_last_image"]
 
