@@ -25,7 +25,7 @@ from bot.doctor import report
 from bot.generate import BadInput, Outcome, build_request, provider_for, read_image, summary
 from bot.generate import generate as run_generate
 from bot.log import setup_logging
-from bot.messages import until, user_quota_summary
+from bot.messages import NO_OVERRIDES, guild_budget, user_quota_summary
 from bot.quotas import QuotaService, credits_to_mc, format_credits, parse_subject
 from providers.errors import ProviderError
 from storage import LimitOverride, StorageError, Store
@@ -302,16 +302,9 @@ def quota_show(
         if scope == "user":
             lines.append(user_quota_summary(await quotas.user_quota(key, guild_key), now))
         elif scope == "guild":
-            window = (await quotas.guild_quota(key)).daily
-            lines.append(
-                "no daily budget"
-                if window is None
-                else f"today: {format_credits(window.remaining_mc)} of "
-                f"{format_credits(window.cap_mc + window.usage.bonus)} credits left, "
-                f"resets at {until(window.resets_at, now)}"
-            )
+            lines.append(guild_budget((await quotas.guild_quota(key)).daily, now))
         elif override is None:
-            lines.append("no overrides: members get the configured defaults")
+            lines.append(NO_OVERRIDES)
         return "\n".join(lines)
 
     typer.echo(run_async(lambda: _with_quotas(settings, show)))

@@ -191,12 +191,16 @@ class QuotaService:
             monthly=Window(caps.user_monthly_mc or 0, usage["month"], next_month(now)),
             open_jobs=usage["open"].used,
             concurrent_cap=caps.user_concurrent or 0,
-            guild=await self.guild_quota(guild_key) if guild_key is not None else None,
+            # caps_for already resolved the guild's cap: no second lookup.
+            guild=await self._guild_window(guild_key, caps.guild_daily_mc, now)
+            if guild_key is not None
+            else None,
         )
 
     async def guild_quota(self, guild_key: str) -> GuildQuota:
-        now = self._clock()
-        cap = await self._guild_cap(guild_key)
+        return await self._guild_window(guild_key, await self._guild_cap(guild_key), self._clock())
+
+    async def _guild_window(self, guild_key: str, cap: int | None, now: datetime) -> GuildQuota:
         if cap is None:
             return GuildQuota(guild_key, None)
         usage = await self._store.ledger.usage("guild", guild_key, now)
