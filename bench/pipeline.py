@@ -20,7 +20,6 @@ import asyncio
 import io
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from bot.app import build_providers, build_safety
 from bot.config import Settings
 from bot.service import Accepted, AnimateRequest, JobService, Requester
 from storage import JobRecord, JobState, Store
+from tests.fakes.serve import fake_provider_process
 from tests.provider_world import API_KEY
 
 
@@ -125,21 +125,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--users", type=int, default=200)
     args = parser.parse_args()
-    root = Path(__file__).resolve().parent.parent
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.serve", "fal"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=root,
-    )
-    try:
-        base_url = server.stdout.readline().strip()
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run(base_url, Path(tmp) / "data", args.jobs, args.users))
-    finally:
-        server.stdin.close()
-        server.wait(timeout=10)
+    with fake_provider_process("fal") as base_url, tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(base_url, Path(tmp) / "data", args.jobs, args.users))
 
 
 if __name__ == "__main__":

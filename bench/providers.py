@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from providers import PROVIDERS
 from providers.remote import RemoteProvider
+from tests.fakes.serve import fake_provider_process
 from tests.provider_world import API_KEY, request_for
 
 DONE = {"fal": "COMPLETED", "wavespeed": "completed", "piapi": "completed", "lannetech": "success"}
@@ -121,22 +121,9 @@ def main() -> None:
         f"  {'provider':<10} {'ours ms':>8} {'bare ms':>8} {'ratio':>6} "
         f"{'ours cpu ms':>12} {'bare cpu ms':>12}"
     )
-    root = Path(__file__).resolve().parent.parent
     for name in args.providers.split(","):
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.serve", name],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=root,
-        )
-        try:
-            base_url = server.stdout.readline().strip()
-            with tempfile.TemporaryDirectory() as tmp:
-                r = asyncio.run(measure(name, base_url, args.jobs, Path(tmp)))
-        finally:
-            server.stdin.close()
-            server.wait(timeout=10)
+        with fake_provider_process(name) as base_url, tempfile.TemporaryDirectory() as tmp:
+            r = asyncio.run(measure(name, base_url, args.jobs, Path(tmp)))
         print(
             f"  {name:<10} {r['ours'] * 1e3:8.2f} {r['bare'] * 1e3:8.2f} "
             f"{r['ours'] / r['bare']:6.3f} {r['ours_cpu'] * 1e3:12.2f} "

@@ -81,6 +81,13 @@ class DiscordWorld:
         await self.discord.dispatch("INTERACTION_CREATE", payload)
         return payload
 
+    async def callback_for(self, payload: dict) -> Sent:
+        """The bot's interaction callback (its first answer) to this interaction."""
+        found = await self.wait_for(
+            lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
+        )
+        return found[0]
+
     async def wait_for(self, predicate, within: float = 20.0) -> list[Sent]:
         async def poll() -> list[Sent]:
             while True:

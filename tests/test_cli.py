@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import CONVENTIONAL_ENV
+from tests.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "framepack-bot.example.toml"
@@ -30,15 +29,7 @@ def cli(
     *args: str,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("FPBOT_") and k not in CONVENTIONAL_ENV
-    }
-    clean.update(
-        {"FPBOT_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    )
-    clean.update(env or {})
+    clean = isolated_env(tmp_path / "data", COLUMNS="200", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=tmp_path,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import os
 import signal
 import sys
 from pathlib import Path
@@ -13,11 +12,11 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from bot.config import CONVENTIONAL_ENV
 from storage import JobState
 from tests.discord_world import discord_world
 from tests.fakes.discord import FakeDiscord
 from tests.media_clips import noisy_clip
+from tests.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,11 +56,7 @@ async def test_the_defer_goes_out_well_within_three_seconds(tmp_path: Path) -> N
         loop_time = asyncio.get_running_loop().time
         sent_at = loop_time()
         payload = await world.animate()
-        callback = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
-            )
-        )[0]
+        callback = await world.callback_for(payload)
         assert callback.at - sent_at < 3.0
 
 
@@ -112,11 +107,7 @@ async def test_a_non_admin_is_refused_and_an_admin_is_not(tmp_path: Path) -> Non
     async with discord_world(tmp_path) as world:
         grant = subcommand("quota", "grant", [{"name": "credits", "type": 10, "value": 5}])
         refused = await world.command("fpadmin", grant)
-        reply = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == refused["token"]
-            )
-        )[0]
+        reply = await world.callback_for(refused)
         assert reply.payload["type"] == 4 and reply.payload["data"]["flags"] & 64
         assert (
             reply.payload["data"]["content"] == "You need Manage Server or a bot-admin "
@@ -127,11 +118,7 @@ async def test_a_non_admin_is_refused_and_an_admin_is_not(tmp_path: Path) -> Non
         allowed = await world.command(
             "fpadmin", grant, user_id=ADMIN_USER, permissions=MANAGE_GUILD
         )
-        reply = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == allowed["token"]
-            )
-        )[0]
+        reply = await world.callback_for(allowed)
         assert reply.payload["data"]["content"] == "Granted 5 credits."
         audit = await world.store.audit.recent()
         assert [(a.action, a.actor) for a in audit] == [("quota.grant", f"discord:{ADMIN_USER}")]
@@ -151,11 +138,7 @@ async def test_admin_can_switch_safety_off_for_the_server(tmp_path: Path) -> Non
             user_id=ADMIN_USER,
             permissions=MANAGE_GUILD,
         )
-        reply = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
-            )
-        )[0]
+        reply = await world.callback_for(payload)
         assert "off for this server" in reply.payload["data"]["content"]
         value = await world.store.settings.get("guild", "discord:900000000000000003", "safety")
         assert value is False
@@ -167,18 +150,10 @@ async def test_the_cancel_button_refunds_a_running_job(tmp_path: Path) -> None:
         await world.wait_for(lambda s: s.kind == "edit" and "costs" in s.payload["content"])
         job = (await world.service.history("discord:700000000000000001"))[0]
         stranger = await world.press(f"fp:cancel:{job.id}", user_id="700000000000000002")
-        reply = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == stranger["token"]
-            )
-        )[0]
+        reply = await world.callback_for(stranger)
         assert "Only the person who asked" in reply.payload["data"]["content"]
         owner = await world.press(f"fp:cancel:{job.id}")
-        reply = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == owner["token"]
-            )
-        )[0]
+        reply = await world.callback_for(owner)
         assert reply.payload["data"]["content"].startswith("Cancelled")
         entries = await world.store.ledger.entries(job.id)
         assert entries.keys() == {"reserve", "refund"} and world.fal.calls["cancel"] == 1
@@ -234,21 +209,12 @@ async def test_extend_starts_from_the_last_frame(tmp_path: Path) -> None:
 
 
 async def test_framepack_bot_run_connects_and_stops_on_sigterm(tmp_path: Path) -> None:
-    root = ROOT
     async with FakeDiscord() as fake:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("FPBOT_") and k not in CONVENTIONAL_ENV
-        }
-        env.update(
-            {
-                "PYTHONPATH": str(root),
-                "FPBOT_DATA_DIR": str(tmp_path / "data"),
-                "DISCORD_TOKEN": fake.token,
-                "FPBOT_DISCORD__API_BASE_URL": fake.api_url,
-                "FPBOT_DISCORD__GATEWAY_URL": fake.gateway_url,
-            }
+        env = isolated_env(
+            tmp_path / "data",
+            DISCORD_TOKEN=fake.token,
+            FPBOT_DISCORD__API_BASE_URL=fake.api_url,
+            FPBOT_DISCORD__GATEWAY_URL=fake.gateway_url,
         )
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -276,11 +242,7 @@ async def test_context_menu_opens_a_modal_and_makes_the_video(tmp_path: Path) ->
         target = world.discord.user_message("look at this", attachments=[picture])
         menu = world.discord.message_command("Animate", target)
         await world.discord.dispatch("INTERACTION_CREATE", menu)
-        modal = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == menu["token"]
-            )
-        )[0]
+        modal = await world.callback_for(menu)
         assert modal.payload["type"] == 9  # a modal
         custom_id = modal.payload["data"]["custom_id"]
         submit = world.discord.modal_submit(
@@ -302,11 +264,7 @@ async def test_context_menu_on_a_message_without_an_image(tmp_path: Path) -> Non
     async with discord_world(tmp_path) as world:
         menu = world.discord.message_command("Animate", world.discord.user_message("no pic"))
         await world.discord.dispatch("INTERACTION_CREATE", menu)
-        reply = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == menu["token"]
-            )
-        )[0]
+        reply = await world.callback_for(menu)
         assert reply.payload["data"]["flags"] & 64
         assert "no image attached" in reply.payload["data"]["content"]
 
@@ -367,11 +325,7 @@ async def test_the_modal_takes_a_last_frame_from_a_message_link(tmp_path: Path) 
         ending = world.discord.user_message("last", attachments=[world.image(color=(0, 0, 255))])
         menu = world.discord.message_command("Animate", target)
         await world.discord.dispatch("INTERACTION_CREATE", menu)
-        modal = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == menu["token"]
-            )
-        )[0]
+        modal = await world.callback_for(menu)
         link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{ending['id']}"
         submit = world.discord.modal_submit(
             modal.payload["data"]["custom_id"],
@@ -398,9 +352,7 @@ async def test_admins_allow_replies_without_a_mention(tmp_path: Path) -> None:
             user_id=ADMIN_USER,
             permissions=MANAGE_GUILD,
         )
-        await world.wait_for(
-            lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
-        )
+        await world.callback_for(payload)
         source = world.discord.user_message("pic", attachments=[world.image()])
         await world.discord.dispatch(
             "MESSAGE_CREATE", world.discord.user_message("now it waves", reply_to=source)
@@ -412,17 +364,9 @@ async def test_admins_allow_replies_without_a_mention(tmp_path: Path) -> None:
 async def test_quota_and_jobs_work_in_direct_messages(tmp_path: Path) -> None:
     async with discord_world(tmp_path) as world:
         payload = await world.command("quota", [], guild=False)
-        reply = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
-            )
-        )[0]
+        reply = await world.callback_for(payload)
         assert reply.payload["data"]["content"].startswith("Today: 60 of 60 credits left")
         assert "Server" not in reply.payload["data"]["content"]
         payload = await world.command("jobs", [], guild=False)
-        reply = (
-            await world.wait_for(
-                lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
-            )
-        )[0]
+        reply = await world.callback_for(payload)
         assert reply.payload["data"]["content"] == "You have no videos yet. Try /animate."

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
 import av
 import pytest
 
-from bot.config import CONVENTIONAL_ENV
 from tests.provider_world import API_KEY, FAKES, png_bytes
+from tests.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_VARIABLE = {
@@ -23,12 +22,7 @@ KEY_VARIABLE = {
 
 
 async def run_cli(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("FPBOT_") and k not in CONVENTIONAL_ENV
-    }
-    clean.update({"PYTHONPATH": str(ROOT), "FPBOT_DATA_DIR": str(tmp_path / "data"), **env})
+    clean = isolated_env(tmp_path / "data", **env)
     # Not subprocess.run: the fake serves on this event loop while the CLI runs.
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -5,7 +5,6 @@ and no video is posted twice."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from storage import JobState, Store
 from tests.provider_world import API_KEY, FAKES
+from tests.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = 20
@@ -36,17 +36,13 @@ async def test_sigkill_with_20_jobs_in_flight_loses_and_doubles_nothing(tmp_path
     rng = random.Random()
     data = tmp_path / "data"
     async with FAKES["fal"](API_KEY, queue_polls=2, running_polls=3) as fake:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FPBOT_")}
-        env.update(
-            {
-                "PYTHONPATH": str(ROOT),
-                "FPBOT_DATA_DIR": str(data),
-                "FAL_KEY": API_KEY,
-                "FPBOT_PROVIDERS__FAL__BASE_URL": fake.base_url,
-                "FPBOT_PROVIDERS__FAL__POLL_INTERVAL": "0.5",
-                "FPBOT_PROVIDERS__FAL__MAX_POLL_INTERVAL": "0.5",
-                "FPBOT_LOG_LEVEL": "WARNING",
-            }
+        env = isolated_env(
+            data,
+            FAL_KEY=API_KEY,
+            FPBOT_PROVIDERS__FAL__BASE_URL=fake.base_url,
+            FPBOT_PROVIDERS__FAL__POLL_INTERVAL="0.5",
+            FPBOT_PROVIDERS__FAL__MAX_POLL_INTERVAL="0.5",
+            FPBOT_LOG_LEVEL="WARNING",
         )
 
         first = await start("submit", env, str(JOBS))

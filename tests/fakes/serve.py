@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from tests.provider_world import API_KEY, FAKES
 
@@ -31,6 +35,24 @@ async def main() -> None:
     loop.add_reader(sys.stdin.fileno(), lambda: sys.stdin.read(1) or stop.set())
     await stop.wait()
     await fake.stop()
+
+
+@contextmanager
+def fake_provider_process(name: str) -> Iterator[str]:
+    """Run a fake provider as its own process (so its CPU is not the caller's) and yield
+    its base URL; closing its stdin stops it."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.serve", name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        yield server.stdout.readline().strip()
+    finally:
+        server.stdin.close()
+        server.wait(timeout=10)
 
 
 if __name__ == "__main__":
