@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
 
-from bot.app import build_providers, build_safety
+from bot.cli.run import build_providers, build_safety
 from bot.config import Settings
-from bot.service import Accepted, AnimateRequest, JobService, Requester
+from bot.core.api import Accepted, AnimateRequest, Requester
+from bot.core.service import JobService
 from storage import JobRecord, JobState, Store
 from tests.fakes.serve import fake_provider_process
 from tests.provider_world import API_KEY

@@ -14,9 +14,9 @@ from pathlib import Path
 from PIL import Image
 
 from bot.config import Settings
+from bot.core.safety import DenyList, SafetyChecker
+from bot.core.service import JobService
 from bot.discord.client import FramepackBot, configure_endpoints
-from bot.safety import DenyList, SafetyChecker
-from bot.service import JobService
 from storage import Store
 from tests.fakes.discord import FakeDiscord, Sent
 from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider

@@ -13,8 +13,9 @@ from pathlib import Path
 from PIL import Image
 
 from bot.config import Settings
-from bot.safety import DenyList, Detection, SafetyChecker
-from bot.service import DeliveryError, JobService, JobUpdate, Requester
+from bot.core.api import DeliveryError, JobUpdate, Requester
+from bot.core.safety import DenyList, Detection, SafetyChecker
+from bot.core.service import JobService
 from storage import JobRecord, Store
 from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.media import CannotFit, VideoUnusable, fit_to_limit, probe, sample_frames
+from bot.core.media import CannotFit, VideoUnusable, fit_to_limit, probe, sample_frames
 from tests.fakes.media import make_mp4
 from tests.media_clips import noisy_clip
 

@@ -95,6 +95,38 @@ def test_imports_follow_the_dependency_rule(package: str) -> None:
                     assert top in ALLOWED[package], f"{path.relative_to(ROOT)} imports {name}"
 
 
+# Inside bot/: the core never imports an adapter, the CLI or a chat library; an adapter
+# imports the core, the shared modules and its own platform library, never the other
+# adapter, providers or storage.
+SHARED = {"bot.config", "bot.log", "bot.clock"}
+BOT_ROOMS = {
+    "core": ({"bot.core", *SHARED, "providers", "storage"}, {"discord", "telegram"}),
+    "discord": ({"bot.core", "bot.discord", *SHARED}, {"telegram", "providers", "storage"}),
+    "telegram": ({"bot.core", "bot.telegram", *SHARED}, {"discord", "providers", "storage"}),
+}
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("room", sorted(BOT_ROOMS))
+def test_the_rooms_of_bot_import_one_way(room: str) -> None:
+    allowed, forbidden = BOT_ROOMS[room]
+    for path in (ROOT / "bot" / room).rglob("*.py"):
+        for name in _imports(path):
+            where = f"{path.relative_to(ROOT)} imports {name}"
+            assert name.split(".")[0] not in forbidden, where
+            if name.startswith("bot"):
+                assert any(name == a or name.startswith(a + ".") for a in allowed), where
+
+
 def test_dockerfile_runs_unprivileged_with_a_data_volume() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", text, re.M)

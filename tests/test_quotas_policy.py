@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.config import QuotaConfig
-from bot.messages import quota_refused, user_quota_summary
-from bot.quotas import (
+from bot.core.messages import quota_refused, user_quota_summary
+from bot.core.quotas import (
     QuotaService,
     credits_to_mc,
     format_credits,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.safety import (
+from bot.core.safety import (
     DenyList,
     Detection,
     NudeNetDetector,

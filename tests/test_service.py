@@ -9,7 +9,7 @@ import av
 import pytest
 from PIL import Image
 
-from bot.service import Accepted, AnimateRequest, Refused
+from bot.core.api import Accepted, AnimateRequest, Refused
 from storage import JobState
 from tests.service_world import FrameSizeDetector, requester, service_world
 from tests.test_intake import png_with_header_size

@@ -12,11 +12,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import messages
+from bot.core import messages
+from bot.core.quotas import LimitOverride, credits_to_mc, format_credits, subject_key
 from bot.discord.checks import is_admin
 from bot.discord.replies import requester_of
-from bot.quotas import credits_to_mc, format_credits, subject_key
-from storage import LimitOverride
 
 
 @app_commands.guild_only()

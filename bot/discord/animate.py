@@ -10,11 +10,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import messages
+from bot.core import messages
+from bot.core.api import MAX_SEED, AnimateRequest, JobUpdate
 from bot.discord.delivery import DiscordDelivery, token_alive
 from bot.discord.replies import reply_ref_of, requester_of, show_outcome
-from bot.service import AnimateRequest, JobUpdate
-from providers.contract import MAX_SEED
 
 log = logging.getLogger(__name__)
 

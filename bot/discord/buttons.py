@@ -7,7 +7,7 @@ import re
 
 import discord
 
-from bot import messages
+from bot.core import messages
 from bot.discord.checks import is_admin
 from bot.discord.replies import reply_ref_of, requester_of
 

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.service import JobService
+from bot.core.service import JobService
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import discord
 
-from bot.service import DeliveryError
-from storage import JobRecord
+from bot.core.api import DeliveryError, JobRecord
 
 TOKEN_LIFETIME_S = 15 * 60
 TOKEN_MARGIN_S = 30  # an upload can take a while; do not start one on a dying token

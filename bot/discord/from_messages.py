@@ -10,7 +10,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import messages
+from bot.core import messages
+from bot.core.api import Accepted, AnimateRequest, JobUpdate
+from bot.core.quotas import subject_key
 from bot.discord.buttons import job_view
 from bot.discord.replies import (
     reply_ref_of,
@@ -18,8 +20,6 @@ from bot.discord.replies import (
     requester_of,
     show_outcome,
 )
-from bot.quotas import subject_key
-from bot.service import Accepted, AnimateRequest, JobUpdate
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import messages
+from bot.core import messages
 from bot.discord.replies import requester_of
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import discord
 
-from bot.quotas import subject_key
-from bot.service import Accepted, Refused, Requester
+from bot.core.api import Accepted, Refused, Requester
+from bot.core.quotas import subject_key
 
 
 def requester_of(interaction: discord.Interaction) -> Requester:

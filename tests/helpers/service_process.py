@@ -14,9 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-from bot.app import build_providers, build_safety
+from bot.cli.run import build_providers, build_safety
 from bot.config import load_settings
-from bot.service import AnimateRequest, JobService, Requester
+from bot.core.api import AnimateRequest, Requester
+from bot.core.service import JobService
 from storage import JobRecord, JobState, Store
 from tests.provider_world import png_bytes
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
-from bot import messages
+from bot.core import messages
 from providers import ImageInput
 
 register_heif_opener()  # HEIC/HEIF from phones

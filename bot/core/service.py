@@ -20,32 +20,40 @@ import random
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from bot import messages
 from bot.clock import Clock, system_clock
-from bot.config import ProviderName, Settings
-from bot.intake import ImageRejected, for_remote, load_image
-from bot.media import CannotFit, VideoUnusable, fit_to_limit, last_frame_png, sample_frames
-from bot.messages import quota_refused
-from bot.quotas import QuotaService, job_cost_mc
-from bot.safety import SafetyChecker, Verdict
+from bot.config import Settings
+from bot.core import messages
+from bot.core.api import (
+    Accepted,
+    AnimateRequest,
+    DeliveryError,
+    DeliveryTarget,
+    JobOptions,
+    JobUpdate,
+    Listener,
+    Refused,
+    Requester,
+)
+from bot.core.intake import ImageRejected, for_remote, load_image
+from bot.core.media import CannotFit, VideoUnusable, fit_to_limit, last_frame_png, sample_frames
+from bot.core.messages import quota_refused
+from bot.core.quotas import QuotaService, job_cost_mc
+from bot.core.safety import SafetyChecker, Verdict
 from providers import (
     Failed,
     GenerationRequest,
     Handle,
     ImageInput,
-    ModelFamily,
     Queued,
     RemoteProvider,
     Running,
     Succeeded,
 )
-from providers.contract import MAX_SEED
 from providers.errors import (
     ContentPolicyError,
     InvalidInputError,
@@ -66,93 +74,6 @@ ACTIVE = {
     JobState.RUNNING,
     JobState.SUCCEEDED,
 }
-
-
-# --- what adapters hand in and get back -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Requester:
-    platform: str  # discord | telegram | cli
-    user_key: str  # "discord:1234"
-    guild_key: str | None = None  # guild or group chat; None in a DM
-    channel_key: str | None = None  # for per-channel settings
-    channel_id: str | None = None  # where the result is posted
-    role_keys: tuple[str, ...] = ()
-
-
-class JobOptions(BaseModel):
-    """What a user may choose. Ranges as the providers document them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    provider: ProviderName | None = None
-    model: ModelFamily = ModelFamily.FRAMEPACK
-    resolution: Literal["480p", "720p"] = "480p"
-    aspect_ratio: Literal["16:9", "9:16", "auto"] = "auto"
-    duration: Annotated[float, Field(ge=1, le=60)] | None = None
-    num_frames: Annotated[int, Field(ge=30, le=1800)] | None = None
-    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
-    steps: Annotated[int, Field(ge=4, le=50)] | None = None
-    guidance: Annotated[float, Field(ge=0, le=32)] | None = None
-    cfg_scale: Annotated[float, Field(ge=0, le=32)] | None = None
-    negative_prompt: Annotated[str, Field(max_length=500)] = ""
-    strength: Annotated[float, Field(ge=0, le=1)] | None = None
-
-
-@dataclass(frozen=True)
-class AnimateRequest:
-    requester: Requester
-    prompt: str
-    image: bytes = field(repr=False)
-    last_image: bytes | None = field(default=None, repr=False)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    reply_ref: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    job_id: str
-    cost_mc: int
-    position: int
-    provider: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: str  # a short code: bad_option, image, safety, quota, provider, ...
-    message: str  # one sentence for the user
-
-
-@dataclass(frozen=True)
-class JobUpdate:
-    job: JobRecord
-    message: str
-    position: int | None = None
-    progress: float | None = None
-    eta_s: float | None = None
-
-
-class DeliveryError(Exception):
-    def __init__(self, message: str, *, transient: bool = False, too_large: bool = False):
-        super().__init__(message)
-        self.transient = transient
-        self.too_large = too_large
-
-
-class DeliveryTarget(Protocol):
-    """One per platform, given by its adapter."""
-
-    def upload_limit(self, job: JobRecord) -> int:
-        """Bytes the destination takes for this job (Discord: per guild; Telegram: 50 MB)."""
-
-    async def deliver(self, job: JobRecord, video: Path, caption: str) -> None:
-        """Post the video for `job`. Must be idempotent per job id (a restart may call it
-        again for a post whose success was not yet recorded). Raise DeliveryError."""
-
-
-Listener = Callable[[JobUpdate], Awaitable[None]]
 
 
 # --- the service -----------------------------------------------------------------------------

@@ -19,14 +19,14 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
+from bot.cli.doctor import report
+from bot.cli.generate import BadInput, Outcome, build_request, provider_for, read_image, summary
+from bot.cli.generate import generate as run_generate
 from bot.clock import system_clock
 from bot.config import ConfigError, Settings, load_settings, resolve_config_path
-from bot.doctor import report
-from bot.generate import BadInput, Outcome, build_request, provider_for, read_image, summary
-from bot.generate import generate as run_generate
+from bot.core.messages import NO_OVERRIDES, guild_budget, user_quota_summary
+from bot.core.quotas import QuotaService, credits_to_mc, format_credits, parse_subject
 from bot.log import setup_logging
-from bot.messages import NO_OVERRIDES, guild_budget, user_quota_summary
-from bot.quotas import QuotaService, credits_to_mc, format_credits, parse_subject
 from providers.errors import ProviderError
 from storage import LimitOverride, StorageError, Store
 
@@ -110,7 +110,7 @@ def run(ctx: typer.Context) -> None:
     import aiohttp
     import discord
 
-    from bot.app import run_bot
+    from bot.cli.run import run_bot
 
     if settings.telegram.token is not None and settings.discord.token is None:
         fail(

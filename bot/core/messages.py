@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.quotas import UserQuota, Window, format_credits
+from bot.core.quotas import UserQuota, Window, format_credits
 from storage import Limit, Refusal
 
 

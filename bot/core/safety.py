@@ -62,7 +62,7 @@ class DenyList:
 
     @classmethod
     def load(cls, extra_terms: Path | None = None) -> DenyList:
-        text = (resources.files("bot") / "data" / "deny_list.txt").read_text("utf-8")
+        text = (resources.files("bot.core") / "data" / "deny_list.txt").read_text("utf-8")
         categories = _parse(text)
         if extra_terms is not None:
             extra = _parse("[explicit]\n" + extra_terms.read_text("utf-8"))

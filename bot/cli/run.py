@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.config import REMOTE_PROVIDERS, Settings
-from bot.safety import DenyList, SafetyChecker, default_detector
+from bot.core.safety import DenyList, SafetyChecker, default_detector
 from providers import PROVIDERS, RemoteProvider
 
 
@@ -36,11 +36,11 @@ async def run_bot(settings: Settings) -> None:
     main = asyncio.current_task()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
 
+    from bot.core.service import JobService
     from bot.discord.client import FramepackBot, configure_endpoints
-    from bot.service import JobService
     from storage import Store
 
-    log = logging.getLogger("bot.app")
+    log = logging.getLogger("bot.cli.run")
     store = await Store.open(
         settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
     )
