@@ -13,7 +13,7 @@ from storage.audit import AuditEntry, AuditLog
 from storage.db import SCHEMA_VERSION, Connection, Database, StorageError
 from storage.jobs import JobRecord, JobState, JobStore, NewJob
 from storage.limits import LimitOverride, LimitStore
-from storage.quota_ledger import Caps, Limit, QuotaLedger, Refusal, ReserveOutcome
+from storage.quota_ledger import Caps, Limit, QuotaLedger, Refusal, ReserveOutcome, member_key
 from storage.scope_settings import ScopeSettings
 
 
@@ -63,4 +63,5 @@ __all__ = [
     "ScopeSettings",
     "StorageError",
     "Store",
+    "member_key",
 ]

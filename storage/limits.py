@@ -7,7 +7,9 @@ from datetime import datetime
 
 from storage.db import Connection, Database, timestamp
 
-LIMIT_SCOPES = ("user", "role", "guild")
+# user, role: bot-wide (operators); guild: a server's daily budget (operators);
+# member, guild_role: caps inside one server ("<guild_key>|<user or role key>").
+LIMIT_SCOPES = ("user", "role", "guild", "member", "guild_role")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ class Limit(StrEnum):
     USER_CONCURRENT = "user_concurrent"
     USER_MONTHLY = "user_monthly"
     USER_DAILY = "user_daily"
+    MEMBER_CONCURRENT = "member_concurrent"  # caps inside one server, set by its admins
+    MEMBER_MONTHLY = "member_monthly"
+    MEMBER_DAILY = "member_daily"
     GUILD_DAILY = "guild_daily"
 
 
@@ -60,6 +63,10 @@ class Caps:
     user_concurrent: int | None
     guild_daily_mc: int | None
     global_open: int | None
+    # A member's caps in the job's server, on top of the user's (None: none there).
+    member_daily_mc: int | None = None
+    member_monthly_mc: int | None = None
+    member_concurrent: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,7 @@ class ReserveOutcome:
 
 @dataclass(frozen=True)
 class Bucket:
-    scope: str  # user | guild | global
+    scope: str  # user | member | guild | global
     scope_key: str
     period: str  # day | month | open
     period_start: str  # '' for open
@@ -101,6 +108,11 @@ class BucketUsage:
 GLOBAL_KEY = "*"
 
 
+def member_key(guild_key: str, user_key: str) -> str:
+    """A member of one server, as the ledger's triggers spell it."""
+    return f"{guild_key}|{user_key}"
+
+
 def _reservation_buckets(
     user_key: str, guild_key: str | None, day: str, month: str
 ) -> list[tuple[Bucket, Limit]]:
@@ -112,7 +124,13 @@ def _reservation_buckets(
         (Bucket("user", user_key, "day", day), Limit.USER_DAILY),
     ]
     if guild_key is not None:
-        buckets.append((Bucket("guild", guild_key, "day", day), Limit.GUILD_DAILY))
+        member = member_key(guild_key, user_key)
+        buckets += [
+            (Bucket("member", member, "open", ""), Limit.MEMBER_CONCURRENT),
+            (Bucket("member", member, "month", month), Limit.MEMBER_MONTHLY),
+            (Bucket("member", member, "day", day), Limit.MEMBER_DAILY),
+            (Bucket("guild", guild_key, "day", day), Limit.GUILD_DAILY),
+        ]
     return buckets
 
 
@@ -122,21 +140,24 @@ def _cap_for(limit: Limit, caps: Caps) -> int | None:
         Limit.USER_CONCURRENT: caps.user_concurrent,
         Limit.USER_MONTHLY: caps.user_monthly_mc,
         Limit.USER_DAILY: caps.user_daily_mc,
+        Limit.MEMBER_CONCURRENT: caps.member_concurrent,
+        Limit.MEMBER_MONTHLY: caps.member_monthly_mc,
+        Limit.MEMBER_DAILY: caps.member_daily_mc,
         Limit.GUILD_DAILY: caps.guild_daily_mc,
     }[limit]
 
 
 def _resets_at(limit: Limit, now: datetime) -> datetime | None:
-    if limit in (Limit.USER_DAILY, Limit.GUILD_DAILY):
+    if limit in (Limit.USER_DAILY, Limit.MEMBER_DAILY, Limit.GUILD_DAILY):
         return next_day(now)
-    if limit is Limit.USER_MONTHLY:
+    if limit in (Limit.USER_MONTHLY, Limit.MEMBER_MONTHLY):
         return next_month(now)
     return None
 
 
 # A reservation in one statement: the ledger row is written only when every cap
 # still has room (a missing total counts as 0), and the triggers of migration 0002
-# add it to the totals. `available = cap + bonus - used`, so it fits when
+# (and 0004) add it to the totals. `available = cap + bonus - used`, so it fits when
 # `used - bonus + amount <= cap`. A job id already reserved is left alone.
 _RESERVE = """
 INSERT INTO quota_ledger
@@ -153,6 +174,15 @@ WHERE (:global_cap IS NULL OR :global_cap >= 1 + COALESCE((SELECT used - bonus F
   AND (:daily_cap IS NULL OR :daily_cap >= :amount + COALESCE((SELECT used - bonus
         FROM quota_usage WHERE scope = 'user' AND scope_key = :user_key AND period = 'day'
         AND period_start = :day), 0))
+  AND (:guild_key IS NULL OR :member_concurrent_cap IS NULL OR :member_concurrent_cap >= 1
+        + COALESCE((SELECT used - bonus FROM quota_usage WHERE scope = 'member'
+        AND scope_key = :member_key AND period = 'open' AND period_start = ''), 0))
+  AND (:guild_key IS NULL OR :member_monthly_cap IS NULL OR :member_monthly_cap >= :amount
+        + COALESCE((SELECT used - bonus FROM quota_usage WHERE scope = 'member'
+        AND scope_key = :member_key AND period = 'month' AND period_start = :month), 0))
+  AND (:guild_key IS NULL OR :member_daily_cap IS NULL OR :member_daily_cap >= :amount
+        + COALESCE((SELECT used - bonus FROM quota_usage WHERE scope = 'member'
+        AND scope_key = :member_key AND period = 'day' AND period_start = :day), 0))
   AND (:guild_key IS NULL OR :guild_cap IS NULL OR :guild_cap >= :amount + COALESCE((
         SELECT used - bonus FROM quota_usage WHERE scope = 'guild' AND scope_key = :guild_key
         AND period = 'day' AND period_start = :day), 0))
@@ -213,6 +243,10 @@ class QuotaLedger:
             "monthly_cap": caps.user_monthly_mc,
             "daily_cap": caps.user_daily_mc,
             "guild_cap": caps.guild_daily_mc,
+            "member_key": member_key(guild_key, user_key) if guild_key is not None else None,
+            "member_concurrent_cap": caps.member_concurrent,
+            "member_monthly_cap": caps.member_monthly_mc,
+            "member_daily_cap": caps.member_daily_mc,
         }
         if tx is None:
             if await self._db.write(_RESERVE, params):
@@ -296,7 +330,11 @@ class QuotaLedger:
         forgotten, reservations still in flight keep counting."""
         wanted = set(periods)
         buckets = [b for b in _periods_for(scope, scope_key, now) if b.period in wanted]
-        column = "user_key" if scope == "user" else "guild_key"
+        column = {
+            "user": "r.user_key",
+            "guild": "r.guild_key",
+            "member": "r.guild_key || '|' || r.user_key",
+        }[scope]
         start_column = {"day": "day_start", "month": "month_start"}
         async with _maybe_transaction(self._db, tx) as conn:
             for bucket in buckets:
@@ -305,7 +343,7 @@ class QuotaLedger:
                 await conn.execute(
                     f"""UPDATE quota_usage SET bonus = used - (
                         SELECT COALESCE(SUM(r.amount_mc), 0) FROM quota_ledger AS r
-                        WHERE r.{column} = ? AND r.entry = 'reserve'
+                        WHERE {column} = ? AND r.entry = 'reserve'
                           AND r.{start_column[bucket.period]} = ?
                           AND NOT EXISTS (SELECT 1 FROM quota_ledger AS s
                                           WHERE s.job_id = r.job_id
@@ -315,10 +353,10 @@ class QuotaLedger:
                 )
 
     async def usage(self, scope: str, scope_key: str, now: datetime) -> dict[str, BucketUsage]:
-        """Current use of a user ('day', 'month', 'open') or guild ('day')."""
+        """Current use of a user or member ('day', 'month', 'open') or guild ('day')."""
         buckets = _periods_for(scope, scope_key, now)
-        if scope == "user":
-            buckets.append(Bucket("user", scope_key, "open", ""))
+        if scope in ("user", "member"):
+            buckets.append(Bucket(scope, scope_key, "open", ""))
         result = {}
         for bucket in buckets:
             row = await self._db.fetch_one(
@@ -400,15 +438,26 @@ SELECT 'guild', guild_key, 'day', day_start, SUM(amount_mc)
 UNION ALL
 SELECT 'user', user_key, 'open', '', COUNT(*) FROM live WHERE NOT settled GROUP BY user_key
 UNION ALL
+SELECT 'member', guild_key || '|' || user_key, 'day', day_start, SUM(amount_mc)
+    FROM live WHERE NOT refunded AND guild_key IS NOT NULL
+    GROUP BY guild_key, user_key, day_start
+UNION ALL
+SELECT 'member', guild_key || '|' || user_key, 'month', month_start, SUM(amount_mc)
+    FROM live WHERE NOT refunded AND guild_key IS NOT NULL
+    GROUP BY guild_key, user_key, month_start
+UNION ALL
+SELECT 'member', guild_key || '|' || user_key, 'open', '', COUNT(*)
+    FROM live WHERE NOT settled AND guild_key IS NOT NULL GROUP BY guild_key, user_key
+UNION ALL
 SELECT 'global', '*', 'open', '', COUNT(*) FROM live WHERE NOT settled
 """
 
 
 def _periods_for(scope: str, scope_key: str, now: datetime) -> list[Bucket]:
-    """The credit windows (not the job counts) of a user or a guild at `now`."""
+    """The credit windows (not the job counts) of a user, member or guild at `now`."""
     day, month = timestamp(day_start(now)), timestamp(month_start(now))
-    if scope == "user":
-        return [Bucket("user", scope_key, "day", day), Bucket("user", scope_key, "month", month)]
+    if scope in ("user", "member"):
+        return [Bucket(scope, scope_key, "day", day), Bucket(scope, scope_key, "month", month)]
     if scope == "guild":
         return [Bucket("guild", scope_key, "day", day)]
     raise ValueError(f"no credit windows for scope {scope!r}")

@@ -26,6 +26,17 @@ class ScopeSettings:
         )
         return json.loads(row["value"]) if row else None
 
+    async def get_with_author(
+        self, scope: str, scope_key: str, name: str
+    ) -> tuple[Any, str] | None:
+        """The value and who set it last, or None."""
+        row = await self._db.fetch_one(
+            "SELECT value, updated_by FROM scope_settings"
+            " WHERE scope = ? AND scope_key = ? AND name = ?",
+            (scope, scope_key, name),
+        )
+        return (json.loads(row["value"]), row["updated_by"]) if row else None
+
     async def resolve(
         self, name: str, *, channel_key: str | None, guild_key: str | None, default: Any
     ) -> Any:

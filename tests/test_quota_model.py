@@ -27,14 +27,22 @@ from hypothesis.stateful import (
     rule,
 )
 
-from storage import Caps, Limit, Store
+from storage import Caps, Limit, Store, member_key
 from storage.db import timestamp
 from storage.quota_ledger import day_start, month_start
 
 USERS = ["discord:1", "discord:2", "telegram:3"]
 GUILD = "discord:77"
+# The member caps (inside GUILD) are tighter than the user's, so that both bite.
 CAPS = Caps(
-    user_daily_mc=6000, user_monthly_mc=15000, user_concurrent=2, guild_daily_mc=9000, global_open=4
+    user_daily_mc=6000,
+    user_monthly_mc=15000,
+    user_concurrent=2,
+    guild_daily_mc=9000,
+    global_open=4,
+    member_daily_mc=5000,
+    member_monthly_mc=9000,
+    member_concurrent=1,
 )
 
 
@@ -83,9 +91,23 @@ class LedgerMachine(RuleBasedStateMachine):
             (("user", user, "day", day), amount, CAPS.user_daily_mc, Limit.USER_DAILY),
         ]
         if guild is not None:
-            checks.append(
-                (("guild", guild, "day", day), amount, CAPS.guild_daily_mc, Limit.GUILD_DAILY)
-            )
+            member = member_key(guild, user)
+            checks += [
+                (
+                    ("member", member, "open", ""),
+                    1,
+                    CAPS.member_concurrent,
+                    Limit.MEMBER_CONCURRENT,
+                ),
+                (
+                    ("member", member, "month", month),
+                    amount,
+                    CAPS.member_monthly_mc,
+                    Limit.MEMBER_MONTHLY,
+                ),
+                (("member", member, "day", day), amount, CAPS.member_daily_mc, Limit.MEMBER_DAILY),
+                (("guild", guild, "day", day), amount, CAPS.guild_daily_mc, Limit.GUILD_DAILY),
+            ]
         for key, need, cap, limit in checks:
             used, bonus = self.bucket(*key)
             if used - bonus + need > cap:
@@ -126,6 +148,10 @@ class LedgerMachine(RuleBasedStateMachine):
             self.bucket("user", user, "day", day)[0] += amount
             if guild is not None:
                 self.bucket("guild", guild, "day", day)[0] += amount
+                member = member_key(guild, user)
+                self.bucket("member", member, "open", "")[0] += 1
+                self.bucket("member", member, "month", month)[0] += amount
+                self.bucket("member", member, "day", day)[0] += amount
         else:
             assert not outcome.granted
             assert outcome.refusal.limit is expected
@@ -162,11 +188,16 @@ class LedgerMachine(RuleBasedStateMachine):
         model.state = "committed" if entry == "commit" else "refunded"
         self.bucket("global", "*", "open", "")[0] -= 1
         self.bucket("user", model.user, "open", "")[0] -= 1
+        member = member_key(model.guild, model.user) if model.guild is not None else None
+        if member is not None:
+            self.bucket("member", member, "open", "")[0] -= 1
         if entry != "commit":
             self.bucket("user", model.user, "month", model.month)[0] -= model.amount
             self.bucket("user", model.user, "day", model.day)[0] -= model.amount
-            if model.guild is not None:
+            if member is not None:
                 self.bucket("guild", model.guild, "day", model.day)[0] -= model.amount
+                self.bucket("member", member, "month", model.month)[0] -= model.amount
+                self.bucket("member", member, "day", model.day)[0] -= model.amount
 
     @rule(job=jobs)
     def commit(self, job: str) -> None:
@@ -180,12 +211,18 @@ class LedgerMachine(RuleBasedStateMachine):
     def cancel(self, job: str) -> None:
         self.settle(job, "cancelled")
 
-    @rule(user=st.sampled_from(USERS), amount=st.sampled_from([500, 3000]))
-    def grant_user(self, user: str, amount: int) -> None:
-        self.run(self.store.ledger.grant("user", user, amount, now=self.now))
+    @rule(
+        user=st.sampled_from(USERS),
+        amount=st.sampled_from([500, 3000]),
+        in_guild=st.booleans(),
+    )
+    def grant_user(self, user: str, amount: int, in_guild: bool) -> None:
+        """A bot-wide grant, or (in_guild) a grant to the member inside GUILD."""
+        scope, key = ("member", member_key(GUILD, user)) if in_guild else ("user", user)
+        self.run(self.store.ledger.grant(scope, key, amount, now=self.now))
         day, month = self.windows()
-        self.bucket("user", user, "day", day)[1] += amount
-        self.bucket("user", user, "month", month)[1] += amount
+        self.bucket(scope, key, "day", day)[1] += amount
+        self.bucket(scope, key, "month", month)[1] += amount
 
     @rule(amount=st.sampled_from([1000, 5000]))
     def grant_guild(self, amount: int) -> None:
@@ -193,10 +230,13 @@ class LedgerMachine(RuleBasedStateMachine):
         self.bucket("guild", GUILD, "day", self.windows()[0])[1] += amount
 
     @rule(
-        user=st.sampled_from(USERS), periods=st.sampled_from([["day"], ["month"], ["day", "month"]])
+        user=st.sampled_from(USERS),
+        periods=st.sampled_from([["day"], ["month"], ["day", "month"]]),
+        in_guild=st.booleans(),
     )
-    def reset(self, user: str, periods: list[str]) -> None:
-        self.run(self.store.ledger.reset("user", user, periods, now=self.now))
+    def reset(self, user: str, periods: list[str], in_guild: bool) -> None:
+        scope, key = ("member", member_key(GUILD, user)) if in_guild else ("user", user)
+        self.run(self.store.ledger.reset(scope, key, periods, now=self.now))
         day, month = self.windows()
         for period in periods:
             start = day if period == "day" else month
@@ -204,10 +244,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 j.amount
                 for j in self.model_jobs.values()
                 if j.user == user
+                and (not in_guild or j.guild == GUILD)
                 and j.state == "open"
                 and (j.day if period == "day" else j.month) == start
             )
-            bucket = self.bucket("user", user, period, start)
+            bucket = self.bucket(scope, key, period, start)
             bucket[1] = bucket[0] - in_flight
 
     @rule(hours=st.sampled_from([1, 5, 23, 24 * 20]))
@@ -233,6 +274,8 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.bucket("global", "*", "open", "")[0] <= CAPS.global_open
         for user in USERS:
             assert 0 <= self.bucket("user", user, "open", "")[0] <= CAPS.user_concurrent
+            member = self.bucket("member", member_key(GUILD, user), "open", "")[0]
+            assert 0 <= member <= CAPS.member_concurrent
 
 
 LedgerMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
