@@ -169,3 +169,37 @@ async def test_verify_reports_a_tampered_total(store: Store, clock: FakeClock) -
         await tx.execute("UPDATE quota_usage SET used = used + 1 WHERE period = 'day'")
     problems = await store.ledger.verify()
     assert len(problems) == 1 and "ledger says 1000" in problems[0]
+
+
+async def test_member_caps_count_only_that_server_and_refuse_before_the_users(
+    store: Store, clock: FakeClock
+) -> None:
+    from dataclasses import replace
+
+    from storage import member_key
+
+    caps = replace(ROOMY, member_daily_mc=3000, member_monthly_mc=50_000, member_concurrent=5)
+    assert (await reserve(store, "a", clock, 2000, caps=caps, guild="discord:7")).granted
+    assert (await reserve(store, "b", clock, 2500, caps=caps, guild="discord:8")).granted
+    assert (await reserve(store, "c", clock, 4000, caps=caps)).granted  # a DM
+    # In server 7 only 1000 is left, although the user has 1500 left bot-wide.
+    refused = await reserve(store, "d", clock, 1200, caps=caps, guild="discord:7")
+    assert refused.refusal.limit is Limit.MEMBER_DAILY and refused.refusal.remaining == 1000
+    assert (await reserve(store, "e", clock, 1000, caps=caps, guild="discord:7")).granted
+    usage = await store.ledger.usage("member", member_key("discord:7", "discord:1"), clock())
+    assert (usage["day"].used, usage["open"].used) == (3000, 2)
+    # A refund gives the member's credits back as well; a grant raises their room.
+    assert await store.ledger.refund("e", reason="failed", now=clock())
+    await store.ledger.grant("member", member_key("discord:7", "discord:1"), 500, now=clock())
+    assert (await reserve(store, "f", clock, 1500, caps=caps, guild="discord:7")).granted
+    assert await store.ledger.verify() == []
+
+
+async def test_member_concurrency_cap(store: Store, clock: FakeClock) -> None:
+    from dataclasses import replace
+
+    caps = replace(ROOMY, member_concurrent=1)
+    assert (await reserve(store, "a", clock, caps=caps, guild="discord:7")).granted
+    assert (await reserve(store, "b", clock, caps=caps, guild="discord:8")).granted
+    refused = await reserve(store, "c", clock, caps=caps, guild="discord:7")
+    assert refused.refusal.limit is Limit.MEMBER_CONCURRENT
