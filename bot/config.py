@@ -76,6 +76,10 @@ class DiscordConfig(Section):
     gateway_url: AnyUrl = AnyUrl("wss://gateway.discord.gg")
     # Privileged intent, needed for "reply to an image with a prompt" in guilds.
     message_content_intent: bool = True
+    # Per user: at most `animate_rate` requests (slash, menu, replies) in
+    # `animate_per_s` seconds; more get "try again in N s".
+    animate_rate: Annotated[int, Field(ge=1, le=1000)] = 3
+    animate_per_s: Annotated[float, Field(gt=0, le=86_400)] = 60
 
 
 class TelegramConfig(Section):
@@ -166,6 +170,9 @@ class SafetyConfig(Section):
     output_frames_checked: Annotated[int, Field(ge=1, le=64)] = 6
     # Extra deny-list terms, one per line; the shipped list always applies.
     deny_list_path: Path | None = None
+    # Guild admins may switch the checker off, and only for age-restricted (NSFW)
+    # channels; operators always may. The rule on minors applies regardless.
+    guild_admins_may_disable: bool = False
 
 
 class StorageConfig(Section):

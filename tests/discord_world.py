@@ -101,7 +101,13 @@ class DiscordWorld:
 
 @asynccontextmanager
 async def discord_world(
-    tmp_path: Path, *, quotas: dict | None = None, fake_polls=(1, 1)
+    tmp_path: Path,
+    *,
+    quotas: dict | None = None,
+    fake_polls=(1, 1),
+    admins: dict | None = None,
+    safety: dict | None = None,
+    discord: dict | None = None,
 ) -> AsyncIterator[DiscordWorld]:
     time = FakeTime()
     async with (
@@ -111,10 +117,13 @@ async def discord_world(
         settings = Settings(
             data_dir=tmp_path / "data",
             quotas=quotas or {},
+            admins=admins or {},
+            safety=safety or {},
             discord={
                 "token": discord_fake.token,
                 "api_base_url": discord_fake.api_url,
                 "gateway_url": discord_fake.gateway_url,
+                **(discord or {}),
             },
         )
         configure_endpoints(settings)

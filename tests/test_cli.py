@@ -47,7 +47,7 @@ def test_doctor_on_the_example_config_masks_keys_and_shows_the_schema(tmp_path: 
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"config file: {EXAMPLE}" in out
-    assert "schema version 3, this release: 3" in out
+    assert "schema version 4, this release: 4" in out
     assert "quota ledger: consistent" in out
     assert "fal        ready" in out and "key ****0b" not in out
     assert f"key ****{SECRETS['FAL_KEY'][-4:]}" in out

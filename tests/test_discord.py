@@ -14,7 +14,7 @@ from PIL import Image
 
 from storage import JobState
 from tests.discord_world import discord_world
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import GUILD_ID, FakeDiscord
 from tests.media_clips import noisy_clip
 from tests.subprocess_env import isolated_env
 
@@ -97,6 +97,7 @@ async def test_a_413_gets_the_video_fitted_smaller_and_sent_again(tmp_path: Path
 
 MANAGE_GUILD = str(1 << 5)
 ADMIN_USER = "700000000000000009"
+OPERATOR = "700000000000000042"
 
 
 def subcommand(group: str, name: str, options: list[dict]) -> list[dict]:
@@ -104,9 +105,18 @@ def subcommand(group: str, name: str, options: list[dict]) -> list[dict]:
 
 
 async def test_a_non_admin_is_refused_and_an_admin_is_not(tmp_path: Path) -> None:
+    member = "700000000000000003"
     async with discord_world(tmp_path) as world:
-        grant = subcommand("quota", "grant", [{"name": "credits", "type": 10, "value": 5}])
-        refused = await world.command("fpadmin", grant)
+        grant = subcommand(
+            "quota",
+            "grant",
+            [
+                {"name": "credits", "type": 10, "value": 5},
+                {"name": "user", "type": 6, "value": member},
+            ],
+        )
+        resolved = world.discord.resolved_member(member)
+        refused = await world.command("fpadmin", grant, resolved=resolved)
         reply = await world.callback_for(refused)
         assert reply.payload["type"] == 4 and reply.payload["data"]["flags"] & 64
         assert (
@@ -116,32 +126,37 @@ async def test_a_non_admin_is_refused_and_an_admin_is_not(tmp_path: Path) -> Non
         assert await world.store.audit.recent() == []
 
         allowed = await world.command(
-            "fpadmin", grant, user_id=ADMIN_USER, permissions=MANAGE_GUILD
+            "fpadmin", grant, user_id=ADMIN_USER, permissions=MANAGE_GUILD, resolved=resolved
         )
         reply = await world.callback_for(allowed)
-        assert reply.payload["data"]["content"] == "Granted 5 credits."
+        assert reply.payload["data"]["content"].startswith("Granted 5 credits in this server.")
         audit = await world.store.audit.recent()
-        assert [(a.action, a.actor) for a in audit] == [("quota.grant", f"discord:{ADMIN_USER}")]
+        assert [(a.action, a.actor, a.target) for a in audit] == [
+            (
+                "quota.grant",
+                f"discord:{ADMIN_USER}",
+                f"member:discord:{GUILD_ID}|discord:{member}",
+            )
+        ]
 
 
-async def test_admin_can_switch_safety_off_for_the_server(tmp_path: Path) -> None:
-    async with discord_world(tmp_path) as world:
+async def test_only_an_operator_switches_safety_off_for_the_server(tmp_path: Path) -> None:
+    safety_off = [
+        {"name": "safety", "type": 1, "options": [{"name": "enabled", "type": 5, "value": False}]}
+    ]
+    async with discord_world(tmp_path, admins={"discord_user_ids": [int(OPERATOR)]}) as world:
         payload = await world.command(
-            "fpadmin",
-            [
-                {
-                    "name": "safety",
-                    "type": 1,
-                    "options": [{"name": "enabled", "type": 5, "value": False}],
-                }
-            ],
-            user_id=ADMIN_USER,
-            permissions=MANAGE_GUILD,
+            "fpadmin", safety_off, user_id=ADMIN_USER, permissions=MANAGE_GUILD
         )
         reply = await world.callback_for(payload)
+        assert reply.payload["data"]["content"] == (
+            "Only the bot's operators can switch the safety checker off."
+        )
+        assert await world.store.settings.get("guild", f"discord:{GUILD_ID}", "safety") is None
+        payload = await world.command("fpadmin", safety_off, user_id=OPERATOR)
+        reply = await world.callback_for(payload)
         assert "off for this server" in reply.payload["data"]["content"]
-        value = await world.store.settings.get("guild", "discord:900000000000000003", "safety")
-        assert value is False
+        assert await world.store.settings.get("guild", f"discord:{GUILD_ID}", "safety") is False
 
 
 async def test_the_cancel_button_refunds_a_running_job(tmp_path: Path) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import av
 import pytest
 from PIL import Image
 
-from bot.core.api import Accepted, AnimateRequest, Refused
+from bot.core.admin import AdminRefused, ChannelRef
+from bot.core.api import Accepted, AnimateRequest, Refused, Requester
 from storage import JobState
 from tests.service_world import FrameSizeDetector, requester, service_world
 from tests.test_intake import png_with_header_size
@@ -152,19 +154,14 @@ async def test_sampled_output_frames_are_checked(tmp_path: Path) -> None:
         assert "the check of the finished video" in world.updates[-1].message
 
 
-async def test_admins_can_switch_safety_off_for_a_channel_users_cannot(tmp_path) -> None:
+async def test_an_operator_can_switch_safety_off_for_a_channel_users_cannot(tmp_path) -> None:
     async with service_world(tmp_path) as world:
         assert (await world.service.submit(animate("a nude statue"))).reason == "safety"
-        async with world.store.db.transaction() as tx:
-            await world.store.settings.set(
-                "channel",
-                "discord:c900",
-                "safety",
-                False,
-                actor="discord:admin",
-                now=world.service.clock(),
-                tx=tx,
-            )
+        channel = ChannelRef("discord:c900", "discord:500", nsfw=False)
+        with pytest.raises(AdminRefused):
+            await world.service.admin.set_setting(requester(1), "safety", False, channel)
+        operator = Requester("cli", "cli:operator")
+        await world.service.admin.set_setting(operator, "safety", False, channel)
         assert isinstance(await world.service.submit(animate("a nude statue")), Accepted)
         # Minors with sexual terms stay blocked whatever the setting.
         assert (await world.service.submit(animate("a nude child"))).reason == "safety"
@@ -173,19 +170,39 @@ async def test_admins_can_switch_safety_off_for_a_channel_users_cannot(tmp_path)
         assert submitted.input["enable_safety_checker"] is False
 
 
+async def test_a_guild_admins_safety_off_holds_only_in_an_nsfw_channel(tmp_path) -> None:
+    overrides = {"safety": {"guild_admins_may_disable": True}}
+    async with service_world(tmp_path, settings_overrides=overrides) as world:
+        admin = replace(requester(9), platform_admin=True)
+        with pytest.raises(AdminRefused, match="age-restricted"):
+            await world.service.admin.set_setting(admin, "safety", False)  # the whole server
+        nsfw = ChannelRef("discord:c900", "discord:500", nsfw=True)
+        await world.service.admin.set_setting(admin, "safety", False, nsfw)
+        in_nsfw = AnimateRequest(
+            replace(requester(1), channel_nsfw=True), "a nude statue", image_bytes()
+        )
+        assert isinstance(await world.service.submit(in_nsfw), Accepted)
+        # The same channel after it lost its age restriction: the checker is back on.
+        assert (await world.service.submit(animate("a nude statue"))).reason == "safety"
+
+
 async def test_cancel_refunds_and_reaches_the_provider(tmp_path: Path) -> None:
     async with service_world(tmp_path, fake_polls=(50, 50)) as world:
         accepted = await world.service.submit(animate())
         while world.fake.calls["status"] < 2:
             await world.time.sleep(0)
-        assert not await world.service.cancel(accepted.job_id, by="discord:2")  # not theirs
-        assert await world.service.cancel(accepted.job_id, by="discord:1")
+        assert not await world.service.cancel(
+            accepted.job_id, by=Requester("discord", "discord:2")
+        )  # not theirs
+        assert await world.service.cancel(accepted.job_id, by=Requester("discord", "discord:1"))
         await world.service.join()
         job = await world.store.jobs.get(accepted.job_id)
         assert job.state is JobState.CANCELLED
         assert (await world.store.ledger.entries(job.id)).keys() == {"reserve", "refund"}
         assert world.fake.calls["cancel"] == 1
-        assert not await world.service.cancel(accepted.job_id, by="discord:1")  # once
+        assert not await world.service.cancel(
+            accepted.job_id, by=Requester("discord", "discord:1")
+        )  # once
 
 
 async def test_transient_delivery_errors_are_retried(tmp_path: Path) -> None:

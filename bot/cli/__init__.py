@@ -23,12 +23,16 @@ from bot.cli.doctor import report
 from bot.cli.generate import BadInput, Outcome, build_request, provider_for, read_image, summary
 from bot.cli.generate import generate as run_generate
 from bot.clock import system_clock
-from bot.config import ConfigError, Settings, load_settings, resolve_config_path
-from bot.core.messages import NO_OVERRIDES, guild_budget, user_quota_summary
+from bot.config import REMOTE_PROVIDERS, ConfigError, Settings, load_settings, resolve_config_path
+from bot.core.admin import AdminRefused, AdminService, QuotaTarget
+from bot.core.api import Requester
+from bot.core.authority import Authority
+from bot.core.messages import NO_OVERRIDES
 from bot.core.quotas import QuotaService, credits_to_mc, format_credits, parse_subject
+from bot.core.settings import ScopedSettings
 from bot.log import setup_logging
 from providers.errors import ProviderError
-from storage import LimitOverride, StorageError, Store
+from storage import StorageError, Store
 
 log = logging.getLogger("bot.cli")
 T = TypeVar("T")
@@ -230,19 +234,25 @@ GuildOpt = Annotated[
 ]
 
 
-def _target(user: str | None, role: str | None, guild: str | None) -> tuple[str, str]:
-    given = [
-        (scope, key)
-        for scope, key in (("user", user), ("role", role), ("guild", guild))
-        if key is not None
-    ]
-    if len(given) != 1:
-        fail("name exactly one of --user, --role, --guild")
-    scope, key = given[0]
+def _subject(text: str) -> str:
     try:
-        return scope, parse_subject(key)
+        return parse_subject(text)
     except ValueError as exc:
         fail(str(exc))
+
+
+def _target(user: str | None, role: str | None, guild: str | None) -> QuotaTarget:
+    """--user or --role alone: their bot-wide limits; with --guild: their limits inside
+    that server; --guild alone: the server's budget."""
+    if user is not None and role is not None:
+        fail("name exactly one of --user, --role, --guild (--guild may go with either)")
+    guild_key = _subject(guild) if guild is not None else None
+    if user is None and role is None:
+        if guild_key is None:
+            fail("name exactly one of --user, --role, --guild")
+        return QuotaTarget("guild", guild_key=guild_key)
+    kind, key = ("user", user) if user is not None else ("role", role)
+    return QuotaTarget(kind, _subject(key), bot_wide=guild_key is None, guild_key=guild_key)
 
 
 def _credits(text: str | None, option: str) -> int | None:
@@ -254,60 +264,72 @@ def _credits(text: str | None, option: str) -> int | None:
         fail(f"{option}: {exc}")
 
 
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
+def _operator() -> Requester:
+    """Whoever runs the CLI is an operator (they hold the database and the config)."""
+    return Requester(platform="cli", user_key=f"cli:{getpass.getuser()}")
 
 
-async def _with_quotas(
-    settings: Settings, work: Callable[[QuotaService, Store], Awaitable[T]]
-) -> T:
+async def _with_admin(settings: Settings, work: Callable[[AdminService, Store], Awaitable[T]]) -> T:
     async with await Store.open(
         settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
     ) as store:
-        return await work(QuotaService(store, settings.quotas, system_clock), store)
+        admin = AdminService(
+            store=store,
+            quotas=QuotaService(store, settings.quotas, system_clock),
+            authority=Authority(settings),
+            scoped=ScopedSettings(store.settings, settings),
+            clock=system_clock,
+            provider_names=[n for n in REMOTE_PROVIDERS if settings.providers.remote(n).usable],
+        )
+        try:
+            return await work(admin, store)
+        except AdminRefused as exc:
+            fail(exc.message.rstrip("."))
+
+
+def _where(target: QuotaTarget) -> str:
+    if target.kind == "guild":
+        return f"guild {target.guild_key}"
+    where = f"{target.kind} {target.key}"
+    return where if target.bot_wide else f"{where} in {target.guild_key}"
 
 
 @quota_app.command("show")
 def quota_show(
     ctx: typer.Context, user: UserOpt = None, role: RoleOpt = None, guild: GuildOpt = None
 ) -> None:
-    """Balance and reset times of a user (in a guild, with --guild too), or a guild's budget."""
+    """Balance and reset times of a user (in a guild, with --guild too), a role's limits,
+    or a guild's budget."""
     settings = load(ctx)
-    guild_key = None
-    if user is not None:  # --guild beside --user: the user's balance in that guild
-        if role is not None:
-            fail("name one of --user, --role, --guild (--guild may go with --user)")
-        scope, key = _target(user, None, None)
-        guild_key = _target(None, None, guild)[1] if guild else None
-    else:
-        scope, key = _target(None, role, guild)
+    target = _target(user, role, guild)
 
-    async def show(quotas: QuotaService, store: Store) -> str:
-        now = system_clock()
-        override = await store.limits.get(scope, key)
-        lines = [f"{scope} {key}"]
-        if override is not None:
-            lines.append(
-                "overrides: "
-                + ", ".join(
-                    f"{name} {value}"
-                    for name, value in (
-                        ("daily", override.daily_mc and format_credits(override.daily_mc)),
-                        ("monthly", override.monthly_mc and format_credits(override.monthly_mc)),
-                        ("concurrent", override.concurrent_jobs),
+    async def show(admin: AdminService, store: Store) -> str:
+        lines = [_where(target)]
+        if target.kind != "guild":  # the operators' bot-wide overrides, if any
+            override = await store.limits.get(target.kind, target.key)
+            if override is not None:
+                lines.append(
+                    "overrides: "
+                    + ", ".join(
+                        f"{name} {value}"
+                        for name, value in (
+                            ("daily", override.daily_mc and format_credits(override.daily_mc)),
+                            (
+                                "monthly",
+                                override.monthly_mc and format_credits(override.monthly_mc),
+                            ),
+                            ("concurrent", override.concurrent_jobs),
+                        )
+                        if value is not None
                     )
-                    if value is not None
                 )
-            )
-        if scope == "user":
-            lines.append(user_quota_summary(await quotas.user_quota(key, guild_key), now))
-        elif scope == "guild":
-            lines.append(guild_budget((await quotas.guild_quota(key)).daily, now))
-        elif override is None:
-            lines.append(NO_OVERRIDES)
+            elif target.kind == "role":
+                lines.append(NO_OVERRIDES)
+        if target.kind != "role" or not target.bot_wide:
+            lines.append(await admin.quota_show(_operator(), target))
         return "\n".join(lines)
 
-    typer.echo(run_async(lambda: _with_quotas(settings, show)))
+    typer.echo(run_async(lambda: _with_admin(settings, show)))
 
 
 @quota_app.command("set")
@@ -321,30 +343,26 @@ def quota_set(
     concurrent: Annotated[int | None, typer.Option(min=1, max=100, help="jobs at once")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="drop the overrides")] = False,
 ) -> None:
-    """Override the daily/monthly credits or concurrent jobs of a user, role or guild."""
+    """Override the daily/monthly credits or concurrent jobs of a user or role (bot-wide,
+    or inside the --guild), or a guild's daily budget."""
     settings = load(ctx)
-    scope, key = _target(user, role, guild)
+    target = _target(user, role, guild)
     daily_mc, monthly_mc = _credits(daily, "--daily"), _credits(monthly, "--monthly")
     if clear == any(v is not None for v in (daily_mc, monthly_mc, concurrent)):
         fail("give --clear, or at least one of --daily, --monthly, --concurrent")
 
-    async def apply(quotas: QuotaService, store: Store) -> str:
-        if clear:
-            override = LimitOverride()
-        else:
-            old = await store.limits.get(scope, key) or LimitOverride()
-            override = LimitOverride(
-                daily_mc if daily_mc is not None else old.daily_mc,
-                monthly_mc if monthly_mc is not None else old.monthly_mc,
-                concurrent if concurrent is not None else old.concurrent_jobs,
-            )
-        try:
-            await quotas.set_limits(scope, key, override, actor=_actor())
-        except ValueError as exc:
-            fail(str(exc))
-        return f"{scope} {key}: " + ("overrides cleared" if clear else "limits updated")
+    async def apply(admin: AdminService, store: Store) -> str:
+        await admin.quota_set(
+            _operator(),
+            target,
+            daily_mc=daily_mc,
+            monthly_mc=monthly_mc,
+            concurrent=concurrent,
+            clear=clear,
+        )
+        return f"{_where(target)}: " + ("overrides cleared" if clear else "limits updated")
 
-    typer.echo(run_async(lambda: _with_quotas(settings, apply)))
+    typer.echo(run_async(lambda: _with_admin(settings, apply)))
 
 
 @quota_app.command("grant")
@@ -356,18 +374,19 @@ def quota_grant(
     user: UserOpt = None,
     guild: GuildOpt = None,
 ) -> None:
-    """Give a user or guild extra credits for the current windows."""
+    """Give a user (bot-wide, or inside the --guild) or a guild extra credits for the
+    current windows."""
     settings = load(ctx)
-    scope, key = _target(user, None, guild)
+    target = _target(user, None, guild)
     amount = _credits(credits, "CREDITS")
     if not amount:
         fail("CREDITS: grant more than 0 credits")
 
-    async def apply(quotas: QuotaService, store: Store) -> str:
-        await quotas.grant(scope, key, amount, actor=_actor())
-        return f"{scope} {key}: granted {format_credits(amount)} credits"
+    async def apply(admin: AdminService, store: Store) -> str:
+        await admin.quota_grant(_operator(), target, amount)
+        return f"{_where(target)}: granted {format_credits(amount)} credits"
 
-    typer.echo(run_async(lambda: _with_quotas(settings, apply)))
+    typer.echo(run_async(lambda: _with_admin(settings, apply)))
 
 
 @quota_app.command("reset")
@@ -377,16 +396,17 @@ def quota_reset(
     guild: GuildOpt = None,
     period: Annotated[Period, typer.Option(help="which window")] = Period.all,
 ) -> None:
-    """Forget what a user or guild used in the current window(s); running jobs still count."""
+    """Forget what a user (bot-wide, or inside the --guild) or a guild used in the
+    current window(s); running jobs still count."""
     settings = load(ctx)
-    scope, key = _target(user, None, guild)
+    target = _target(user, None, guild)
     periods = ["day", "month"] if period is Period.all else [period.value]
 
-    async def apply(quotas: QuotaService, store: Store) -> str:
-        await quotas.reset(scope, key, periods, actor=_actor())
-        return f"{scope} {key}: {period.value} usage reset"
+    async def apply(admin: AdminService, store: Store) -> str:
+        await admin.quota_reset(_operator(), target, periods)
+        return f"{_where(target)}: {period.value} usage reset"
 
-    typer.echo(run_async(lambda: _with_quotas(settings, apply)))
+    typer.echo(run_async(lambda: _with_admin(settings, apply)))
 
 
 def main() -> None:

@@ -27,6 +27,9 @@ class Requester:
     channel_key: str | None = None  # for per-channel settings
     channel_id: str | None = None  # where the result is posted
     role_keys: tuple[str, ...] = ()
+    # Platform facts the adapter saw; bot.core.authority decides what they allow.
+    platform_admin: bool = False  # Discord: Manage Server here; Telegram: chat admin
+    channel_nsfw: bool = False  # an age-restricted channel
 
 
 class JobOptions(BaseModel):

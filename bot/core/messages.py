@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.core.quotas import UserQuota, Window, format_credits
+from bot.core.text import quote
 from storage import Limit, Refusal
 
 
@@ -32,8 +33,17 @@ def quota_refused(refusal: Refusal, cost_mc: int, now: datetime) -> str:
                 f"You already have {refusal.cap} job(s) running, the most at once. "
                 "Wait for one to finish or cancel it."
             )
+        case Limit.MEMBER_CONCURRENT:
+            return (
+                f"You already have {refusal.cap} job(s) running in this server, the most "
+                "its admins allow at once. Wait for one to finish or cancel it."
+            )
         case Limit.GUILD_DAILY:
             what = "This server's daily budget"
+        case Limit.MEMBER_DAILY:
+            what = "Your daily allowance in this server"
+        case Limit.MEMBER_MONTHLY:
+            what = "Your monthly allowance in this server"
         case Limit.USER_MONTHLY:
             what = "Your monthly quota"
         case _:
@@ -56,6 +66,12 @@ def user_quota_summary(quota: UserQuota, now: datetime) -> str:
         _window_line("This month", quota.monthly, now),
         f"Jobs running: {quota.open_jobs} of {quota.concurrent_cap}",
     ]
+    if quota.member_daily is not None:
+        lines.append(_window_line("Your allowance in this server today", quota.member_daily, now))
+    if quota.member_monthly is not None:
+        lines.append(
+            _window_line("Your allowance in this server this month", quota.member_monthly, now)
+        )
     if quota.guild is not None and quota.guild.daily is not None:
         lines.append(_window_line("Server today", quota.guild.daily, now))
     return "\n".join(lines)
@@ -156,7 +172,7 @@ def status_line(
 
 
 def failed(reason: str) -> str:
-    return f"The video could not be made: {reason}. Your credits were refunded."
+    return f"The video could not be made: {quote(reason, 300)}. Your credits were refunded."
 
 
 CANCELLED = "Cancelled. Your credits were refunded."
@@ -174,9 +190,8 @@ def caption(
     cost_mc: int,
     remaining_mc: int | None,
 ) -> str:
-    short = prompt if len(prompt) <= 120 else prompt[:117].rstrip() + "…"
     parts = [
-        f"“{short}”",
+        f"“{quote(prompt, 120)}”",
         provider,
         f"seed {seed}" if seed is not None else None,
         f"{seconds:g} s",
@@ -226,8 +241,52 @@ def limits_text(override) -> str:
     return "Limits: " + (", ".join(parts) if parts else "the defaults") + "."
 
 
-def limits_updated(scope: str, override) -> str:
-    return f"{scope.capitalize()} updated. " + limits_text(override)
+def limits_updated(what: str, override) -> str:
+    return f"{what} updated. " + limits_text(override)
+
+
+# What an admin's quota change applied to, by limit scope.
+LIMIT_SCOPE_NAMES = {
+    "user": "The user's bot-wide limits",
+    "role": "The role's bot-wide limits",
+    "guild": "The server's budget",
+    "member": "The member's limits in this server",
+    "guild_role": "The role's limits in this server",
+}
+
+
+def granted(credits: str, scope: str) -> str:
+    if scope == "member":
+        return f"Granted {credits} credits in this server. Their bot-wide quota still applies."
+    return f"Granted {credits} credits."
+
+
+def usage_reset(periods: list[str]) -> str:
+    return f"Usage reset ({', '.join(periods)})."
+
+
+def setting_changed(name: str, value, channel: bool) -> str:
+    if name == "safety":
+        return safety_set(bool(value), channel)
+    if name == "reply_without_mention":
+        return replies_set(bool(value))
+    where = "this channel" if channel else "this server"
+    return f"Default provider for {where} set to {value}."
+
+
+NAME_A_SERVER = "Name a server: quotas inside a server are set from that server."
+NAME_WHOM = "Name a member or a role."
+GRANT_TO_WHOM = "Grants and resets go to a member or the server, not to a role."
+GRANT_POSITIVE = "A grant must be a positive number of credits."
+OWN_SERVER_ONLY = "Admins act only inside their own server."
+SAFETY_OPERATORS_ONLY = "Only the bot's operators can switch the safety checker off."
+SAFETY_NSFW_ONLY = (
+    "The safety checker can be switched off only for an age-restricted (NSFW) channel."
+)
+
+
+def operators_only(what: str) -> str:
+    return f"Only the bot's operators can {what}."
 
 
 def guild_budget(window, now) -> str:
@@ -245,11 +304,11 @@ def job_record(job, ledger: dict[str, int]) -> str:
     entries = ", ".join(f"{k} {format_credits(v)}" for k, v in sorted(ledger.items()))
     lines = [
         f"`{job.id}` {job.state.value} · {job.provider} · user {job.user_key}",
-        f"prompt: {job.request.get('prompt', '')[:200]}",
+        f"prompt: {quote(job.request.get('prompt', ''), 200)}",
         f"seed {job.seed} · {job.request.get('frames', 0)} frames · "
         f"{job.request.get('resolution')} · cost {format_credits(job.cost_mc)} ({entries})",
         f"created {job.created_at:%Y-%m-%d %H:%M:%S} UTC"
-        + (f" · error: {job.error}" if job.error else ""),
+        + (f" · error: {quote(job.error, 300)}" if job.error else ""),
     ]
     return "\n".join(lines)
 
@@ -265,3 +324,14 @@ def replies_set(enabled: bool) -> str:
     if enabled:
         return "In this channel I now answer replies to images even without a mention."
     return "In this channel I answer replies to images only when mentioned."
+
+
+def slow_down(seconds: int) -> str:
+    return f"You are sending requests a bit fast. Try again in {seconds} s."
+
+
+LAST_FRAME_NOT_VISIBLE = (
+    "I can only use a last frame from a message in this server that you can see yourself."
+)
+SOURCE_GONE = "That message or its image is gone. Pick a message that still has a picture."
+NEEDS_RUNNING_BOT = "That needs the running bot: use the admin command in chat."

@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.clock import Clock, system_clock
 from bot.config import QuotaConfig
-from storage import Caps, Connection, LimitOverride, ReserveOutcome, Store
+from storage import Caps, Connection, LimitOverride, ReserveOutcome, Store, member_key
 from storage.quota_ledger import BucketUsage, next_day, next_month
 
 FPS = 30
@@ -29,6 +29,8 @@ RESOLUTION_FACTOR: dict[str, Fraction] = {"480p": Fraction(1), "720p": Fraction(
 
 _SUBJECT = re.compile(r"^(discord|telegram):-?[0-9]{1,20}$")
 SUBJECT_SCOPES = ("user", "role", "guild")
+# Limits that only hold inside one server: their keys are "<guild_key>|<subject>".
+IN_SERVER_SCOPES = ("member", "guild_role")
 
 
 def job_cost_mc(num_frames: int, resolution: str) -> int:
@@ -95,11 +97,16 @@ class UserQuota:
     open_jobs: int
     concurrent_cap: int
     guild: GuildQuota | None
+    # The member's own caps in this server, where its admins set any.
+    member_daily: Window | None = None
+    member_monthly: Window | None = None
 
     @property
     def remaining_mc(self) -> int:
-        """What the user can spend now: the tightest of their windows and the guild's."""
+        """What the user can spend now: the tightest of their windows, their windows in
+        this server and the server's budget."""
         candidates = [self.daily.remaining_mc, self.monthly.remaining_mc]
+        candidates += [w.remaining_mc for w in (self.member_daily, self.member_monthly) if w]
         if self.guild is not None and self.guild.daily is not None:
             candidates.append(self.guild.daily.remaining_mc)
         return min(candidates)
@@ -122,22 +129,48 @@ class QuotaService:
     async def caps_for(
         self, user_key: str, guild_key: str | None, role_keys: Iterable[str] = ()
     ) -> Caps:
+        """Every cap a job of this user in this server must fit: the bot-wide ones
+        (operators': the user's override, else the most generous of their roles', else
+        the configured default), the member's in this server (its admins': the member's
+        override, else the most generous of their roles' there, else none), the
+        server's budget and the global queue."""
+        role_keys = list(role_keys)
         user = await self._store.limits.get("user", user_key) or LimitOverride()
-        roles = await self._store.limits.get_many("role", list(role_keys))
+        roles = await self._store.limits.get_many("role", role_keys)
 
-        def pick(field: str, default: int) -> int:
-            own = getattr(user, field)
+        def pick(own_limits: LimitOverride, from_roles: list[LimitOverride], field: str):
+            own = getattr(own_limits, field)
             if own is not None:
                 return own
-            from_roles = [getattr(r, field) for r in roles if getattr(r, field) is not None]
-            return max(from_roles) if from_roles else default
+            values = [getattr(r, field) for r in from_roles if getattr(r, field) is not None]
+            return max(values) if values else None
+
+        def bot_wide(field: str, default: int) -> int:
+            found = pick(user, roles, field)
+            return default if found is None else found
+
+        member = LimitOverride()
+        member_roles: list[LimitOverride] = []
+        if guild_key is not None:
+            member = (
+                await self._store.limits.get("member", member_key(guild_key, user_key))
+                or LimitOverride()
+            )
+            member_roles = await self._store.limits.get_many(
+                "guild_role", [member_key(guild_key, role) for role in role_keys]
+            )
 
         return Caps(
-            user_daily_mc=pick("daily_mc", credits_to_mc(self._config.user_daily_credits)),
-            user_monthly_mc=pick("monthly_mc", credits_to_mc(self._config.user_monthly_credits)),
-            user_concurrent=pick("concurrent_jobs", self._config.concurrent_jobs_per_user),
+            user_daily_mc=bot_wide("daily_mc", credits_to_mc(self._config.user_daily_credits)),
+            user_monthly_mc=bot_wide(
+                "monthly_mc", credits_to_mc(self._config.user_monthly_credits)
+            ),
+            user_concurrent=bot_wide("concurrent_jobs", self._config.concurrent_jobs_per_user),
             guild_daily_mc=await self._guild_cap(guild_key) if guild_key is not None else None,
             global_open=self._config.global_queue_length,
+            member_daily_mc=pick(member, member_roles, "daily_mc"),
+            member_monthly_mc=pick(member, member_roles, "monthly_mc"),
+            member_concurrent=pick(member, member_roles, "concurrent_jobs"),
         )
 
     async def _guild_cap(self, guild_key: str) -> int | None:
@@ -185,6 +218,16 @@ class QuotaService:
         now = self._clock()
         caps = await self.caps_for(user_key, guild_key, role_keys)
         usage = await self._store.ledger.usage("user", user_key, now)
+        member_daily = member_monthly = None
+        has_member_caps = caps.member_daily_mc is not None or caps.member_monthly_mc is not None
+        if guild_key is not None and has_member_caps:
+            in_server = await self._store.ledger.usage(
+                "member", member_key(guild_key, user_key), now
+            )
+            if caps.member_daily_mc is not None:
+                member_daily = Window(caps.member_daily_mc, in_server["day"], next_day(now))
+            if caps.member_monthly_mc is not None:
+                member_monthly = Window(caps.member_monthly_mc, in_server["month"], next_month(now))
         return UserQuota(
             user_key=user_key,
             daily=Window(caps.user_daily_mc or 0, usage["day"], next_day(now)),
@@ -195,6 +238,8 @@ class QuotaService:
             guild=await self._guild_window(guild_key, caps.guild_daily_mc, now)
             if guild_key is not None
             else None,
+            member_daily=member_daily,
+            member_monthly=member_monthly,
         )
 
     async def guild_quota(self, guild_key: str) -> GuildQuota:

@@ -18,6 +18,8 @@ from typing import Protocol
 
 from PIL import Image
 
+from bot.core.text import clean_prompt
+
 log = logging.getLogger(__name__)
 
 LEET = str.maketrans(
@@ -48,8 +50,33 @@ class Verdict:
     always: bool = False  # blocked even with the checker off
 
 
+def _confusable_table() -> dict[int, str]:
+    """Each non-ASCII character that Unicode's confusables data says looks like an ASCII
+    letter or digit (Cyrillic е, Greek ο, mathematical 𝐧, ...), mapped to it. The data
+    is confusable-homoglyphs' copy of the Unicode table: kept up to date there, not
+    hand-written here."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    table: dict[int, str] = {}
+    for char, glyphs in confusables_data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        looks_like = [
+            g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()
+        ]
+        letters = [c for c in looks_like if c.isalpha()]
+        if looks_like:
+            table[ord(char)] = (letters or looks_like)[0]
+    return table
+
+
+CONFUSABLES = _confusable_table()
+
+
 def normalise(text: str) -> list[str]:
-    """Lower-case ASCII tokens with accents, leetspeak and spelled-out words undone."""
+    """Lower-case ASCII tokens with invisible characters dropped, look-alike letters of
+    other scripts folded, and accents, leetspeak and spelled-out words undone."""
+    text = clean_prompt(text).translate(CONFUSABLES)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower().translate(LEET)
     text = _SPELLED_OUT.sub(lambda m: re.sub(r"[^a-z]", "", m.group(0)), text)

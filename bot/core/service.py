@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.core import messages
+from bot.core.admin import AdminService
 from bot.core.api import (
     Accepted,
     AnimateRequest,
@@ -39,11 +40,14 @@ from bot.core.api import (
     Refused,
     Requester,
 )
-from bot.core.intake import ImageRejected, for_remote, load_image
+from bot.core.authority import Authority
+from bot.core.intake import ImageRejected, IntakeLimits, for_remote, load_image
 from bot.core.media import CannotFit, VideoUnusable, fit_to_limit, last_frame_png, sample_frames
 from bot.core.messages import quota_refused
 from bot.core.quotas import QuotaService, job_cost_mc
 from bot.core.safety import SafetyChecker, Verdict
+from bot.core.settings import ScopedSettings
+from bot.core.text import clean_prompt
 from providers import (
     Failed,
     GenerationRequest,
@@ -100,6 +104,17 @@ class JobService:
         self.clock = clock
         self.sleep = sleep
         self.quotas = QuotaService(store, settings.quotas, clock)
+        self.authority = Authority(settings)
+        self.scoped = ScopedSettings(store.settings, settings)
+        self.admin = AdminService(
+            store=store,
+            quotas=self.quotas,
+            authority=self.authority,
+            scoped=self.scoped,
+            clock=clock,
+            provider_names=self.providers.keys(),
+            service=self,
+        )
         self.jobs_dir = settings.data_dir / "jobs"
         self._workers = workers
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -149,15 +164,27 @@ class JobService:
 
     # --- submission -------------------------------------------------------------------------
 
+    def image_size_refusal(self, size_bytes: int | None) -> str | None:
+        """For adapters, before they download anything: the refusal for an image whose
+        announced size is over the intake limit, else None."""
+        limit = IntakeLimits().max_bytes
+        if size_bytes is not None and size_bytes > limit:
+            return messages.image_too_many_bytes(size_bytes, limit)
+        return None
+
     async def submit(self, request: AnimateRequest) -> Accepted | Refused:
         who = request.requester
+        raw_options = dict(request.options)
+        if isinstance(raw_options.get("negative_prompt"), str):
+            raw_options["negative_prompt"] = clean_prompt(raw_options["negative_prompt"])
         try:
-            options = JobOptions.model_validate(dict(request.options))
+            options = JobOptions.model_validate(raw_options)
         except ValidationError as exc:
             error = exc.errors()[0]
             field_name = ".".join(str(p) for p in error["loc"]) or "options"
             return Refused("bad_option", messages.bad_option(field_name, error["msg"]))
-        prompt = request.prompt.strip()
+        # What is checked and sent is what a reader sees: no zero-width or bidi tricks.
+        prompt = clean_prompt(request.prompt)
         if not prompt:
             return Refused("prompt", messages.PROMPT_EMPTY)
         if len(prompt) > MAX_PROMPT:
@@ -183,11 +210,8 @@ class JobService:
             if verdict is not None:
                 return await self._refuse_for_safety(who, verdict)
 
-        provider_name = options.provider or await self.store.settings.resolve(
-            "provider",
-            channel_key=who.channel_key,
-            guild_key=who.guild_key,
-            default=self.settings.providers.default_provider,
+        provider_name = options.provider or await self.scoped.get(
+            "provider", channel_key=who.channel_key, guild_key=who.guild_key
         )
         provider = self.providers.get(provider_name)
         if provider is None:
@@ -299,14 +323,13 @@ class JobService:
         return GenerationRequest(**stored)
 
     async def _safety_enabled(self, who: Requester) -> bool:
-        return bool(
-            await self.store.settings.resolve(
-                "safety",
-                channel_key=who.channel_key,
-                guild_key=who.guild_key,
-                default=self.settings.safety.enabled_by_default,
-            )
+        setting = await self.scoped.resolve(
+            "safety", channel_key=who.channel_key, guild_key=who.guild_key
         )
+        if setting.value or setting.set_by is None:
+            return bool(setting.value)
+        # An 'off' holds only where the rules that allowed it still hold.
+        return not self.authority.safety_off_honoured(setting.set_by, who.channel_nsfw)
 
     async def _refuse_for_safety(self, who: Requester, verdict: Verdict) -> Refused:
         async with self.store.db.transaction() as tx:
@@ -612,11 +635,12 @@ class JobService:
             )
         await self._finish(job_id, JobState.BLOCKED, verdict.check)
 
-    async def cancel(self, job_id: str, *, by: str, is_admin: bool = False) -> bool:
-        """Cancel a job of `by` (or any job, for an admin). Refunds at once; the provider
-        is asked to stop where it can. False if the job is not theirs or already over."""
+    async def cancel(self, job_id: str, *, by: Requester) -> bool:
+        """Cancel a job of `by` (or one an admin of its server or an operator may stop).
+        Refunds at once; the provider is asked to stop where it can. False if the job is
+        not theirs to cancel or already over."""
         job = await self.store.jobs.get(job_id)
-        if job is None or (job.user_key != by and not is_admin):
+        if job is None or not self.authority.may_cancel(by, job):
             return False
         if job.state not in ACTIVE - {JobState.SUCCEEDED}:
             return False
@@ -641,7 +665,7 @@ class JobService:
         """Retry (the same inputs, a new seed) or Extend (a new job whose first frame is
         the last frame of this one's video). Charged to `by` like any new job."""
         job = await self.store.jobs.get(job_id)
-        if job is None:
+        if job is None or not self.authority.may_follow_up(by, job):
             return Refused("unknown_job", messages.UNKNOWN_JOB)
         folder = self.jobs_dir / job.id
         try:

@@ -1,11 +1,13 @@
-"""/fpadmin: quotas, safety, provider and jobs, for bot admins in a guild.
+"""/fpadmin: quotas, settings and jobs, for admins in a server.
 
-The admin check runs in code for every subcommand (interaction_check); the
+Only parsing and rendering live here: every decision (who may do what, where) and
+every change with its audit row is the core's admin API (`bot.core.admin`). The
 `default_permissions` below only hides the group from members by default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Literal
 
 import discord
@@ -13,75 +15,91 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core import messages
-from bot.core.quotas import LimitOverride, credits_to_mc, format_credits, subject_key
-from bot.discord.checks import is_admin
-from bot.discord.replies import requester_of
+from bot.core.admin import AdminRefused, ChannelRef, QuotaTarget
+from bot.core.authority import Denied
+from bot.core.quotas import credits_to_mc, subject_key
+from bot.discord.replies import age_restricted, only_mentioning, requester_of
+
+Scope = Literal["server", "bot"]
 
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot admin tools"):
-    quota = app_commands.Group(name="quota", description="Quotas of users, roles, the server")
-    job = app_commands.Group(name="job", description="Look at or stop any job")
+    quota = app_commands.Group(name="quota", description="Quotas of members, roles, the server")
+    job = app_commands.Group(name="job", description="Look at or stop a job of this server")
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         self.service = bot.service
+        self.admin = bot.service.admin
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.guild_id is None:
-            await interaction.response.send_message(messages.GUILD_ONLY, ephemeral=True)
+            await self._reply(interaction, messages.GUILD_ONLY)
             return False
-        if not is_admin(interaction, self.bot.settings):
-            await interaction.response.send_message(messages.ADMIN_ONLY, ephemeral=True)
+        try:
+            self.admin.authority.require_admin(requester_of(interaction))
+        except Denied as exc:
+            await self._reply(interaction, exc.message)
             return False
         return True
 
-    def _actor(self, interaction: discord.Interaction) -> str:
-        return subject_key("discord", interaction.user.id)
+    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=only_mentioning()
+        )
+
+    async def _run(self, interaction: discord.Interaction, operation: Awaitable[str]) -> None:
+        """Every subcommand: the core's answer, or its refusal, as one private line."""
+        try:
+            text = await operation
+        except AdminRefused as exc:
+            text = exc.message
+        await self._reply(interaction, text)
 
     @staticmethod
     def _target(
-        interaction: discord.Interaction, user: discord.abc.User | None, role: discord.Role | None
-    ) -> tuple[str, str]:
+        interaction: discord.Interaction,
+        user: discord.abc.User | None,
+        role: discord.Role | None,
+        scope: Scope,
+    ) -> QuotaTarget:
+        bot_wide = scope == "bot"
         if user is not None:
-            return "user", subject_key("discord", user.id)
+            roles = tuple(subject_key("discord", r.id) for r in getattr(user, "roles", ()))
+            return QuotaTarget("user", subject_key("discord", user.id), bot_wide, role_keys=roles)
         if role is not None:
-            return "role", subject_key("discord", role.id)
-        return "guild", subject_key("discord", interaction.guild_id)
+            return QuotaTarget("role", subject_key("discord", role.id), bot_wide)
+        return QuotaTarget("guild", bot_wide=bot_wide)
 
-    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(text, ephemeral=True)
+    @staticmethod
+    def _channel(channel: discord.abc.GuildChannel | None) -> ChannelRef | None:
+        if channel is None:
+            return None
+        return ChannelRef(
+            subject_key("discord", channel.id),
+            subject_key("discord", channel.guild.id),
+            age_restricted(channel),
+        )
 
     # --- quota ------------------------------------------------------------------------
 
-    @quota.command(
-        name="show", description="Balance of a member, a role's limits, or the server's budget"
-    )
+    @quota.command(name="show", description="Limits of a member or role here, or the budget")
+    @app_commands.describe(scope="server: limits in this server; bot: bot-wide (operators)")
     async def quota_show(
         self,
         interaction: discord.Interaction,
         user: discord.Member | None = None,
         role: discord.Role | None = None,
+        scope: Scope = "server",
     ) -> None:
-        scope, key = self._target(interaction, user, role)
-        now = self.service.clock()
-        if scope == "user":
-            guild_key = subject_key("discord", interaction.guild_id)
-            roles = tuple(subject_key("discord", r.id) for r in getattr(user, "roles", ()))
-            quota = await self.service.quotas.user_quota(key, guild_key, roles)
-            await self._reply(interaction, messages.user_quota_summary(quota, now))
-            return
-        override = await self.service.store.limits.get(scope, key)
-        if scope == "role":
-            text = messages.limits_text(override) if override else messages.NO_OVERRIDES
-        else:
-            window = (await self.service.quotas.guild_quota(key)).daily
-            text = messages.guild_budget(window, now)
-        await self._reply(interaction, text)
+        target = self._target(interaction, user, role, scope)
+        await self._run(interaction, self.admin.quota_show(requester_of(interaction), target))
 
-    @quota.command(name="set", description="Override daily/monthly credits or jobs at once")
+    @quota.command(name="set", description="Limit a member's or role's credits or jobs here")
+    @app_commands.describe(scope="server: limits in this server; bot: bot-wide (operators)")
     async def quota_set(
         self,
         interaction: discord.Interaction,
@@ -90,46 +108,51 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
         concurrent: app_commands.Range[int, 1, 100] | None = None,
         user: discord.Member | None = None,
         role: discord.Role | None = None,
+        scope: Scope = "server",
+        clear: bool = False,
     ) -> None:
-        scope, key = self._target(interaction, user, role)
-        old = await self.service.store.limits.get(scope, key) or LimitOverride()
-        override = LimitOverride(
-            credits_to_mc(daily) if daily is not None else old.daily_mc,
-            credits_to_mc(monthly) if monthly is not None else old.monthly_mc,
-            concurrent if concurrent is not None else old.concurrent_jobs,
+        target = self._target(interaction, user, role, scope)
+        await self._run(
+            interaction,
+            self.admin.quota_set(
+                requester_of(interaction),
+                target,
+                daily_mc=credits_to_mc(round(daily, 3)) if daily is not None else None,
+                monthly_mc=credits_to_mc(round(monthly, 3)) if monthly is not None else None,
+                concurrent=concurrent,
+                clear=clear,
+            ),
         )
-        try:
-            await self.service.quotas.set_limits(
-                scope, key, override, actor=self._actor(interaction)
-            )
-        except ValueError as exc:
-            await self._reply(interaction, f"{exc}.")
-            return
-        await self._reply(interaction, messages.limits_updated(scope, override))
 
     @quota.command(name="grant", description="Extra credits for today (and this month)")
+    @app_commands.describe(scope="server: in this server; bot: bot-wide (operators)")
     async def quota_grant(
         self,
         interaction: discord.Interaction,
         credits: app_commands.Range[float, 0.001, 1_000_000.0],
         user: discord.Member | None = None,
+        scope: Scope = "server",
     ) -> None:
-        scope, key = self._target(interaction, user, None)
+        target = self._target(interaction, user, None, scope)
         amount = credits_to_mc(round(credits, 3))
-        await self.service.quotas.grant(scope, key, amount, actor=self._actor(interaction))
-        await self._reply(interaction, f"Granted {format_credits(amount)} credits.")
+        await self._run(
+            interaction, self.admin.quota_grant(requester_of(interaction), target, amount)
+        )
 
     @quota.command(name="reset", description="Forget what was used in the current window")
+    @app_commands.describe(scope="server: in this server; bot: bot-wide (operators)")
     async def quota_reset(
         self,
         interaction: discord.Interaction,
         user: discord.Member | None = None,
         period: Literal["day", "month", "all"] = "all",
+        scope: Scope = "server",
     ) -> None:
-        scope, key = self._target(interaction, user, None)
+        target = self._target(interaction, user, None, scope)
         periods = ["day", "month"] if period == "all" else [period]
-        await self.service.quotas.reset(scope, key, periods, actor=self._actor(interaction))
-        await self._reply(interaction, f"Usage reset ({period}).")
+        await self._run(
+            interaction, self.admin.quota_reset(requester_of(interaction), target, periods)
+        )
 
     # --- settings ----------------------------------------------------------------------
 
@@ -142,9 +165,7 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
         enabled: bool,
         channel: discord.TextChannel | None = None,
     ) -> None:
-        scope, key = self._scope_of(interaction, channel)
-        await self._set(interaction, scope, key, "safety", enabled)
-        await self._reply(interaction, messages.safety_set(enabled, channel is not None))
+        await self._setting(interaction, "safety", enabled, channel)
 
     @app_commands.command(
         name="replies", description="Answer replies to images without a mention, in one channel"
@@ -155,9 +176,9 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
         enabled: bool,
         channel: discord.TextChannel | None = None,
     ) -> None:
-        key = subject_key("discord", channel.id if channel else interaction.channel_id)
-        await self._set(interaction, "channel", key, "reply_without_mention", enabled)
-        await self._reply(interaction, messages.replies_set(enabled))
+        await self._setting(
+            interaction, "reply_without_mention", enabled, channel or interaction.channel
+        )
 
     @app_commands.command(name="provider", description="The default provider here")
     async def provider(
@@ -166,45 +187,26 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
         name: Literal["fal", "wavespeed", "piapi", "lannetech"],
         channel: discord.TextChannel | None = None,
     ) -> None:
-        scope, key = self._scope_of(interaction, channel)
-        await self._set(interaction, scope, key, "provider", name)
-        await self._reply(interaction, f"Default provider set to {name}.")
+        await self._setting(interaction, "provider", name, channel)
 
-    def _scope_of(
-        self, interaction: discord.Interaction, channel: discord.TextChannel | None
-    ) -> tuple[str, str]:
-        if channel is not None:
-            return "channel", subject_key("discord", channel.id)
-        return "guild", subject_key("discord", interaction.guild_id)
-
-    async def _set(
-        self, interaction: discord.Interaction, scope: str, key: str, name: str, value: object
+    async def _setting(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        value: object,
+        channel: discord.abc.GuildChannel | None,
     ) -> None:
-        store, actor, now = self.service.store, self._actor(interaction), self.service.clock()
-        async with store.db.transaction() as tx:
-            await store.settings.set(scope, key, name, value, actor=actor, now=now, tx=tx)
-            await store.audit.record(
-                f"setting.{name}",
-                actor=actor,
-                target=f"{scope}:{key}",
-                detail={"value": value},
-                now=now,
-                tx=tx,
-            )
+        await self._run(
+            interaction,
+            self.admin.set_setting(requester_of(interaction), name, value, self._channel(channel)),
+        )
 
     # --- jobs ---------------------------------------------------------------------------
 
-    @job.command(name="info", description="The full record of a job")
+    @job.command(name="info", description="The full record of a job of this server")
     async def job_info(self, interaction: discord.Interaction, job_id: str) -> None:
-        found = await self.service.record(job_id.strip())
-        if found is None:
-            await self._reply(interaction, messages.UNKNOWN_JOB)
-            return
-        await self._reply(interaction, messages.job_record(*found))
+        await self._run(interaction, self.admin.job_info(requester_of(interaction), job_id))
 
-    @job.command(name="cancel", description="Stop any job and refund it")
+    @job.command(name="cancel", description="Stop a job of this server and refund it")
     async def job_cancel(self, interaction: discord.Interaction, job_id: str) -> None:
-        cancelled = await self.service.cancel(
-            job_id.strip(), by=requester_of(interaction).user_key, is_admin=True
-        )
-        await self._reply(interaction, messages.CANCELLED if cancelled else messages.CANNOT_CANCEL)
+        await self._run(interaction, self.admin.job_cancel(requester_of(interaction), job_id))

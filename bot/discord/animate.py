@@ -12,8 +12,9 @@ from discord.ext import commands
 
 from bot.core import messages
 from bot.core.api import MAX_SEED, AnimateRequest, JobUpdate
+from bot.discord.client import answer, rate_limited
 from bot.discord.delivery import DiscordDelivery, token_alive
-from bot.discord.replies import reply_ref_of, requester_of, show_outcome
+from bot.discord.replies import only_mentioning, reply_ref_of, requester_of, show_outcome
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class AnimateCog(commands.Cog):
         self._unsubscribe()
 
     @app_commands.command(name="animate", description="Turn an image into a short video.")
+    @rate_limited()
     @app_commands.describe(
         image="The first frame",
         prompt="What should happen (at most 500 characters)",
@@ -80,11 +82,17 @@ class AnimateCog(commands.Cog):
             }.items()
             if value is not None
         }
+        attachments = [a for a in (image, last_frame) if a is not None]
+        for attachment in attachments:  # from the metadata, before any download
+            refusal = self.service.image_size_refusal(attachment.size)
+            if refusal is not None:
+                await answer(interaction, refusal)
+                return
         try:
             first = await image.read()
             last = await last_frame.read() if last_frame is not None else None
         except discord.HTTPException:
-            await interaction.edit_original_response(content=messages.ATTACHMENT_UNREADABLE)
+            await answer(interaction, messages.ATTACHMENT_UNREADABLE)
             return
         outcome = await self.service.submit(
             AnimateRequest(
@@ -119,8 +127,15 @@ class AnimateCog(commands.Cog):
         )
         try:
             if final:  # the Cancel button goes with the last status
-                await webhook.edit_message(int(message_id), content=update.message, view=None)
+                await webhook.edit_message(
+                    int(message_id),
+                    content=update.message,
+                    view=None,
+                    allowed_mentions=only_mentioning(),
+                )
             else:
-                await webhook.edit_message(int(message_id), content=update.message)
+                await webhook.edit_message(
+                    int(message_id), content=update.message, allowed_mentions=only_mentioning()
+                )
         except discord.HTTPException as exc:
             log.info("job %s: status edit failed: %s", job.id, exc)

@@ -8,8 +8,8 @@ import re
 import discord
 
 from bot.core import messages
-from bot.discord.checks import is_admin
-from bot.discord.replies import reply_ref_of, requester_of
+from bot.discord.client import report_failure
+from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
 
 STYLES = {
     "cancel": ("Cancel", discord.ButtonStyle.danger),
@@ -37,29 +37,39 @@ class JobButton(
         return cls(match["action"], match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot = interaction.client
-        service = bot.service
+        # discord.py only logs what a dynamic item's callback raises: answer the user too.
+        try:
+            await self._act(interaction)
+        except Exception as exc:
+            await report_failure(interaction, exc)
+
+    async def _act(self, interaction: discord.Interaction) -> None:
+        service = interaction.client.service
+        who = requester_of(interaction)
         if self.action == "cancel":
-            job = await service.store.jobs.get(self.job_id)
-            who = requester_of(interaction)
-            admin = is_admin(interaction, bot.settings)
-            if job is not None and job.user_key != who.user_key and not admin:
-                await interaction.response.send_message(messages.NOT_YOURS, ephemeral=True)
-                return
-            cancelled = await service.cancel(self.job_id, by=who.user_key, is_admin=admin)
+            # The core decides: the owner, an admin of the job's server, or an operator.
+            cancelled = await service.cancel(self.job_id, by=who)
+            if cancelled:
+                text = messages.CANCELLED
+            else:
+                job = await service.store.jobs.get(self.job_id)
+                allowed = job is not None and service.authority.may_cancel(who, job)
+                text = messages.CANNOT_CANCEL if allowed else messages.NOT_YOURS
             await interaction.response.send_message(
-                messages.CANCELLED if cancelled else messages.CANNOT_CANCEL, ephemeral=True
+                text, ephemeral=True, allowed_mentions=only_mentioning()
             )
             return
         callback = await interaction.response.defer(thinking=True, ephemeral=True)
         outcome = await service.follow_up(
             self.job_id,
-            requester_of(interaction),
+            who,
             extend=self.action == "extend",
             reply_ref=reply_ref_of(interaction, callback),
         )
         await interaction.edit_original_response(
-            content=outcome.message, view=job_view("cancel", getattr(outcome, "job_id", None))
+            content=outcome.message,
+            view=job_view("cancel", getattr(outcome, "job_id", None)),
+            allowed_mentions=only_mentioning(),
         )
 
 

@@ -3,7 +3,11 @@ command tree; REST and gateway endpoints come from configuration (proxies, tests
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+from collections.abc import Callable
+from typing import Any
 
 import discord
 import yarl
@@ -11,10 +15,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.core import messages
 from bot.core.service import JobService
 
 log = logging.getLogger(__name__)
-
 
 GENERIC_ERROR = "Something went wrong on my side. Please try again in a moment."
 
@@ -26,6 +30,50 @@ def configure_endpoints(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(settings.discord.gateway_url))
 
 
+class AnimateRateLimit:
+    """Per user, one of discord.py's token-bucket `Cooldown`s shared by every way in
+    (slash command, context menu, replies), so switching between them gains nothing."""
+
+    def __init__(self, rate: int, per_s: float) -> None:
+        self.rate, self.per_s = rate, per_s
+        self._buckets: dict[int, app_commands.Cooldown] = {}
+
+    def hit(self, user_id: int, now: float | None = None) -> float | None:
+        """Count one request; the seconds to wait if it is one too many, else None."""
+        if len(self._buckets) > 10_000:  # forget buckets whose window has passed
+            self._buckets = {
+                k: b for k, b in self._buckets.items() if b.get_tokens(now) < self.rate
+            }
+        bucket = self._buckets.setdefault(user_id, app_commands.Cooldown(self.rate, self.per_s))
+        return bucket.update_rate_limit(now)
+
+
+async def within_rate_limit(interaction: discord.Interaction) -> bool:
+    """An app-command check: over the user's rate, discord.py's CommandOnCooldown (the
+    tree's error handler says when to try again)."""
+    limit: AnimateRateLimit = interaction.client.rate_limit
+    retry_after = limit.hit(interaction.user.id)
+    if retry_after:
+        raise app_commands.CommandOnCooldown(
+            app_commands.Cooldown(limit.rate, limit.per_s), retry_after
+        )
+    return True
+
+
+def rate_limited() -> Callable[[Any], Any]:
+    return app_commands.check(within_rate_limit)
+
+
+def _guarded(event: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
+    def parse_or_drop(data: Any) -> None:
+        try:
+            parse(data)
+        except Exception:
+            log.exception("dropped a gateway %s event that could not be parsed", event)
+
+    return parse_or_drop
+
+
 class FramepackBot(commands.Bot):
     def __init__(self, service: JobService, settings: Settings) -> None:
         intents = discord.Intents.default()
@@ -34,9 +82,20 @@ class FramepackBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             application_id=settings.discord.application_id,
+            # Nothing we post pings anyone unless a message names its one user.
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.service = service
         self.settings = settings
+        self.rate_limit = AnimateRateLimit(
+            settings.discord.animate_rate, settings.discord.animate_per_s
+        )
+        # One malformed gateway payload must not take the bot down: discord.py's parsers
+        # run inside its receive loop, where an exception ends `connect()`. The
+        # websocket reads this same dict, so the guard is in place for every event.
+        parsers = self._connection.parsers
+        for event, parse in list(parsers.items()):
+            parsers[event] = _guarded(event, parse)
         if not intents.message_content:
             log.warning(
                 "the message content intent is off: replying to an image with a "
@@ -62,17 +121,57 @@ class FramepackBot(commands.Bot):
             await self.tree.sync(guild=guild)
         await self.tree.sync()
 
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """discord.py's connect, started again (fresh session, with backoff) when its
+        loop ends on something it does not handle itself, such as a frame that is not
+        JSON; login and intent problems still end it."""
+        delay = 1.0
+        while not self.is_closed():
+            try:
+                await super().connect(reconnect=reconnect)
+                return
+            except (discord.LoginFailure, discord.PrivilegedIntentsRequired):
+                raise
+            except Exception:
+                if self.is_closed() or not reconnect:
+                    raise
+                log.exception("the gateway connection broke; reconnecting in %.0f s", delay)
+                if self.ws is not None:
+                    await self.ws.close(code=4000)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        """One handler for every command: checks already answered; anything else is
-        logged in full and the user gets one short, private line."""
-        if isinstance(error, app_commands.CheckFailure):
+        """One handler for every command: refusals get their one line; anything else
+        is logged in full and the user gets one short, private line."""
+        if isinstance(error, app_commands.CommandOnCooldown):
+            await answer(interaction, messages.slow_down(math.ceil(error.retry_after)))
             return
+        if isinstance(error, app_commands.CheckFailure):
+            return  # the check answered already
         log.error(
             "command %s failed", interaction.command and interaction.command.name, exc_info=error
         )
+        await answer(interaction, GENERIC_ERROR)
+
+
+async def answer(interaction: discord.Interaction, text: str) -> None:
+    """Say one private line, whatever state the interaction is in: the first answer,
+    or an edit of the 'thinking…' message a defer left. Never raises."""
+    try:
         if interaction.response.is_done():
-            await interaction.followup.send(GENERIC_ERROR, ephemeral=True)
+            await interaction.edit_original_response(
+                content=text, view=None, allowed_mentions=discord.AllowedMentions.none()
+            )
         else:
-            await interaction.response.send_message(GENERIC_ERROR, ephemeral=True)
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.warning("could not answer interaction %s: %s", interaction.id, exc)
+
+
+async def report_failure(interaction: discord.Interaction, error: BaseException) -> None:
+    """For views, modals and buttons: log the detail, tell the user one line."""
+    log.error("interaction %s failed", interaction.id, exc_info=error)
+    await answer(interaction, GENERIC_ERROR)

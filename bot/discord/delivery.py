@@ -9,6 +9,7 @@ from pathlib import Path
 import discord
 
 from bot.core.api import DeliveryError, JobRecord
+from bot.discord.replies import only_mentioning
 
 TOKEN_LIFETIME_S = 15 * 60
 TOKEN_MARGIN_S = 30  # an upload can take a while; do not start one on a dying token
@@ -37,7 +38,9 @@ class DiscordDelivery:
                 webhook = discord.Webhook.partial(
                     int(ref["application_id"]), ref["token"], client=self.bot
                 )
-                await webhook.send(content=caption, file=file, view=view)
+                await webhook.send(
+                    content=caption, file=file, view=view, allowed_mentions=only_mentioning()
+                )
             else:
                 channel = self.bot.get_channel(int(job.channel_id)) or await self.bot.fetch_channel(
                     int(job.channel_id)
@@ -49,9 +52,13 @@ class DiscordDelivery:
                         channel_id=int(job.channel_id),
                         fail_if_not_exists=False,
                     )
-                mention = f"<@{job.user_key.split(':')[1]}> "
+                user_id = int(job.user_key.split(":")[1])
                 await channel.send(
-                    content=mention + caption, file=file, reference=reference, view=view
+                    content=f"<@{user_id}> {caption}",
+                    file=file,
+                    reference=reference,
+                    view=view,
+                    allowed_mentions=only_mentioning(user_id),
                 )
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == 40005:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 
 import discord
@@ -14,7 +15,9 @@ from bot.core import messages
 from bot.core.api import Accepted, AnimateRequest, JobUpdate
 from bot.core.quotas import subject_key
 from bot.discord.buttons import job_view
+from bot.discord.client import answer, report_failure, within_rate_limit
 from bot.discord.replies import (
+    only_mentioning,
     reply_ref_of,
     requester_from_message,
     requester_of,
@@ -71,11 +74,21 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
                 return
         last = None
         if self.last_frame.value.strip():
-            last = await self.cog.image_from_link(self.last_frame.value.strip())
-            if last is None:
-                await interaction.edit_original_response(content=messages.BAD_MESSAGE_LINK)
+            try:
+                last = await self.cog.image_from_link(interaction, self.last_frame.value.strip())
+            except LinkRefused as exc:
+                await answer(interaction, exc.message)
                 return
-        first = await image_attachment(self.source).read()
+        source = image_attachment(self.source)
+        refusal = self.cog.bot.service.image_size_refusal(source.size if source else None)
+        if refusal is not None:
+            await answer(interaction, refusal)
+            return
+        try:
+            first = await source.read()
+        except (discord.HTTPException, AttributeError):  # deleted since the menu opened
+            await answer(interaction, messages.SOURCE_GONE)
+            return
         outcome = await self.cog.bot.service.submit(
             AnimateRequest(
                 requester_of(interaction),
@@ -88,12 +101,22 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
         )
         await show_outcome(interaction, outcome)
 
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report_failure(interaction, error)
+
+
+class LinkRefused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
 
 class MessageCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         # Context menus cannot be declared in a cog with the decorator.
         self.menu = app_commands.ContextMenu(name="Animate", callback=self.animate_message)
+        self.menu.add_check(within_rate_limit)
         bot.tree.add_command(self.menu)
         self._unsubscribe = bot.service.subscribe(self.on_update)
 
@@ -109,19 +132,40 @@ class MessageCog(commands.Cog):
             return
         await interaction.response.send_modal(AnimateModal(self, message))
 
-    async def image_from_link(self, link: str) -> bytes | None:
+    async def image_from_link(self, interaction: discord.Interaction, link: str) -> bytes:
+        """The image of a linked message, fetched with the bot's access but only for a
+        message in this server that the requester can see and read themselves."""
         match = MESSAGE_LINK.search(link)
         if match is None:
-            return None
+            raise LinkRefused(messages.BAD_MESSAGE_LINK)
+        guild = interaction.guild
+        member = interaction.user
+        if (
+            guild is None
+            or match["guild"] != str(guild.id)
+            or not isinstance(member, discord.Member)
+        ):
+            raise LinkRefused(messages.LAST_FRAME_NOT_VISIBLE)
+        channel = guild.get_channel_or_thread(int(match["channel"]))
+        if channel is None:
+            raise LinkRefused(messages.LAST_FRAME_NOT_VISIBLE)
+        allowed = channel.permissions_for(member)
+        if not (allowed.view_channel and allowed.read_message_history):
+            raise LinkRefused(messages.LAST_FRAME_NOT_VISIBLE)
         try:
-            channel = self.bot.get_channel(int(match["channel"])) or await self.bot.fetch_channel(
-                int(match["channel"])
-            )
             message = await channel.fetch_message(int(match["message"]))
-        except (discord.HTTPException, ValueError):
-            return None
+        except discord.HTTPException:
+            raise LinkRefused(messages.BAD_MESSAGE_LINK) from None
         attachment = image_attachment(message)
-        return await attachment.read() if attachment else None
+        if attachment is None:
+            raise LinkRefused(messages.BAD_MESSAGE_LINK)
+        refusal = self.bot.service.image_size_refusal(attachment.size)
+        if refusal is not None:
+            raise LinkRefused(refusal)
+        try:
+            return await attachment.read()
+        except discord.HTTPException:
+            raise LinkRefused(messages.ATTACHMENT_UNREADABLE) from None
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -136,8 +180,21 @@ class MessageCog(commands.Cog):
         if self.bot.user not in message.mentions and not await self._replies_allowed(message):
             return
         prompt = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content).strip()
-        status = await message.reply(messages.status_line("queued"), mention_author=False)
+        retry_after = self.bot.rate_limit.hit(message.author.id)
+        if retry_after:
+            await message.reply(
+                messages.slow_down(math.ceil(retry_after)), allowed_mentions=only_mentioning()
+            )
+            return
         last_attachment = image_attachment(message)
+        for attachment in (image_attachment(source), last_attachment):
+            refusal = self.bot.service.image_size_refusal(attachment and attachment.size)
+            if refusal is not None:
+                await message.reply(refusal, allowed_mentions=only_mentioning())
+                return
+        status = await message.reply(
+            messages.status_line("queued"), allowed_mentions=only_mentioning()
+        )
         try:
             first = await image_attachment(source).read()
             last = await last_attachment.read() if last_attachment else None
@@ -152,15 +209,15 @@ class MessageCog(commands.Cog):
         await status.edit(
             content=outcome.message,
             view=job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None,
+            allowed_mentions=only_mentioning(),
         )
 
     async def _replies_allowed(self, message: discord.Message) -> bool:
         return bool(
-            await self.bot.service.store.settings.resolve(
+            await self.bot.service.scoped.get(
                 "reply_without_mention",
                 channel_key=subject_key("discord", message.channel.id),
-                guild_key=None,
-                default=False,
+                guild_key=subject_key("discord", message.guild.id) if message.guild else None,
             )
         )
 
@@ -179,7 +236,7 @@ class MessageCog(commands.Cog):
             return
         try:
             await channel.get_partial_message(int(status_id)).edit(
-                content=update.message, view=None
+                content=update.message, view=None, allowed_mentions=only_mentioning()
             )
         except discord.HTTPException as exc:
             log.info("job %s: status edit failed: %s", job.id, exc)

@@ -11,16 +11,28 @@ from bot.core.quotas import subject_key
 
 
 def requester_of(interaction: discord.Interaction) -> Requester:
-    return _requester(interaction.user, interaction.guild_id, interaction.channel_id)
-
-
-def requester_from_message(message: discord.Message) -> Requester:
+    # The member's resolved permissions, as Discord sent them with the interaction.
+    manage_guild = interaction.guild_id is not None and interaction.permissions.manage_guild
     return _requester(
-        message.author, message.guild.id if message.guild else None, message.channel.id
+        interaction.user, interaction.guild_id, interaction.channel, manage_guild=manage_guild
     )
 
 
-def _requester(user: discord.abc.User, guild_id: int | None, channel_id: int) -> Requester:
+def requester_from_message(message: discord.Message) -> Requester:
+    author = message.author
+    manage_guild = (
+        isinstance(author, discord.Member)
+        and isinstance(message.channel, discord.abc.GuildChannel)
+        and message.channel.permissions_for(author).manage_guild
+    )
+    return _requester(
+        author, message.guild.id if message.guild else None, message.channel, manage_guild
+    )
+
+
+def _requester(
+    user: discord.abc.User, guild_id: int | None, channel: Any, manage_guild: bool
+) -> Requester:
     roles: tuple[str, ...] = ()
     if isinstance(user, discord.Member):
         roles = tuple(subject_key("discord", role.id) for role in user.roles)
@@ -28,9 +40,26 @@ def _requester(user: discord.abc.User, guild_id: int | None, channel_id: int) ->
         platform="discord",
         user_key=subject_key("discord", user.id),
         guild_key=subject_key("discord", guild_id) if guild_id else None,
-        channel_key=subject_key("discord", channel_id),
-        channel_id=str(channel_id),
+        channel_key=subject_key("discord", channel.id),
+        channel_id=str(channel.id),
         role_keys=roles,
+        platform_admin=bool(manage_guild),
+        channel_nsfw=age_restricted(channel),
+    )
+
+
+def age_restricted(channel: Any) -> bool:
+    """An NSFW channel (threads inherit their parent's flag); False for DMs."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+def only_mentioning(user_id: int | None = None) -> discord.AllowedMentions:
+    """What a message of ours may ping: nobody, or the one user it is for."""
+    if user_id is None:
+        return discord.AllowedMentions.none()
+    return discord.AllowedMentions(
+        everyone=False, roles=False, replied_user=False, users=[discord.Object(id=user_id)]
     )
 
 
@@ -40,7 +69,9 @@ async def show_outcome(interaction: discord.Interaction, outcome: Accepted | Ref
     from bot.discord.buttons import job_view
 
     view = job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None
-    await interaction.edit_original_response(content=outcome.message, view=view)
+    await interaction.edit_original_response(
+        content=outcome.message, view=view, allowed_mentions=only_mentioning()
+    )
 
 
 def reply_ref_of(interaction: discord.Interaction, callback: Any = None) -> dict[str, Any]:

@@ -27,6 +27,21 @@ GUILD_ID = "900000000000000003"
 CHANNEL_ID = "900000000000000004"
 OWNER_ID = "900000000000000005"
 EVERYONE_PERMISSIONS = "2248473465835073"  # the usual @everyone set
+# A second server, and more of the first: a channel only staff see, an age-restricted
+# channel, a staff role and a role the operators configure as bot-admin.
+OTHER_GUILD_ID = "900000000000000006"
+OTHER_CHANNEL_ID = "900000000000000007"
+STAFF_CHANNEL_ID = "900000000000000008"
+NSFW_CHANNEL_ID = "900000000000000009"
+STAFF_ROLE_ID = "900000000000000010"
+ADMIN_ROLE_ID = "900000000000000011"
+VIEW_CHANNEL = 1 << 10
+GUILD_OF_CHANNEL = {
+    CHANNEL_ID: GUILD_ID,
+    STAFF_CHANNEL_ID: GUILD_ID,
+    NSFW_CHANNEL_ID: GUILD_ID,
+    OTHER_CHANNEL_ID: OTHER_GUILD_ID,
+}
 DISCORD_EPOCH_MS = 1420070400000
 
 
@@ -64,6 +79,7 @@ class FakeDiscord(LoopbackServer):
         self.attachments: dict[str, bytes] = {}
         self.messages: dict[str, dict[str, Any]] = {}  # members' messages, by id
         self.reject_uploads_over: int | None = None  # answer 413 above this many bytes
+        self.downloads: list[str] = []  # attachment ids fetched from the CDN
         self._snowflakes = itertools.count()
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = 0
@@ -122,6 +138,11 @@ class FakeDiscord(LoopbackServer):
             "height": 72,
         }
 
+    async def send_raw(self, text: str) -> None:
+        """A gateway frame exactly as given (for malformed-payload tests)."""
+        for socket in list(self._sockets):
+            await socket.send_str(text)
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         self._sequence += 1
         frame = json.dumps({"op": 0, "t": event, "s": self._sequence, "d": data})
@@ -139,12 +160,18 @@ class FakeDiscord(LoopbackServer):
         permissions: str = EVERYONE_PERMISSIONS,
         guild: bool = True,
         age_s: float = 0.0,
+        channel_id: str = CHANNEL_ID,
+        resolved: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """An INTERACTION_CREATE payload for a chat-input command (`age_s` old)."""
+        """An INTERACTION_CREATE payload for a chat-input command (`age_s` old), in
+        `channel_id` (and so in that channel's server). `resolved`: what Discord sends
+        for user, role and channel options, e.g. from `resolved_member`."""
         interaction_id = self.snowflake(age_s=age_s)
         data = {"id": self.snowflake(), "name": name, "type": 1, "options": list(options)}
+        data["resolved"] = dict(resolved or {})
         if attachments:
-            data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
+            data["resolved"]["attachments"] = {a["id"]: a for a in attachments}
+        guild_id = GUILD_OF_CHANNEL.get(channel_id, GUILD_ID)
         payload = {
             "id": interaction_id,
             "application_id": APP_ID,
@@ -152,27 +179,20 @@ class FakeDiscord(LoopbackServer):
             "token": f"interaction-token-{interaction_id}",
             "version": 1,
             "data": data,
-            "channel_id": CHANNEL_ID,
+            "channel_id": channel_id,
             "locale": "en-US",
             "app_permissions": "2147483647",
             "attachment_size_limit": 10 * 2**20,
             "entitlements": [],
-            "channel": {
-                "id": CHANNEL_ID,
-                "type": 0,
-                "name": "general",
-                "guild_id": GUILD_ID,
-                "position": 0,
-                "permission_overwrites": [],
-            },
+            "channel": {**self._channel(channel_id), "guild_id": guild_id},
         }
         person = user(user_id, f"user{user_id[-3:]}")
         if guild:
             payload.update(
-                guild_id=GUILD_ID,
+                guild_id=guild_id,
                 guild_locale="en-US",
                 context=0,
-                authorizing_integration_owners={"0": GUILD_ID},
+                authorizing_integration_owners={"0": guild_id},
             )
             payload["member"] = {
                 "user": person,
@@ -190,15 +210,37 @@ class FakeDiscord(LoopbackServer):
             payload["channel"] = {"id": CHANNEL_ID, "type": 1, "recipients": [person]}
         return payload
 
-    def component(
-        self,
-        custom_id: str,
-        *,
-        user_id: str = "700000000000000001",
-        permissions: str = EVERYONE_PERMISSIONS,
-    ) -> dict[str, Any]:
+    @staticmethod
+    def resolved_member(user_id: str, roles: list[str] = ()) -> dict[str, Any]:
+        """The `resolved` part of an interaction whose user option names this member."""
+        return {
+            "users": {user_id: user(user_id, f"user{user_id[-3:]}")},
+            "members": {
+                user_id: {
+                    "roles": list(roles),
+                    "joined_at": _now(),
+                    "deaf": False,
+                    "mute": False,
+                    "flags": 0,
+                    "permissions": EVERYONE_PERMISSIONS,
+                    "nick": None,
+                    "avatar": None,
+                }
+            },
+        }
+
+    def resolved_role(self, role_id: str) -> dict[str, Any]:
+        guild_id = GUILD_ID if role_id != OTHER_GUILD_ID else OTHER_GUILD_ID
+        role = next(r for r in self.guild(guild_id)["roles"] if r["id"] == role_id)
+        return {"roles": {role_id: role}}
+
+    def resolved_channel(self, channel_id: str) -> dict[str, Any]:
+        channel = {**self._channel(channel_id), "permissions": EVERYONE_PERMISSIONS}
+        return {"channels": {channel_id: channel}}
+
+    def component(self, custom_id: str, **who: Any) -> dict[str, Any]:
         """An INTERACTION_CREATE payload for a button press on one of the bot's messages."""
-        payload = self.slash_command("unused", [], user_id=user_id, permissions=permissions)
+        payload = self.slash_command("unused", [], **who)
         payload["type"] = 3
         payload["data"] = {"custom_id": custom_id, "component_type": 2}
         # Discord sends the message the button sits on, components included.
@@ -220,13 +262,14 @@ class FakeDiscord(LoopbackServer):
         author_id: str = "700000000000000001",
         mentions_bot: bool = False,
         reply_to: dict[str, Any] | None = None,
+        channel_id: str = CHANNEL_ID,
     ) -> dict[str, Any]:
         """A MESSAGE_CREATE payload for a member's message (optionally a reply)."""
         author = user(author_id, f"user{author_id[-3:]}")
         message = {
             "id": self.snowflake(),
-            "channel_id": CHANNEL_ID,
-            "guild_id": GUILD_ID,
+            "channel_id": channel_id,
+            "guild_id": GUILD_OF_CHANNEL.get(channel_id, GUILD_ID),
             "author": author,
             "content": content,
             "timestamp": _now(),
@@ -315,7 +358,10 @@ class FakeDiscord(LoopbackServer):
                     "d": {
                         "v": 10,
                         "user": user(BOT_ID, "framepack", bot=True),
-                        "guilds": [{"id": GUILD_ID, "unavailable": True}],
+                        "guilds": [
+                            {"id": GUILD_ID, "unavailable": True},
+                            {"id": OTHER_GUILD_ID, "unavailable": True},
+                        ],
                         "session_id": "session-1",
                         "resume_gateway_url": self.gateway_url,
                         "application": {"id": APP_ID, "flags": 0},
@@ -326,41 +372,57 @@ class FakeDiscord(LoopbackServer):
                 }
             )
         )
-        await self.dispatch("GUILD_CREATE", self.guild())
+        await self.dispatch("GUILD_CREATE", self.guild(GUILD_ID))
+        await self.dispatch("GUILD_CREATE", self.guild(OTHER_GUILD_ID))
         self.ready.set()
 
-    def guild(self) -> dict[str, Any]:
+    @staticmethod
+    def _role(role_id: str, name: str, permissions: str = "0", position: int = 1) -> dict:
         return {
-            "id": GUILD_ID,
-            "name": "Fake Guild",
+            "id": role_id,
+            "name": name,
+            "permissions": permissions,
+            "position": position,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+
+    @staticmethod
+    def _channel(channel_id: str) -> dict[str, Any]:
+        guild_id = GUILD_OF_CHANNEL.get(channel_id, GUILD_ID)
+        overwrites = []
+        if channel_id == STAFF_CHANNEL_ID:  # hidden from @everyone, open to staff
+            overwrites = [
+                {"id": guild_id, "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)},
+                {"id": STAFF_ROLE_ID, "type": 0, "allow": str(VIEW_CHANNEL), "deny": "0"},
+            ]
+        names = {STAFF_CHANNEL_ID: "staff", NSFW_CHANNEL_ID: "after-dark"}
+        return {
+            "id": channel_id,
+            "type": 0,
+            "name": names.get(channel_id, "general"),
+            "position": 0,
+            "permission_overwrites": overwrites,
+            "nsfw": channel_id == NSFW_CHANNEL_ID,
+            "topic": None,
+            "parent_id": None,
+            "rate_limit_per_user": 0,
+        }
+
+    def guild(self, guild_id: str = GUILD_ID) -> dict[str, Any]:
+        roles = [self._role(guild_id, "@everyone", EVERYONE_PERMISSIONS, 0)]
+        if guild_id == GUILD_ID:
+            roles += [self._role(STAFF_ROLE_ID, "staff"), self._role(ADMIN_ROLE_ID, "bot admin")]
+        return {
+            "id": guild_id,
+            "name": "Fake Guild" if guild_id == GUILD_ID else "Other Guild",
             "icon": None,
             "owner_id": OWNER_ID,
-            "roles": [
-                {
-                    "id": GUILD_ID,
-                    "name": "@everyone",
-                    "permissions": EVERYONE_PERMISSIONS,
-                    "position": 0,
-                    "color": 0,
-                    "hoist": False,
-                    "managed": False,
-                    "mentionable": False,
-                    "flags": 0,
-                }
-            ],
-            "channels": [
-                {
-                    "id": CHANNEL_ID,
-                    "type": 0,
-                    "name": "general",
-                    "position": 0,
-                    "permission_overwrites": [],
-                    "nsfw": False,
-                    "topic": None,
-                    "parent_id": None,
-                    "rate_limit_per_user": 0,
-                }
-            ],
+            "roles": roles,
+            "channels": [self._channel(c) for c, g in GUILD_OF_CHANNEL.items() if g == guild_id],
             "members": [
                 {
                     "user": user(BOT_ID, "framepack", bot=True),
@@ -550,6 +612,7 @@ class FakeDiscord(LoopbackServer):
         return web.Response(status=204)
 
     async def _cdn(self, request: web.Request) -> web.Response:
+        self.downloads.append(request.match_info["id"])
         data = self.attachments.get(request.match_info["id"])
         if data is None:
             return web.Response(status=404)
