@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from bot.core.service import JobService
 
 
-class AdminRefused(Denied):
-    """Not allowed, or not possible as asked; the message says which and why."""
+# Not allowed, or not possible as asked: one exception, whose message says which and
+# why, for adapters to show as it is.
+AdminRefused = Denied
 
 
 @dataclass(frozen=True)
@@ -78,17 +79,14 @@ class AdminService:
     def _where(self, who: Requester, target: QuotaTarget) -> tuple[str, str, str | None]:
         """(limit scope, scope key, the server it belongs to) after the authority check."""
         if target.bot_wide:
-            self.authority.require_operator(who, "change bot-wide quotas")
+            self.authority.require_operator(who, "see or change bot-wide quotas")
             if target.kind == "guild":
                 raise AdminRefused(messages.NAME_A_SERVER)
             return target.kind, _required(target.key), None
         guild = target.guild_key or who.guild_key
         if guild is None:
             raise AdminRefused(messages.NAME_A_SERVER)
-        try:
-            self.authority.require_guild(who, guild)
-        except Denied as exc:
-            raise AdminRefused(exc.message) from None
+        self.authority.require_guild(who, guild)
         if target.kind == "guild":
             return "guild", guild, guild
         scope = "member" if target.kind == "user" else "guild_role"
@@ -164,14 +162,11 @@ class AdminService:
         guild = channel.guild_key if channel is not None else who.guild_key
         if guild is None and channel is None:
             raise AdminRefused(messages.GUILD_ONLY)
-        try:
-            self.authority.require_guild(who, guild)
-            if name == "safety":
-                self.authority.check_safety_change(
-                    who, bool(value), channel.nsfw if channel is not None else None
-                )
-        except Denied as exc:
-            raise AdminRefused(exc.message) from None
+        self.authority.require_guild(who, guild)
+        if name == "safety":
+            self.authority.check_safety_change(
+                who, bool(value), channel.nsfw if channel is not None else None
+            )
         if name == "provider" and value not in self._provider_names:
             raise AdminRefused(messages.provider_unavailable(str(value)))
         scope, key = ("channel", channel.key) if channel is not None else ("guild", guild)

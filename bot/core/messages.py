@@ -335,3 +335,7 @@ LAST_FRAME_NOT_VISIBLE = (
 )
 SOURCE_GONE = "That message or its image is gone. Pick a message that still has a picture."
 NEEDS_RUNNING_BOT = "That needs the running bot: use the admin command in chat."
+OPTIONS_UNREADABLE = (
+    "I could not read the options of that command. If the bot was just updated, wait a "
+    "minute for Discord to refresh its command list, then try again."
+)

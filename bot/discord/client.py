@@ -151,6 +151,12 @@ class FramepackBot(commands.Bot):
             return
         if isinstance(error, app_commands.CheckFailure):
             return  # the check answered already
+        if isinstance(error, app_commands.TransformerError | app_commands.CommandSignatureMismatch):
+            # A value Discord should never have sent, or a command list older than
+            # this bot (it syncs at start; clients catch up within minutes).
+            log.warning("command %s: unusable options: %s", interaction.data, error)
+            await answer(interaction, messages.OPTIONS_UNREADABLE)
+            return
         log.error(
             "command %s failed", interaction.command and interaction.command.name, exc_info=error
         )
