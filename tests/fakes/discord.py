@@ -80,6 +80,7 @@ class FakeDiscord(LoopbackServer):
         self.messages: dict[str, dict[str, Any]] = {}  # members' messages, by id
         self.reject_uploads_over: int | None = None  # answer 413 above this many bytes
         self.downloads: list[str] = []  # attachment ids fetched from the CDN
+        self.identifies = 0  # gateway sessions the bot opened
         self._snowflakes = itertools.count()
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = 0
@@ -342,6 +343,7 @@ class FakeDiscord(LoopbackServer):
                 if frame["op"] == 1:
                     await socket.send_str(json.dumps({"op": 11}))
                 elif frame["op"] == 2:
+                    self.identifies += 1
                     await self._ready(socket)
         finally:
             self._sockets.remove(socket)
