@@ -182,3 +182,18 @@ def test_bad_quota_input_exits_2_with_one_line(tmp_path: Path, args, expected) -
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_quota_inside_one_guild_from_the_cli(tmp_path: Path) -> None:
+    args = ["quota", "set", "--user", "discord:42", "--guild", "discord:7", "--daily", "10"]
+    result = cli(tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "user discord:42 in discord:7: limits updated"
+    shown = cli(tmp_path, "quota", "show", "--user", "discord:42", "--guild", "discord:7")
+    assert "Your allowance in this server today: 10 of 10 credits left" in shown.stdout
+    elsewhere = cli(tmp_path, "quota", "show", "--user", "discord:42", "--guild", "discord:8")
+    assert "allowance" not in elsewhere.stdout
+    with sqlite3.connect(tmp_path / "data" / "framepack-bot.sqlite3") as conn:
+        rows = list(conn.execute("SELECT actor, action, target FROM audit_log"))
+    assert len(rows) == 1 and rows[0][0].startswith("cli:")
+    assert rows[0][1:] == ("quota.set", "member:discord:7|discord:42")
