@@ -42,8 +42,10 @@ class NullDelivery:
     def upload_limit(self, job: JobRecord) -> int:
         return 10 * 2**20
 
-    async def deliver(self, job: JobRecord, video: Path, caption: str) -> None:
-        return None
+    async def deliver(
+        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
+    ) -> dict:
+        return {"message_id": job.id}
 
 
 async def no_wait(_: float) -> None:

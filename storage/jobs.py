@@ -103,6 +103,9 @@ class JobRecord:
     updated_at: datetime
     finished_at: datetime | None
     delivered_at: datetime | None
+    # Posts begun (and maybe done) for this job, and the message that carries the video.
+    delivery_attempts: int = 0
+    posted_ref: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
@@ -131,6 +134,8 @@ class JobRecord:
             updated_at=parse_timestamp(row["updated_at"]),
             finished_at=when(row["finished_at"]),
             delivered_at=when(row["delivered_at"]),
+            delivery_attempts=row["delivery_attempts"],
+            posted_ref=json.loads(row["posted_ref"]) if row["posted_ref"] else None,
         )
 
 
@@ -216,6 +221,18 @@ class JobStore:
             },
         )
 
+    async def begin_delivery_attempt(self, job_id: str, *, now: datetime) -> int:
+        """Count a post about to start, durably, before it starts; returns the count. A
+        count above one means an earlier post may have gone through."""
+        rows = await self._db.write(
+            "UPDATE jobs SET delivery_attempts = delivery_attempts + 1, updated_at = ?"
+            " WHERE id = ? RETURNING delivery_attempts",
+            (timestamp(now), job_id),
+        )
+        if not rows:
+            raise KeyError(job_id)
+        return rows[0][0]
+
     async def recent_for_user(self, user_key: str, limit: int = 10) -> list[JobRecord]:
         rows = await self._db.fetch_all(
             "SELECT * FROM jobs WHERE user_key = ? ORDER BY created_at DESC, id LIMIT ?",
@@ -244,6 +261,7 @@ _WRITABLE_FIELDS = {
     "progress",
     "status_detail",
     "provider",
+    "posted_ref",
 }
 
 
@@ -252,7 +270,7 @@ def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"not a writable job field: {', '.join(sorted(unknown))}")
     encoded = dict(fields)
-    for name in ("provider_handle", "status_detail"):
+    for name in ("provider_handle", "status_detail", "posted_ref"):
         if name in encoded and encoded[name] is not None:
             encoded[name] = json.dumps(encoded[name])
     return encoded

@@ -41,23 +41,41 @@ class RecordingDelivery:
     folder: Path
     limit: int = 10 * 2**20
     transient_failures: int = 0
-    delivered: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    # Posts that go through and then fail as a 500 or a dropped connection would.
+    failures_after_posting: int = 0
+    posts: list[tuple[str, Path, str]] = field(default_factory=list)  # every post, in order
+    lookups: int = 0
     calls: int = 0
+
+    @property
+    def delivered(self) -> dict[str, tuple[Path, str]]:
+        return {job_id: (video, caption) for job_id, video, caption in self.posts}
 
     def upload_limit(self, job: JobRecord) -> int:
         return self.limit
 
-    async def deliver(self, job: JobRecord, video: Path, caption: str) -> None:
+    async def deliver(
+        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
+    ) -> dict:
+        """Like a chat platform: every post is kept, duplicates included; like an adapter,
+        it looks for its own earlier post when told one may exist."""
         self.calls += 1
+        if maybe_posted:
+            self.lookups += 1
+            for index, (job_id, _, _) in enumerate(self.posts):
+                if job_id == job.id:
+                    return {"message_id": str(index)}
         if self.transient_failures:
             self.transient_failures -= 1
             raise DeliveryError("503 from the platform", transient=True)
-        if job.id in self.delivered:
-            return
-        copy = self.folder / f"{job.id}.mp4"
+        copy = self.folder / f"{job.id}-{len(self.posts)}.mp4"
         self.folder.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(shutil.copyfile, video, copy)
-        self.delivered[job.id] = (copy, caption)
+        self.posts.append((job.id, copy, caption))
+        if self.failures_after_posting:
+            self.failures_after_posting -= 1
+            raise DeliveryError("500 after the message was created", transient=True)
+        return {"message_id": str(len(self.posts) - 1)}
 
 
 @dataclass

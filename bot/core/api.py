@@ -86,10 +86,18 @@ class JobUpdate:
 
 
 class DeliveryError(Exception):
+    """A post that did not go through. `transient`: worth trying again (5xx, 429, a
+    dropped connection, a timeout); `too_large`: the platform refused the size; neither:
+    a permanent refusal, and the job fails."""
+
     def __init__(self, message: str, *, transient: bool = False, too_large: bool = False):
         super().__init__(message)
         self.transient = transient
         self.too_large = too_large
+
+
+# Where the video was posted, in the platform's own terms ({"message_id": ...}).
+PostedRef = dict[str, Any]
 
 
 class DeliveryTarget(Protocol):
@@ -98,9 +106,14 @@ class DeliveryTarget(Protocol):
     def upload_limit(self, job: JobRecord) -> int:
         """Bytes the destination takes for this job (Discord: per guild; Telegram: 50 MB)."""
 
-    async def deliver(self, job: JobRecord, video: Path, caption: str) -> None:
-        """Post the video for `job`. Must be idempotent per job id (a restart may call it
-        again for a post whose success was not yet recorded). Raise DeliveryError."""
+    async def deliver(
+        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
+    ) -> PostedRef:
+        """Post the video for `job` and say where it went. `maybe_posted`: an earlier
+        attempt (before a restart, a timeout, a 5xx or a dropped connection) may have
+        gone through; the adapter first looks for its own message carrying this job's
+        id in the destination and, if it finds one, returns it instead of posting again.
+        Raise DeliveryError."""
 
 
 Listener = Callable[[JobUpdate], Awaitable[None]]

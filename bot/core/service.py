@@ -71,6 +71,8 @@ from storage.jobs import InvalidTransition
 log = logging.getLogger(__name__)
 
 MAX_PROMPT = 500
+MAX_REFITS = 4  # smaller encodes after the platform refused a size
+MAX_DELIVERY_RETRIES = 8  # transient post failures, backing off 1 s .. 60 s (~4 min)
 ACTIVE = {
     JobState.QUEUED,
     JobState.SUBMITTING,
@@ -568,7 +570,8 @@ class JobService:
             job.cost_mc,
             quota.remaining_mc,
         )
-        for attempt in range(5):
+        transient_failures = refits = 0
+        while True:
             try:
                 fitted = await asyncio.to_thread(
                     fit_to_limit, source, limit, self.jobs_dir / job.id / "fit"
@@ -576,25 +579,30 @@ class JobService:
             except (CannotFit, VideoUnusable):
                 await self._finish(job.id, JobState.FAILED, messages.TOO_LARGE_TO_POST)
                 return
+            # Counted (durably) before the post: a later attempt, in this process or
+            # after a crash, then knows this one may have gone through.
+            attempts = await self.store.jobs.begin_delivery_attempt(job.id, now=self.clock())
             try:
-                await target.deliver(job, fitted.path, caption)
+                posted = await target.deliver(job, fitted.path, caption, maybe_posted=attempts > 1)
                 break
             except DeliveryError as exc:
-                if exc.too_large:  # the platform's real limit was lower than announced
-                    limit = int(fitted.size_bytes * 0.8)
+                if exc.too_large and refits < MAX_REFITS:
+                    # The platform's real limit was lower than announced.
+                    limit, refits = int(fitted.size_bytes * 0.8), refits + 1
                     continue
-                if exc.transient and attempt < 4:
-                    await self.sleep(min(30.0, 2.0**attempt) * self._rng.uniform(0.5, 1))
+                if exc.transient and transient_failures < MAX_DELIVERY_RETRIES:
+                    delay = min(60.0, 2.0**transient_failures) * self._rng.uniform(0.5, 1)
+                    transient_failures += 1
+                    log.info("job %s: post failed (%s); again in %.0f s", job.id, exc, delay)
+                    await self.sleep(delay)
                     continue
                 log.warning("job %s: delivery failed: %s", job.id, exc)
-                await self._finish(job.id, JobState.FAILED, messages.POST_FAILED)
+                reason = messages.TOO_LARGE_TO_POST if exc.too_large else messages.POST_FAILED
+                await self._finish(job.id, JobState.FAILED, reason)
                 return
-        else:
-            await self._finish(job.id, JobState.FAILED, messages.TOO_LARGE_TO_POST)
-            return
         async with self.store.db.transaction() as tx:
             delivered = await self.store.jobs.transition(
-                job.id, JobState.DELIVERED, now=self.clock(), tx=tx
+                job.id, JobState.DELIVERED, now=self.clock(), tx=tx, posted_ref=posted
             )
             await self.quotas.commit(job.id, tx=tx)
         await self._emit(JobUpdate(delivered, messages.DELIVERED))

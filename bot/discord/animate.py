@@ -26,12 +26,14 @@ class AnimateCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         self.service = bot.service
-        self.service.delivery["discord"] = DiscordDelivery(bot)
+        self.delivery = DiscordDelivery(bot)
+        self.service.delivery["discord"] = self.delivery
         self._last_edit: dict[str, float] = {}
         self._unsubscribe = self.service.subscribe(self.on_update)
 
     async def cog_unload(self) -> None:
         self._unsubscribe()
+        await self.delivery.uploader.close()
 
     @app_commands.command(name="animate", description="Turn an image into a short video.")
     @rate_limited()

@@ -1,24 +1,44 @@
 """Posting finished videos on Discord: a followup on the interaction while its token
-lives (15 minutes), afterwards a channel message that replies to the request."""
+lives (15 minutes), afterwards a channel message that replies to the request.
+
+Exactly once: when the service says an earlier post may have gone through (a restart
+during the upload, a timeout, a 5xx, a dropped connection), the bot's own recent
+messages in the channel are searched for this job's video before anything is posted
+again. The job id is in the attachment's name and in the buttons' custom ids.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import discord
+from discord.http import handle_message_parameters
+from discord.utils import MISSING
 
-from bot.core.api import DeliveryError, JobRecord
+from bot.core.api import DeliveryError, JobRecord, PostedRef
 from bot.discord.replies import only_mentioning
+from bot.discord.upload import OneShotUploader
+
+log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME_S = 15 * 60
 TOKEN_MARGIN_S = 30  # an upload can take a while; do not start one on a dying token
 DEFAULT_LIMIT = 10 * 2**20
+HISTORY_SEARCHED = 100  # the bot's messages since the job began; plenty for one channel
+
+
+def video_filename(job_id: str) -> str:
+    return f"framepack-{job_id}.mp4"
 
 
 class DiscordDelivery:
     def __init__(self, bot: discord.Client) -> None:
         self.bot = bot
+        self.uploader = OneShotUploader(bot.http.token or "")
 
     def upload_limit(self, job: JobRecord) -> int:
         limit = job.reply_ref.get("attachment_size_limit")
@@ -27,47 +47,84 @@ class DiscordDelivery:
         guild = self.bot.get_guild(int(job.guild_key.split(":")[1])) if job.guild_key else None
         return guild.filesize_limit if guild is not None else DEFAULT_LIMIT
 
-    async def deliver(self, job: JobRecord, video: Path, caption: str) -> None:
-        ref = job.reply_ref
+    async def deliver(
+        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
+    ) -> PostedRef:
+        if maybe_posted:
+            found = await self._find_posted(job)
+            if found is not None:
+                log.info("job %s: its video was already posted (%s)", job.id, found.id)
+                return {"message_id": str(found.id), "found_after_retry": True}
+        try:
+            message = await self._post(job, video, caption)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # The connection broke: the post may or may not have been made.
+            raise DeliveryError(f"the upload broke off ({exc!r})", transient=True) from exc
+        return {"message_id": str(message["id"])}
+
+    async def _post(self, job: JobRecord, video: Path, caption: str) -> dict:
+        """One request (see bot.discord.upload: discord.py would retry a 5xx, and post
+        twice when the 5xx came after the message was made)."""
         from bot.discord.buttons import job_view
 
-        file = discord.File(video, filename=f"framepack-{job.id}.mp4")
+        ref = job.reply_ref
         view = job_view("retry", "extend", job.id)
+        file = discord.File(video, filename=video_filename(job.id))
         try:
             if token_alive(ref):
-                webhook = discord.Webhook.partial(
-                    int(ref["application_id"]), ref["token"], client=self.bot
-                )
-                await webhook.send(
+                params = handle_message_parameters(
                     content=caption, file=file, view=view, allowed_mentions=only_mentioning()
                 )
-            else:
-                channel = self.bot.get_channel(int(job.channel_id)) or await self.bot.fetch_channel(
-                    int(job.channel_id)
+                return await self.uploader.to_interaction(
+                    int(ref["application_id"]), ref["token"], params
                 )
-                reference = None
-                if ref.get("message_id"):
-                    reference = discord.MessageReference(
-                        message_id=int(ref["message_id"]),
-                        channel_id=int(job.channel_id),
-                        fail_if_not_exists=False,
-                    )
-                user_id = int(job.user_key.split(":")[1])
-                await channel.send(
-                    content=f"<@{user_id}> {caption}",
-                    file=file,
-                    reference=reference,
-                    view=view,
-                    allowed_mentions=only_mentioning(user_id),
+            reference = None
+            if ref.get("message_id"):
+                reference = discord.MessageReference(
+                    message_id=int(ref["message_id"]),
+                    channel_id=int(job.channel_id),
+                    fail_if_not_exists=False,
                 )
-        except discord.HTTPException as exc:
-            if exc.status == 413 or exc.code == 40005:
-                raise DeliveryError("the upload is too large", too_large=True) from exc
-            raise DeliveryError(
-                f"Discord answered {exc.status}", transient=exc.status >= 500 or exc.status == 429
-            ) from exc
+            user_id = int(job.user_key.split(":")[1])
+            params = handle_message_parameters(
+                content=f"<@{user_id}> {caption}",
+                file=file,
+                view=view,
+                message_reference=reference.to_message_reference_dict() if reference else MISSING,
+                allowed_mentions=only_mentioning(user_id),
+            )
+            return await self.uploader.to_channel(int(job.channel_id), params)
         finally:
             file.close()
+
+    async def _channel(self, job: JobRecord) -> discord.abc.Messageable:
+        channel_id = int(job.channel_id)
+        return self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+
+    async def _find_posted(self, job: JobRecord) -> discord.Message | None:
+        """The bot's own message carrying this job's video, if an earlier attempt made
+        one. Raises a transient DeliveryError when Discord cannot be asked right now."""
+        name = video_filename(job.id)
+        try:
+            channel = await self._channel(job)
+            since = job.created_at - timedelta(seconds=5)
+            async for message in channel.history(limit=HISTORY_SEARCHED, after=since):
+                if message.author.id != self.bot.user.id:
+                    continue
+                if any(a.filename == name for a in message.attachments):
+                    return message
+        except discord.Forbidden:
+            # Without Read Message History the bot cannot check; posting again risks a
+            # duplicate, not posting risks losing a paid video: post, and say why.
+            log.warning("job %s: cannot read the channel's history to check", job.id)
+            return None
+        except discord.HTTPException as exc:
+            raise DeliveryError(f"Discord answered {exc.status}", transient=True) from exc
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise DeliveryError(
+                f"looking for an earlier post broke off ({exc!r})", transient=True
+            ) from exc
+        return None
 
 
 def token_alive(ref: dict, now: float | None = None) -> bool:

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +82,15 @@ class FakeDiscord(LoopbackServer):
         self.reject_uploads_over: int | None = None  # answer 413 above this many bytes
         self.downloads: list[str] = []  # attachment ids fetched from the CDN
         self.identifies = 0  # gateway sessions the bot opened
+        # Every message the bot created, in order, duplicates included (with its files).
+        self.bot_messages: list[dict[str, Any]] = []
+        # Faults for the next uploads, one each: "500" (refused, nothing created),
+        # "drop-before-create", "500-after-create", "drop-after-create".
+        self.upload_faults: list[str] = []
+        # Called at "received" (nothing created yet) and "created" (before the answer)
+        # of every upload: the crash test kills the bot there.
+        self.on_upload: Callable[[str], Awaitable[None]] | None = None
+        self._token_channel: dict[str, str] = {}
         self._snowflakes = itertools.count()
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = 0
@@ -101,6 +111,7 @@ class FakeDiscord(LoopbackServer):
         app.router.add_post(f"{api}/channels/{{channel}}/messages", self._channel_message)
         app.router.add_post(f"{api}/channels/{{channel}}/typing", self._typing)
         app.router.add_get(f"{api}/channels/{{channel}}/messages/{{message}}", self._get_message)
+        app.router.add_get(f"{api}/channels/{{channel}}/messages", self._history)
         app.router.add_patch(f"{api}/channels/{{channel}}/messages/{{message}}", self._channel_edit)
         self.app = app
 
@@ -173,6 +184,7 @@ class FakeDiscord(LoopbackServer):
         if attachments:
             data["resolved"]["attachments"] = {a["id"]: a for a in attachments}
         guild_id = GUILD_OF_CHANNEL.get(channel_id, GUILD_ID)
+        self._token_channel[f"interaction-token-{interaction_id}"] = channel_id
         payload = {
             "id": interaction_id,
             "application_id": APP_ID,
@@ -528,10 +540,18 @@ class FakeDiscord(LoopbackServer):
             return payload, files
         return (await request.json() if request.can_read_body else {}), []
 
-    def _message(self, payload: dict[str, Any], files: list) -> dict[str, Any]:
+    def posts_of(self, filename: str) -> int:
+        """How many messages the bot created carrying a file of this name."""
+        return sum(
+            1 for m in self.bot_messages if any(a["filename"] == filename for a in m["attachments"])
+        )
+
+    def _message(
+        self, payload: dict[str, Any], files: list, channel_id: str = CHANNEL_ID
+    ) -> dict[str, Any]:
         return {
             "id": self.snowflake(),
-            "channel_id": CHANNEL_ID,
+            "channel_id": channel_id,
             "author": user(BOT_ID, "framepack", bot=True),
             "content": payload.get("content", ""),
             "timestamp": _now(),
@@ -578,9 +598,53 @@ class FakeDiscord(LoopbackServer):
         payload, files = await self._read_message(request)
         if self._too_large(files):
             return self._json({"message": "Request entity too large", "code": 40005}, 413)
-        payload["_token"] = request.match_info["token"]
-        self.sent.append(Sent("followup", payload, files, asyncio.get_running_loop().time()))
-        return self._json(self._message(payload, files))
+        token = request.match_info["token"]
+        payload["_token"] = token
+        return await self._create(
+            request, "followup", payload, files, self._token_channel.get(token, CHANNEL_ID)
+        )
+
+    async def _create(
+        self, request: web.Request, kind: str, payload: dict, files: list, channel_id: str
+    ) -> web.Response:
+        """Create a message of the bot's, with the upload faults and hooks applied."""
+        fault = self.upload_faults.pop(0) if files and self.upload_faults else None
+        if files and self.on_upload is not None:
+            await self.on_upload("received")
+        if fault == "500":
+            return self._json({"message": "Internal Server Error", "code": 0}, 500)
+        if fault == "drop-before-create":
+            return self._drop(request)
+        message = self._message(payload, files, channel_id)
+        self.bot_messages.append(message)
+        self.sent.append(Sent(kind, payload, files, asyncio.get_running_loop().time()))
+        if files and self.on_upload is not None:
+            await self.on_upload("created")
+        if fault == "500-after-create":
+            return self._json({"message": "Internal Server Error", "code": 0}, 500)
+        if fault == "drop-after-create":
+            return self._drop(request)
+        return self._json(message)
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        """The connection breaks off without an answer."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
+
+    async def _history(self, request: web.Request) -> web.Response:
+        """GET channel messages: newest first, `limit` of them, those after `after`."""
+        channel = request.match_info["channel"]
+        after = int(request.query.get("after", 0))
+        limit = int(request.query.get("limit", 50))
+        found = [
+            m
+            for m in [*self.bot_messages, *self.messages.values()]
+            if m["channel_id"] == channel and int(m["id"]) > after
+        ]
+        found.sort(key=lambda m: int(m["id"]), reverse=True)
+        return self._json(found[:limit])
 
     async def _edit(self, request: web.Request) -> web.Response:
         payload, files = await self._read_message(request)
@@ -594,9 +658,9 @@ class FakeDiscord(LoopbackServer):
         payload, files = await self._read_message(request)
         if self._too_large(files):
             return self._json({"message": "Request entity too large", "code": 40005}, 413)
-        payload["_channel"] = request.match_info["channel"]
-        self.sent.append(Sent("channel", payload, files, asyncio.get_running_loop().time()))
-        return self._json(self._message(payload, files))
+        channel = request.match_info["channel"]
+        payload["_channel"] = channel
+        return await self._create(request, "channel", payload, files, channel)
 
     async def _get_message(self, request: web.Request) -> web.Response:
         message = self.messages.get(request.match_info["message"])

@@ -4,8 +4,9 @@
     python -m tests.helpers.service_process resume     # only recover and work
 
 Settings come from the environment (FPBOT_DATA_DIR, FAL_KEY, the fal base URL). Posts
-go to <data>/posted/<job>.mp4 through a file target that is idempotent per job id;
-every call and every real post is appended to <data>/posted.log."""
+go to <data>/posted/<job>-<n>.mp4 through a file target that keeps every post (a
+duplicate would show as a second file); every call and every post is appended to
+<data>/posted.log."""
 
 from __future__ import annotations
 
@@ -33,19 +34,26 @@ class FileDelivery:
     def upload_limit(self, job: JobRecord) -> int:
         return 10 * 2**20
 
-    async def deliver(self, job: JobRecord, video: Path, caption: str) -> None:
-        await asyncio.to_thread(self._post, job.id, video)
+    async def deliver(
+        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
+    ) -> dict:
+        return await asyncio.to_thread(self._post, job.id, video, maybe_posted)
 
-    def _post(self, job_id: str, video: Path) -> None:
-        target = self.folder / f"{job_id}.mp4"
+    def _post(self, job_id: str, video: Path, maybe_posted: bool) -> dict:
+        """Every post is a new file and a `post` line (duplicates would show); an earlier
+        post is looked for only when the service says one may exist."""
         with self.log.open("a") as log:
             log.write(f"call {job_id}\n")
-            if target.exists():  # idempotent: already posted before a crash
-                return
+            earlier = sorted(self.folder.glob(f"{job_id}-*.mp4"))
+            if maybe_posted and earlier:
+                return {"message_id": earlier[0].name}
+            target = self.folder / f"{job_id}-{len(earlier)}.mp4"
             tmp = target.with_suffix(".part")
             tmp.write_bytes(video.read_bytes())
             os.replace(tmp, target)
             log.write(f"post {job_id}\n")
+            log.flush()
+            return {"message_id": target.name}
 
 
 async def main(mode: str, count: int = 0) -> None:
