@@ -6,8 +6,11 @@ and 200 once COMPLETED, possibly with an error."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field
+
+from providers.answers import Answer, ErrorText, Items, Text, is_web_url, only_objects, read
 from providers.contract import (
     Capabilities,
     Event,
@@ -35,6 +38,44 @@ from providers.transport import error_detail
 
 I2V, FLF = Mode.IMAGE_TO_VIDEO, Mode.FIRST_LAST_FRAME
 CONTENT_POLICY = "content_policy_violation"
+
+
+class Submitted(Answer):
+    request_id: Text = None
+    status_url: Text = None
+    response_url: Text = None
+    cancel_url: Text = None
+
+
+class LogLine(Answer):
+    message: Text = None
+
+
+class Metrics(Answer):
+    inference_time: float | None = None
+
+
+class Status(Answer):
+    status: Text = None
+    queue_position: int | None = None
+    logs: Annotated[list[LogLine], BeforeValidator(only_objects)] = Field(default_factory=list)
+    error: ErrorText = None
+    error_type: Text = None
+    metrics: Metrics | None = None
+
+
+class Video(Answer):
+    url: Text = None
+
+
+class Result(Answer):
+    video: Video | None = None
+    seed: int | None = None
+
+
+class ErrorBody(Answer):
+    error_type: Text = None
+    detail: Items = Field(default_factory=list)
 
 
 class FalProvider(RemoteProvider):
@@ -89,13 +130,19 @@ class FalProvider(RemoteProvider):
         return app, app, body
 
     def handle_from(self, data: dict[str, Any], endpoint: str, seed: int | None) -> Handle:
-        try:
-            urls = {key: str(data[f"{key}_url"]) for key in ("status", "response", "cancel")}
-            request_id = str(data["request_id"])
-        except KeyError as exc:
+        answer = read(Submitted, data)
+        urls = {
+            "status": answer.status_url,
+            "response": answer.response_url,
+            "cancel": answer.cancel_url,
+        }
+        missing = [f"{key}_url" for key, url in urls.items() if not is_web_url(url)]
+        if not answer.request_id or missing:
+            what = ", ".join((["request_id"] if not answer.request_id else []) + missing)
             raise AmbiguousSubmitError(
-                f"the submit answer lacks {exc}", provider=self.name
-            ) from None
+                f"the submit answer lacks a usable {what}", provider=self.name
+            )
+        request_id = answer.request_id
         return Handle(
             provider=self.name,
             endpoint=endpoint,
@@ -106,24 +153,23 @@ class FalProvider(RemoteProvider):
         )
 
     async def poll(self, handle: Handle) -> Event:
-        data = await self.status_json("GET", handle.urls["status"], params={"logs": "1"})
-        status = data.get("status")
-        logs = tuple(str(entry.get("message", "")) for entry in data.get("logs") or ())
-        if status == "IN_QUEUE":
-            return Queued(data.get("queue_position"))
-        if status == "IN_PROGRESS":
+        answer = read(
+            Status, await self.status_json("GET", handle.urls["status"], params={"logs": "1"})
+        )
+        logs = tuple(line.message or "" for line in answer.logs)
+        if answer.status == "IN_QUEUE":
+            return Queued(answer.queue_position)
+        if answer.status == "IN_PROGRESS":
             return Running(progress_from_logs(logs), logs)
-        if status != "COMPLETED":
-            raise TransientError(f"unknown status {status!r}", provider=self.name)
-        if data.get("error"):
-            kind = (
-                ContentPolicyError if data.get("error_type") == CONTENT_POLICY else JobFailedError
-            )
-            return Failed(kind(str(data["error"]), provider=self.name))
+        if answer.status != "COMPLETED":
+            raise TransientError(f"unknown status {answer.status!r}", provider=self.name)
+        if answer.error:
+            policy = answer.error_type == CONTENT_POLICY
+            kind = ContentPolicyError if policy else JobFailedError
+            return Failed(kind(answer.error, provider=self.name))
         timings = {}
-        inference = (data.get("metrics") or {}).get("inference_time")
-        if isinstance(inference, int | float):
-            timings["inference_s"] = float(inference)
+        if answer.metrics is not None and answer.metrics.inference_time is not None:
+            timings["inference_s"] = answer.metrics.inference_time
         return await self._result(handle, timings)
 
     async def _result(self, handle: Handle, timings: dict[str, float]) -> Event:
@@ -140,12 +186,10 @@ class FalProvider(RemoteProvider):
             except ProviderError as exc:
                 return Failed(exc)
             return Failed(JobFailedError(detail, provider=self.name))
-        data = self.http.json_of(response, ambiguous=False)
-        video = data.get("video") or {}
-        if not video.get("url"):
+        result = read(Result, self.http.json_of(response, ambiguous=False))
+        if result.video is None or not result.video.url:
             return Failed(JobFailedError("the result has no video", provider=self.name))
-        seed = data.get("seed")
-        return Succeeded(video["url"], seed if isinstance(seed, int) else None, timings)
+        return Succeeded(result.video.url, result.seed, timings)
 
     async def request_cancel(self, handle: Handle) -> bool:
         response = await self.http.send("PUT", handle.urls["cancel"], safe_to_repeat=True)
@@ -154,13 +198,12 @@ class FalProvider(RemoteProvider):
 
 def _error_type(response) -> str | None:
     try:
-        body = response.json()
+        body = read(ErrorBody, response.json())
     except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("error_type"):
-        return str(body["error_type"])
-    if isinstance(body, dict) and isinstance(body.get("detail"), list):
-        for item in body["detail"]:
-            if isinstance(item, dict) and item.get("type") == CONTENT_POLICY:
-                return CONTENT_POLICY
+        body = ErrorBody()
+    if body.error_type:
+        return body.error_type
+    for item in body.detail:
+        if isinstance(item, dict) and item.get("type") == CONTENT_POLICY:
+            return CONTENT_POLICY
     return response.headers.get("x-fal-error-type")

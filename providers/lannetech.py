@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from providers.answers import Answer, ErrorText, Text, read
 from providers.contract import (
     Capabilities,
     Event,
@@ -25,6 +26,22 @@ from providers.errors import AmbiguousSubmitError, JobFailedError, TransientErro
 from providers.remote import RemoteProvider, data_uri
 
 ENDPOINT = "v1/generate-video"
+
+
+class Video(Answer):
+    url: Text = None
+    video_url: Text = None
+
+
+class Status(Answer):
+    request_id: Text = None
+    status: Text = None
+    queue_position: int | None = None
+    error: ErrorText = None
+    video: Video | None = None
+    video_url: Text = None
+    output: Video | None = None
+    seed: int | None = None
 
 
 class LannetechProvider(RemoteProvider):
@@ -68,34 +85,37 @@ class LannetechProvider(RemoteProvider):
         return body["model"], ENDPOINT, body
 
     def handle_from(self, data: dict[str, Any], endpoint: str, seed: int | None) -> Handle:
-        if not data.get("request_id"):
+        request_id = read(Status, data).request_id
+        if not request_id:
             raise AmbiguousSubmitError("the submit answer has no request_id", provider=self.name)
         return Handle(
             provider=self.name,
             endpoint=endpoint,
-            request_id=str(data["request_id"]),
+            request_id=request_id,
             seed=seed,
             submitted_at=self.clock(),
         )
 
     async def poll(self, handle: Handle) -> Event:
         # A status query, though a POST: safe to repeat.
-        data = await self.status_json("POST", ENDPOINT, json_body={"request_id": handle.request_id})
-        status = str(data.get("status", "")).lower()
+        answer = read(
+            Status,
+            await self.status_json("POST", ENDPOINT, json_body={"request_id": handle.request_id}),
+        )
+        status = (answer.status or "").lower()
         if status in ("pending", "queued"):
-            return Queued(data.get("queue_position"))
+            return Queued(answer.queue_position)
         if status in ("processing", "running"):
             return Running()
         if status == "failed":
-            return Failed(
-                JobFailedError(str(data.get("error") or "no reason given"), provider=self.name)
-            )
+            return Failed(JobFailedError(answer.error or "no reason given", provider=self.name))
         if status not in ("success", "complete", "completed"):
             raise TransientError(f"unknown status {status!r}", provider=self.name)
-        video = data.get("video")
-        url = (video or {}).get("url") if isinstance(video, dict) else None
-        url = url or data.get("video_url") or (data.get("output") or {}).get("video_url")
+        url = (
+            (answer.video.url if answer.video else None)
+            or answer.video_url
+            or (answer.output.video_url if answer.output else None)
+        )
         if not url:
             return Failed(JobFailedError("completed without a video", provider=self.name))
-        seed = data.get("seed")
-        return Succeeded(str(url), seed if isinstance(seed, int) else None, {})
+        return Succeeded(url, answer.seed, {})

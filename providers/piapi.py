@@ -5,8 +5,11 @@ no seed, steps or guidance. The video URL has been seen in two shapes: accept bo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field
+
+from providers.answers import Answer, Text, only_objects, read
 from providers.contract import (
     Capabilities,
     Event,
@@ -24,6 +27,35 @@ from providers.errors import AmbiguousSubmitError, JobFailedError, TransientErro
 from providers.remote import RemoteProvider, data_uri
 
 MODEL = "Qubico/framepack"
+
+
+class TaskError(Answer):
+    message: Text = None
+    raw_message: Text = None
+
+
+class Resource(Answer):
+    resource: Text = None
+
+
+class Work(Answer):
+    resource: Resource | None = None
+
+
+class Output(Answer):
+    video_url: Text = None
+    works: Annotated[list[Work], BeforeValidator(only_objects)] = Field(default_factory=list)
+
+
+class Task(Answer):
+    task_id: Text = None
+    status: Text = None
+    error: TaskError | None = None
+    output: Output | None = None
+
+
+class Envelope(Answer):
+    data: Task | None = None
 
 
 class PiAPIProvider(RemoteProvider):
@@ -63,43 +95,43 @@ class PiAPIProvider(RemoteProvider):
         return MODEL, "api/v1/task", body
 
     def handle_from(self, data: dict[str, Any], endpoint: str, seed: int | None) -> Handle:
-        task = data.get("data") or {}
-        if not task.get("task_id"):
+        task = read(Envelope, data).data
+        if task is None or not task.task_id:
             raise AmbiguousSubmitError("the submit answer has no task_id", provider=self.name)
         return Handle(
             provider=self.name,
             endpoint=endpoint,
-            request_id=str(task["task_id"]),
+            request_id=task.task_id,
             seed=None,
             submitted_at=self.clock(),
         )
 
     async def poll(self, handle: Handle) -> Event:
-        task = (await self.status_json("GET", f"api/v1/task/{handle.request_id}")).get("data")
-        if not isinstance(task, dict):
+        answer = await self.status_json("GET", f"api/v1/task/{handle.request_id}")
+        task = read(Envelope, answer).data
+        if task is None:
             raise TransientError("the status answer has no data", provider=self.name)
-        status = str(task.get("status", "")).lower()
+        status = (task.status or "").lower()
         if status in ("pending", "staged"):
             return Queued()
         if status == "processing":
             return Running()
         if status == "failed":
-            error = task.get("error") or {}
-            reason = error.get("message") or error.get("raw_message") or "no reason given"
-            return Failed(JobFailedError(str(reason), provider=self.name))
+            error = task.error or TaskError()
+            reason = error.message or error.raw_message or "no reason given"
+            return Failed(JobFailedError(reason, provider=self.name))
         if status != "completed":
             raise TransientError(f"unknown status {status!r}", provider=self.name)
-        url = video_url(task.get("output") or {})
+        url = video_url(task.output or Output())
         if url is None:
             return Failed(JobFailedError("completed without a video", provider=self.name))
         return Succeeded(url, None, {})
 
 
-def video_url(output: dict[str, Any]) -> str | None:
-    if output.get("video_url"):
-        return str(output["video_url"])
-    for work in output.get("works") or ():
-        resource = (work or {}).get("resource") or {}
-        if resource.get("resource"):
-            return str(resource["resource"])
+def video_url(output: Output) -> str | None:
+    if output.video_url:
+        return output.video_url
+    for work in output.works:
+        if work.resource is not None and work.resource.resource:
+            return work.resource.resource
     return None

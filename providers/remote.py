@@ -42,9 +42,6 @@ from providers.transport import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RESULT_BYTES = 512 * 1024 * 1024
-# Consecutive failed polls tolerated before the job is reported failed (each poll
-# already retried its own transient faults).
-MAX_FAILED_POLLS = 3
 _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
 
 
@@ -180,7 +177,13 @@ class RemoteProvider(ABC):
         if spec.seed:
             seed = request.seed if request.seed is not None else self.rng.randint(0, MAX_SEED)
         endpoint, path, body = self.submission(request, spec, seed)
-        response = await self.http.send("POST", path, json_body=body, safe_to_repeat=False)
+        response = await self.http.send(
+            "POST",
+            path,
+            json_body=body,
+            safe_to_repeat=False,
+            deadline=self.clock() + self.deadline,
+        )
         self.http.check_status(response, what="submit")
         handle = self.handle_from(self.http.json_of(response, ambiguous=True), endpoint, seed)
         log.info("%s: submitted %s as %s", self.name, endpoint, handle.request_id)
@@ -192,28 +195,34 @@ class RemoteProvider(ABC):
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
         deadline = handle.submitted_at + self.deadline
         last_event: Event | None = None
-        failed_polls = 0
+        last_problem = ""
         while True:
             if self.clock() > deadline:
                 yield Failed(
                     DeadlineExceededError(
-                        f"job {handle.request_id} did not finish within {self.deadline:g} s",
+                        f"job {handle.request_id} did not finish within {self.deadline:g} s"
+                        + (f" (last poll: {last_problem})" if last_problem else ""),
                         provider=self.name,
                     )
                 )
                 return
             try:
                 event = await self.poll(handle)
-                failed_polls = 0
+                last_problem = ""
             except TransientError as exc:
-                failed_polls += 1
-                if failed_polls >= MAX_FAILED_POLLS:
-                    yield Failed(exc)
-                    return
+                last_problem = exc.message
+                # Outages and unreadable answers pass: keep polling until the deadline.
+                log.info("%s: job %s: %s", self.name, handle.request_id, exc)
                 event = last_event
             except ProviderError as exc:
                 yield Failed(exc)
                 return
+            except Exception:
+                # An answer no client code foresaw is the provider's problem, not a
+                # reason to lose a paid job: log it and poll again.
+                log.exception("%s: job %s: unexpected status answer", self.name, handle.request_id)
+                last_problem = "an answer that could not be read"
+                event = last_event
             if event is not None and event != last_event:
                 yield event
                 last_event = event

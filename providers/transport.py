@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from providers.answers import is_web_url
 from providers.errors import (
     AmbiguousSubmitError,
     AuthenticationError,
@@ -48,6 +49,9 @@ MAYBE_ARRIVED = (
     httpx.WriteError,
     httpx.RemoteProtocolError,
 )
+# A provider's Retry-After is honoured up to this; beyond it (a day, say) it is a
+# refusal for now, not a reason to hold a job, a shutdown or a terminal for hours.
+MAX_RETRY_AFTER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -133,20 +137,27 @@ class Transport:
         json_body: Any = None,
         safe_to_repeat: bool,
         params: Mapping[str, str] | None = None,
+        deadline: float | None = None,
     ) -> httpx.Response:
         """Send with retries; returns the first response that is not retried (any status).
         Raises RateLimitedError, TransientError or, for a request that is not safe to
-        repeat and may have arrived, AmbiguousSubmitError."""
+        repeat and may have arrived, AmbiguousSubmitError. No wait runs past `deadline`
+        (a clock() time): the retry that would is given up instead."""
         for attempt in range(self.policy.attempts):
             last = attempt == self.policy.attempts - 1
             try:
                 response = await self._api.request(method, url, json=json_body, params=params)
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                # Nothing was sent; for a URL a provider handed us, nothing ever will be.
+                raise TransientError(f"unusable URL: {exc}", provider=self.provider) from exc
             except NEVER_ARRIVED as exc:
                 if last:
                     raise TransientError(
                         f"cannot reach the API: {exc!r}", provider=self.provider
                     ) from exc
-                await self._wait(attempt, None, f"connection failed ({type(exc).__name__})")
+                await self._wait(
+                    attempt, None, f"connection failed ({type(exc).__name__})", deadline
+                )
                 continue
             except MAYBE_ARRIVED as exc:
                 if not safe_to_repeat:
@@ -157,22 +168,29 @@ class Transport:
                     ) from exc
                 if last:
                     raise TransientError(f"no answer: {exc!r}", provider=self.provider) from exc
-                await self._wait(attempt, None, f"{type(exc).__name__}")
+                await self._wait(attempt, None, f"{type(exc).__name__}", deadline)
                 continue
+            except httpx.HTTPError as exc:  # anything else the connection did
+                if not safe_to_repeat:
+                    raise AmbiguousSubmitError(
+                        f"the request failed ({type(exc).__name__}); not resubmitted",
+                        provider=self.provider,
+                    ) from exc
+                raise TransientError(f"request failed: {exc!r}", provider=self.provider) from exc
 
             status = response.status_code
             retry_after = retry_after_seconds(response, self.clock())
             if status == 429:
-                if last:
+                if last or self._past(deadline, attempt, retry_after):
                     raise RateLimitedError(
                         "rate limited", provider=self.provider, retry_after=retry_after
                     )
-                await self._wait(attempt, retry_after, "429 rate limited")
+                await self._wait(attempt, retry_after, "429 rate limited", deadline)
                 continue
             if status == 503 or (status >= 500 and safe_to_repeat):
-                if last:
+                if last or self._past(deadline, attempt, retry_after):
                     raise TransientError(f"HTTP {status} from the API", provider=self.provider)
-                await self._wait(attempt, retry_after, f"HTTP {status}")
+                await self._wait(attempt, retry_after, f"HTTP {status}", deadline)
                 continue
             if status >= 500:
                 raise AmbiguousSubmitError(
@@ -182,10 +200,30 @@ class Transport:
             return response
         raise AssertionError("unreachable")
 
-    async def _wait(self, attempt: int, retry_after: float | None, why: str) -> None:
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
         delay = self.policy.backoff(attempt, self.rng)
         if retry_after is not None:
-            delay = max(delay, retry_after)
+            delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
+        return delay
+
+    def _past(self, deadline: float | None, attempt: int, retry_after: float | None) -> bool:
+        """Would the wait before the next try end after the deadline? (The delay is
+        drawn again for the wait itself; this uses its largest value.)"""
+        if deadline is None:
+            return False
+        longest = min(self.policy.max_delay, self.policy.base_delay * 2**attempt)
+        if retry_after is not None:
+            longest = max(longest, min(retry_after, MAX_RETRY_AFTER_S))
+        return self.clock() + longest > deadline
+
+    async def _wait(
+        self, attempt: int, retry_after: float | None, why: str, deadline: float | None = None
+    ) -> None:
+        delay = self._delay(attempt, retry_after)
+        if deadline is not None and self.clock() + delay > deadline:
+            raise TransientError(
+                f"{why}; the next try would come after the job's deadline", provider=self.provider
+            )
         log.info("%s: %s; retrying in %.1f s", self.provider, why, delay)
         await self.sleep(delay)
 
@@ -224,13 +262,17 @@ class Transport:
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> int:
         """Stream a result to `dest` (via a .part file), capped and checked to be a whole
         MP4. Retries what may be passing; an expired URL is ResultExpiredError."""
+        if not is_web_url(url):
+            raise InvalidResultError(
+                f"the result URL is not an http(s) URL: {url[:100]!r}", provider=self.provider
+            )
         part = dest.with_name(dest.name + ".part")
         dest.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(self.policy.attempts):
             last = attempt == self.policy.attempts - 1
             try:
                 size = await self._download_once(url, part, max_bytes)
-            except (*NEVER_ARRIVED, *MAYBE_ARRIVED, _RetryableDownload) as exc:
+            except (*NEVER_ARRIVED, *MAYBE_ARRIVED, httpx.HTTPError, _RetryableDownload) as exc:
                 part.unlink(missing_ok=True)
                 if last:
                     raise TransientError(f"download failed: {exc}", provider=self.provider) from exc

@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
+from providers.answers import Answer, ErrorText, Items, Text, read
 from providers.contract import (
     Capabilities,
     Event,
@@ -38,6 +41,28 @@ WAN_SIZES = {
     ("720p", "9:16"): "720*1280",
 }
 FINAL_FAILURES = {"failed", "cancelled", "timeout", "deleted"}
+
+
+class Urls(Answer):
+    get: Text = None
+
+
+class Timings(Answer):
+    inference: float | None = None  # milliseconds
+
+
+class Prediction(Answer):
+    id: Text = None
+    urls: Urls | None = None
+    status: Text = None
+    error: ErrorText = None
+    has_nsfw_contents: Items = Field(default_factory=list)
+    outputs: Items = Field(default_factory=list)
+    timings: Timings | None = None
+
+
+class Envelope(Answer):
+    data: Prediction | None = None
 
 
 class WaveSpeedProvider(RemoteProvider):
@@ -81,50 +106,43 @@ class WaveSpeedProvider(RemoteProvider):
         return model, f"api/v3/{model}", body
 
     def handle_from(self, data: dict[str, Any], endpoint: str, seed: int | None) -> Handle:
-        job = data.get("data") or {}
-        if not job.get("id"):
+        job = read(Envelope, data).data
+        if job is None or not job.id:
             raise AmbiguousSubmitError("the submit answer has no prediction id", provider=self.name)
-        urls = (
-            {"get": str(job["urls"]["get"])}
-            if isinstance(job.get("urls"), dict) and job["urls"].get("get")
-            else {}
-        )
+        urls = {"get": job.urls.get} if job.urls is not None and job.urls.get else {}
         return Handle(
             provider=self.name,
             endpoint=endpoint,
-            request_id=str(job["id"]),
+            request_id=job.id,
             seed=seed,
             submitted_at=self.clock(),
             urls=urls,
         )
 
     async def poll(self, handle: Handle) -> Event:
-        data = await self.status_json("GET", f"api/v3/predictions/{handle.request_id}/result")
-        job = data.get("data")
-        if not isinstance(job, dict):
+        answer = await self.status_json("GET", f"api/v3/predictions/{handle.request_id}/result")
+        job = read(Envelope, answer).data
+        if job is None:
             raise TransientError("the status answer has no data", provider=self.name)
-        status = job.get("status")
+        status = job.status
         if status == "created":
             return Queued()
         if status == "processing":
             return Running()
         if status in FINAL_FAILURES:
             return Failed(
-                JobFailedError(
-                    f"{status}: {job.get('error') or 'no reason given'}", provider=self.name
-                )
+                JobFailedError(f"{status}: {job.error or 'no reason given'}", provider=self.name)
             )
         if status != "completed":
             raise TransientError(f"unknown status {status!r}", provider=self.name)
-        if any(job.get("has_nsfw_contents") or ()):
+        if any(flag is True for flag in job.has_nsfw_contents):
             return Failed(
                 ContentPolicyError("the provider flagged the video as NSFW", provider=self.name)
             )
-        outputs = job.get("outputs") or []
+        outputs = [url for url in job.outputs if isinstance(url, str) and url]
         if not outputs:
             return Failed(JobFailedError("completed without an output", provider=self.name))
         timings = {}
-        inference = (job.get("timings") or {}).get("inference")
-        if isinstance(inference, int | float):
-            timings["inference_s"] = inference / 1000  # reported in milliseconds
-        return Succeeded(str(outputs[0]), None, timings)
+        if job.timings is not None and job.timings.inference is not None:
+            timings["inference_s"] = job.timings.inference / 1000
+        return Succeeded(outputs[0], None, timings)

@@ -21,7 +21,6 @@ from providers.errors import (
     OutOfCreditError,
     RateLimitedError,
     ResultExpiredError,
-    TransientError,
 )
 from providers.transport import RetryPolicy
 from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider, request_for
@@ -180,13 +179,15 @@ async def test_a_result_over_the_size_cap_is_refused(world, tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-async def test_malformed_status_answers_are_tolerated_then_reported(world, tmp_path) -> None:
-    name, fake, provider, _ = world
+async def test_malformed_status_answers_are_tolerated_until_the_deadline(world, tmp_path):
+    name, fake, provider, time = world
     fake.faults.malformed_json = 2
     await provider.run(request_for(name), tmp_path / "a.mp4")
     fake.faults.malformed_json = 1000
-    with pytest.raises(TransientError, match="unreadable"):
+    started = time.now
+    with pytest.raises(DeadlineExceededError, match="unreadable"):
         await provider.run(request_for(name), tmp_path / "b.mp4")
+    assert 600 <= time.now - started <= 600 + 60  # polled on, within the deadline
     assert fake.submits == 2
 
 
