@@ -16,15 +16,10 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _CHATTY = ("httpx", "httpcore", "aiosqlite", "discord.http", "discord.gateway", "telegram.ext")
 
 
-class RedactingFormatter(logging.Formatter):
-    """Formats as usual, then replaces every secret (raw and URL-encoded) in the whole
-    line, traceback included: a token can hide in a message, an argument, an exception
-    or a URL, and the finished line is the one place that catches them all."""
+class Redactor:
+    """Replaces every configured secret, raw or URL-encoded, in a text."""
 
-    converter = time.gmtime
-
-    def __init__(self, secrets: Iterable[str], fmt: str = FORMAT) -> None:
-        super().__init__(fmt, datefmt="%Y-%m-%dT%H:%M:%SZ")
+    def __init__(self, secrets: Iterable[str]) -> None:
         variants = set()
         for secret in secrets:
             if secret:
@@ -32,11 +27,25 @@ class RedactingFormatter(logging.Formatter):
         # Longest first, so a secret containing another is replaced whole.
         self._secrets = sorted(variants, key=len, reverse=True)
 
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+    def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then redacts the whole line, traceback included: a token can
+    hide in a message, an argument, an exception or a URL, and the finished line is
+    the one place that catches them all."""
+
+    converter = time.gmtime
+
+    def __init__(self, secrets: Iterable[str], fmt: str = FORMAT) -> None:
+        super().__init__(fmt, datefmt="%Y-%m-%dT%H:%M:%SZ")
+        self._redact = Redactor(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redact(super().format(record))
 
 
 def setup_logging(level: str, secrets: Iterable[str], stream=None) -> None:

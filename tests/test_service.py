@@ -263,3 +263,22 @@ async def test_a_restart_resumes_every_job_without_a_second_submit(tmp_path: Pat
             assert job.state is JobState.DELIVERED
         assert world.fake.submits == 6 and len(world.delivery.delivered) == 6
         assert await world.store.ledger.verify() == []
+
+
+async def test_a_provider_error_echoing_the_api_key_is_redacted_everywhere(tmp_path) -> None:
+    from tests.provider_world import API_KEY
+
+    overrides = {"providers": {"fal": {"api_key": API_KEY}}}
+    async with service_world(tmp_path, settings_overrides=overrides) as world:
+        world.fake.faults.fail_job = f"key {API_KEY} is not allowed to use this model " + "x" * 900
+        accepted = await world.service.submit(animate())
+        await world.service.join()
+        job = await world.store.jobs.get(accepted.job_id)
+        assert job.state is JobState.FAILED
+        assert API_KEY not in job.error and "[redacted]" in job.error
+        assert len(job.error) <= 300
+        shown = [u.message for u in world.updates if u.job.id == job.id]
+        assert shown and not any(API_KEY in text for text in shown)
+        operator = Requester("cli", "cli:op")
+        record = await world.service.admin.job_info(operator, job.id)
+        assert API_KEY not in record and "[redacted]" in record

@@ -48,6 +48,7 @@ from bot.core.quotas import QuotaService, job_cost_mc
 from bot.core.safety import SafetyChecker, Verdict
 from bot.core.settings import ScopedSettings
 from bot.core.text import clean_prompt
+from bot.log import Redactor
 from providers import (
     Failed,
     GenerationRequest,
@@ -71,6 +72,7 @@ from storage.jobs import InvalidTransition
 log = logging.getLogger(__name__)
 
 MAX_PROMPT = 500
+MAX_REASON = 300  # characters of a provider's error kept in a job's row and messages
 MAX_REFITS = 4  # smaller encodes after the platform refused a size
 MAX_DELIVERY_RETRIES = 8  # transient post failures, backing off 1 s .. 60 s (~4 min)
 ACTIVE = {
@@ -107,6 +109,7 @@ class JobService:
         self.sleep = sleep
         self.quotas = QuotaService(store, settings.quotas, clock)
         self.authority = Authority(settings)
+        self._redact = Redactor(settings.secrets())
         self.scoped = ScopedSettings(store.settings, settings)
         self.admin = AdminService(
             store=store,
@@ -431,16 +434,16 @@ class JobService:
             except InvalidInputError as exc:
                 if name != job.provider:  # a fallback that cannot do it: next one
                     continue
-                await self._finish(job.id, JobState.FAILED, exc.message)
+                await self._finish(job.id, JobState.FAILED, self._reason(exc))
                 return None, None
             except ProviderError as exc:  # ambiguous, auth, credit: stop here, no retry
-                await self._finish(job.id, JobState.FAILED, _reason(exc))
+                await self._finish(job.id, JobState.FAILED, self._reason(exc))
                 return None, None
             return handle, provider
         await self._finish(
             job.id,
             JobState.FAILED,
-            _reason(last_error) if last_error else "no provider is available",
+            self._reason(last_error) if last_error else "no provider is available",
         )
         return None, None
 
@@ -496,9 +499,9 @@ class JobService:
                     )
                 case Failed(error=error):
                     if isinstance(error, ContentPolicyError):
-                        await self._block(job_id, Verdict("provider", error.message))
+                        await self._block(job_id, Verdict("provider", self._reason(error)))
                     else:
-                        await self._finish(job_id, JobState.FAILED, _reason(error))
+                        await self._finish(job_id, JobState.FAILED, self._reason(error))
                     return
                 case Succeeded():
                     await self._collect(job_id, provider, handle, event)
@@ -524,7 +527,7 @@ class JobService:
         try:
             result = await provider.fetch_result(handle, done, folder / "result.mp4")
         except ProviderError as exc:
-            await self._finish(job_id, JobState.FAILED, _reason(exc))
+            await self._finish(job_id, JobState.FAILED, self._reason(exc))
             return
         job = await self.store.jobs.get(job_id)
         if job.request.get("safety") and self.safety.detector is not None:
@@ -724,16 +727,20 @@ class JobService:
             return None
         return job, await self.store.ledger.entries(job_id)
 
+    def _reason(self, error: ProviderError) -> str:
+        """A provider's error as users and admins may read it: whatever the provider
+        wrote (some echo the API key back), redacted of every configured secret and
+        trimmed."""
+        text = error.message if error.provider == "" else f"{error.provider}: {error.message}"
+        text = self._redact(text)
+        return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
     async def _emit(self, update: JobUpdate) -> None:
         for listener in list(self._listeners):
             try:
                 await listener(update)
             except Exception:
                 log.exception("a job listener failed")
-
-
-def _reason(error: ProviderError) -> str:
-    return error.message if error.provider == "" else f"{error.provider}: {error.message}"
 
 
 def _first_error(exc: Exception) -> str:
