@@ -74,7 +74,6 @@ async def run(base_url: str, data: Path, jobs: int, users: int) -> None:
         safety=build_safety(settings, with_detector=False),
         delivery={"discord": NullDelivery()},
         sleep=no_wait,
-        workers=64,
     )
     await service.start()
     image = photo()

@@ -99,6 +99,8 @@ class RemoteProviderConfig(Section):
     max_poll_interval: Annotated[float, Field(ge=0.5, le=300)] = 15
     # Overall limit for one job, from submit to a downloaded result.
     deadline: Seconds = 1800
+    # Requests (submits and status polls) in flight at once; waiting jobs hold none.
+    max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 16
 
     @property
     def usable(self) -> bool:

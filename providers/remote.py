@@ -70,6 +70,7 @@ class RemoteSettings(Protocol):
     poll_interval: float
     max_poll_interval: float
     deadline: float
+    max_concurrent: int
 
 
 class RemoteProvider(ABC):
@@ -86,6 +87,7 @@ class RemoteProvider(ABC):
         poll_interval: float = 3,
         max_poll_interval: float = 15,
         deadline: float = 1800,
+        max_concurrent: int = 16,
         policy: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.time,
@@ -97,6 +99,9 @@ class RemoteProvider(ABC):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.deadline = deadline
+        # What is limited is the requests in flight (submits and polls), not the jobs:
+        # a job between two polls holds no slot.
+        self.slots = asyncio.Semaphore(max_concurrent)
         self.http = Transport(
             self.name,
             base_url=base_url.rstrip("/") + "/",
@@ -121,6 +126,7 @@ class RemoteProvider(ABC):
             poll_interval=config.poll_interval,
             max_poll_interval=config.max_poll_interval,
             deadline=config.deadline,
+            max_concurrent=config.max_concurrent,
             **overrides,
         )
 
@@ -177,13 +183,14 @@ class RemoteProvider(ABC):
         if spec.seed:
             seed = request.seed if request.seed is not None else self.rng.randint(0, MAX_SEED)
         endpoint, path, body = self.submission(request, spec, seed)
-        response = await self.http.send(
-            "POST",
-            path,
-            json_body=body,
-            safe_to_repeat=False,
-            deadline=self.clock() + self.deadline,
-        )
+        async with self.slots:
+            response = await self.http.send(
+                "POST",
+                path,
+                json_body=body,
+                safe_to_repeat=False,
+                deadline=self.clock() + self.deadline,
+            )
         self.http.check_status(response, what="submit")
         handle = self.handle_from(self.http.json_of(response, ambiguous=True), endpoint, seed)
         log.info("%s: submitted %s as %s", self.name, endpoint, handle.request_id)
@@ -207,7 +214,8 @@ class RemoteProvider(ABC):
                 )
                 return
             try:
-                event = await self.poll(handle)
+                async with self.slots:
+                    event = await self.poll(handle)
                 last_problem = ""
             except TransientError as exc:
                 last_problem = exc.message

@@ -49,8 +49,9 @@ MAYBE_ARRIVED = (
     httpx.WriteError,
     httpx.RemoteProtocolError,
 )
-# A provider's Retry-After is honoured up to this; beyond it (a day, say) it is a
-# refusal for now, not a reason to hold a job, a shutdown or a terminal for hours.
+# A provider's Retry-After is waited out up to this; beyond it (a day, say) it is a
+# refusal for now, reported at once, not a reason to hold a job, a shutdown or a
+# terminal for hours.
 MAX_RETRY_AFTER_S = 60.0
 
 
@@ -180,15 +181,16 @@ class Transport:
 
             status = response.status_code
             retry_after = retry_after_seconds(response, self.clock())
+            too_long = retry_after is not None and retry_after > MAX_RETRY_AFTER_S
             if status == 429:
-                if last or self._past(deadline, attempt, retry_after):
+                if last or too_long or self._past(deadline, attempt, retry_after):
                     raise RateLimitedError(
                         "rate limited", provider=self.provider, retry_after=retry_after
                     )
                 await self._wait(attempt, retry_after, "429 rate limited", deadline)
                 continue
             if status == 503 or (status >= 500 and safe_to_repeat):
-                if last or self._past(deadline, attempt, retry_after):
+                if last or too_long or self._past(deadline, attempt, retry_after):
                     raise TransientError(f"HTTP {status} from the API", provider=self.provider)
                 await self._wait(attempt, retry_after, f"HTTP {status}", deadline)
                 continue
@@ -203,7 +205,7 @@ class Transport:
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         delay = self.policy.backoff(attempt, self.rng)
         if retry_after is not None:
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
+            delay = max(delay, retry_after)
         return delay
 
     def _past(self, deadline: float | None, attempt: int, retry_after: float | None) -> bool:
@@ -213,7 +215,7 @@ class Transport:
             return False
         longest = min(self.policy.max_delay, self.policy.base_delay * 2**attempt)
         if retry_after is not None:
-            longest = max(longest, min(retry_after, MAX_RETRY_AFTER_S))
+            longest = max(longest, retry_after)
         return self.clock() + longest > deadline
 
     async def _wait(

@@ -88,6 +88,24 @@ class DiscordWorld:
         )
         return found[0]
 
+    async def answer_to(self, payload: dict) -> str:
+        """The bot's first words to this interaction: its reply, or its first edit of
+        the deferred response."""
+        token = payload["token"]
+        found = await self.wait_for(
+            lambda s: (
+                s.payload.get("_token") == token
+                and (
+                    (s.kind == "callback" and s.payload["type"] == 4)
+                    or (s.kind == "edit" and s.payload.get("content"))
+                )
+            )
+        )
+        sent = found[0]
+        return (
+            sent.payload["data"]["content"] if sent.kind == "callback" else sent.payload["content"]
+        )
+
     async def wait_for(self, predicate, within: float = 20.0) -> list[Sent]:
         async def poll() -> list[Sent]:
             while True:

@@ -109,6 +109,7 @@ async def service_world(
     detector=None,
     settings_overrides: dict | None = None,
     fake_polls: tuple[int, int] = (1, 1),
+    provider_options: dict | None = None,
 ) -> AsyncIterator[World]:
     time = FakeTime()
     fields = {"data_dir": tmp_path / "data", **(settings_overrides or {})}
@@ -117,7 +118,7 @@ async def service_world(
         API_KEY, queue_polls=fake_polls[0], running_polls=fake_polls[1]
     ) as fake:
         store = await Store.open(settings.database_path)
-        backend = make_provider(provider, fake.base_url, time)
+        backend = make_provider(provider, fake.base_url, time, **(provider_options or {}))
         delivery = RecordingDelivery(tmp_path / "posted")
         service = JobService(
             store=store,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from storage import SCHEMA_VERSION
 from tests.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ def test_doctor_on_the_example_config_masks_keys_and_shows_the_schema(tmp_path: 
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"config file: {EXAMPLE}" in out
-    assert "schema version 4, this release: 4" in out
+    assert f"schema version {SCHEMA_VERSION}, this release: {SCHEMA_VERSION}" in out
     assert "quota ledger: consistent" in out
     assert "fal        ready" in out and "key ****0b" not in out
     assert f"key ****{SECRETS['FAL_KEY'][-4:]}" in out

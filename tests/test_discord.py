@@ -165,11 +165,10 @@ async def test_the_cancel_button_refunds_a_running_job(tmp_path: Path) -> None:
         await world.wait_for(lambda s: s.kind == "edit" and "costs" in s.payload["content"])
         job = (await world.service.history("discord:700000000000000001"))[0]
         stranger = await world.press(f"fp:cancel:{job.id}", user_id="700000000000000002")
-        reply = await world.callback_for(stranger)
-        assert "Only the person who asked" in reply.payload["data"]["content"]
+        assert (await world.callback_for(stranger)).payload["type"] == 5  # deferred first
+        assert "Only the person who asked" in await world.answer_to(stranger)
         owner = await world.press(f"fp:cancel:{job.id}")
-        reply = await world.callback_for(owner)
-        assert reply.payload["data"]["content"].startswith("Cancelled")
+        assert (await world.answer_to(owner)).startswith("Cancelled")
         entries = await world.store.ledger.entries(job.id)
         assert entries.keys() == {"reserve", "refund"} and world.fal.calls["cancel"] == 1
 

@@ -29,19 +29,7 @@ def quota_op(sub: str, options: list[dict]) -> list[dict]:
 
 
 async def first_answer(world: DiscordWorld, payload: dict) -> str:
-    """The bot's first words to this interaction: its reply, or its first edit after a
-    defer."""
-    found = await world.wait_for(
-        lambda s: (
-            s.payload.get("_token") == payload["token"]
-            and (
-                (s.kind == "callback" and s.payload["type"] == 4)
-                or (s.kind == "edit" and s.payload.get("content"))
-            )
-        )
-    )
-    sent = found[0]
-    return sent.payload["data"]["content"] if sent.kind == "callback" else sent.payload["content"]
+    return await world.answer_to(payload)
 
 
 async def test_a_server_admin_cannot_lift_their_own_bot_wide_caps(tmp_path: Path) -> None:

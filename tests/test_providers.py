@@ -93,6 +93,15 @@ async def test_rate_limit_beyond_the_retries_gives_up_with_the_hint(world, tmp_p
     assert fake.submit_attempts == RetryPolicy().attempts and fake.submits == 0
 
 
+async def test_a_retry_after_of_a_day_is_reported_at_once_not_waited(world, tmp_path) -> None:
+    name, fake, provider, time = world
+    fake.faults.rate_limit, fake.faults.retry_after = 100, 86400
+    with pytest.raises(RateLimitedError) as caught:
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert caught.value.retry_after == 86400
+    assert fake.submit_attempts == 1 and time.sleeps == []
+
+
 async def test_503_on_submit_never_arrived_so_it_is_retried(world, tmp_path) -> None:
     name, fake, provider, _ = world
     fake.faults.error_burst, fake.faults.burst_status = 2, 503

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import shutil
 import time
@@ -72,6 +73,7 @@ from storage.jobs import InvalidTransition
 log = logging.getLogger(__name__)
 
 MAX_PROMPT = 500
+STOP_GRACE_S = 10.0  # for submits on their way at shutdown (SIGTERM ends within 15 s)
 MAX_REASON = 300  # characters of a provider's error kept in a job's row and messages
 MAX_REFITS = 4  # smaller encodes after the platform refused a size
 MAX_DELIVERY_RETRIES = 8  # transient post failures, backing off 1 s .. 60 s (~4 min)
@@ -98,7 +100,7 @@ class JobService:
         delivery: Mapping[str, DeliveryTarget],
         clock: Clock = system_clock,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        workers: int = 8,
+        stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -121,33 +123,49 @@ class JobService:
             service=self,
         )
         self.jobs_dir = settings.data_dir / "jobs"
-        self._workers = workers
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._waiting: list[str] = []  # queued here, in order (for positions)
+        self._stop_grace_s = stop_grace_s
+        self._started = False
+        self._waiting: list[str] = []  # not yet sent to a provider, in order (positions)
+        # One task per job in flight. A job waiting on a provider holds nothing but its
+        # task (a timer and a poll now and then); what costs is bounded instead: submits
+        # and polls per provider (inside each provider), downloads, and CPU work.
         self._active: dict[str, asyncio.Task[None]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        cores = os.cpu_count() or 2
+        self._downloads = asyncio.Semaphore(max(2, cores))
+        self._cpu_work = asyncio.Semaphore(cores)  # encodes, frame sampling, image checks
         self._sending: set[asyncio.Future[Handle]] = set()
         self._listeners: list[Listener] = []
+        # Updates go to the adapters off the job's path: per job, the latest one wins
+        # while a slow listener (a rate-limited chat edit) is still busy with the last.
+        self._pending_updates: dict[str, JobUpdate] = {}
+        self._pumps: dict[str, asyncio.Task[None]] = {}
+        self._side_tasks: set[asyncio.Future[None]] = set()
         self._rng = random.Random()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover what a previous process left, then start the workers."""
+        """Recover what a previous process left, then run every job in flight."""
+        self._started = True
         await self.recover()
-        self._tasks = [
-            asyncio.create_task(self._worker(), name=f"job-worker-{n}")
-            for n in range(self._workers)
-        ]
+        for job_id in list(self._waiting):
+            self._spawn(job_id)
 
     async def stop(self) -> None:
         """Stop working without touching job states: a restart resumes every job.
-        Submits already on their way finish first (bounded by the read timeout)."""
-        await asyncio.gather(*self._sending, return_exceptions=True)
-        for task in [*self._tasks, *self._active.values()]:
+        Submits already on their way get `stop_grace_s` to finish and save their handle;
+        one still out then stays 'submitting', which the next start refunds (it is
+        never sent again). Whatever providers do, this returns within the grace time
+        plus a moment."""
+        self._started = False
+        if self._sending:
+            await asyncio.wait(self._sending, timeout=self._stop_grace_s)
+        for sending in list(self._sending):
+            sending.cancel()
+        tasks = [*self._active.values(), *self._pumps.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._active.values(), return_exceptions=True)
-        self._tasks.clear()
+        await asyncio.gather(*tasks, *self._sending, return_exceptions=True)
 
     async def recover(self) -> None:
         interrupted = await self.store.jobs.in_states({JobState.SUBMITTING})
@@ -200,20 +218,21 @@ class JobService:
         if verdict is not None:
             return await self._refuse_for_safety(who, verdict)
 
-        try:
-            images = [
-                await asyncio.to_thread(load_image, data)
-                for data in (request.image, request.last_image)
-                if data is not None
-            ]
-        except ImageRejected as exc:
-            return Refused("image", str(exc))
-        for what, image in zip(("image", "last frame"), images, strict=False):
-            verdict = await asyncio.to_thread(
-                self.safety.check_images, [image], what=what, enabled=safety_on
-            )
-            if verdict is not None:
-                return await self._refuse_for_safety(who, verdict)
+        async with self._cpu_work:
+            try:
+                images = [
+                    await asyncio.to_thread(load_image, data)
+                    for data in (request.image, request.last_image)
+                    if data is not None
+                ]
+            except ImageRejected as exc:
+                return Refused("image", str(exc))
+            for what, image in zip(("image", "last frame"), images, strict=False):
+                verdict = await asyncio.to_thread(
+                    self.safety.check_images, [image], what=what, enabled=safety_on
+                )
+                if verdict is not None:
+                    return await self._refuse_for_safety(who, verdict)
 
         provider_name = options.provider or await self.scoped.get(
             "provider", channel_key=who.channel_key, guild_key=who.guild_key
@@ -258,7 +277,7 @@ class JobService:
             return Refused("quota", quota_refused(outcome.refusal, cost, self.clock()))
         position = self._enqueue(job.id)
         record = await self.store.jobs.get(job.id)
-        await self._emit(
+        self._emit(
             JobUpdate(record, messages.status_line("queued", position=position), position=position)
         )
         log.info(
@@ -352,33 +371,44 @@ class JobService:
 
     def _enqueue(self, job_id: str) -> int:
         self._waiting.append(job_id)
-        self._queue.put_nowait(job_id)
+        if self._started:
+            self._spawn(job_id)
         return len(self._waiting)
 
-    async def _worker(self) -> None:
-        while True:
-            job_id = await self._queue.get()
-            if job_id in self._waiting:
-                self._waiting.remove(job_id)
-            task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
-            self._active[job_id] = task
+    def _spawn(self, job_id: str) -> None:
+        if job_id not in self._active:
+            self._active[job_id] = asyncio.create_task(
+                self._supervised(job_id), name=f"job-{job_id}"
+            )
+
+    async def _supervised(self, job_id: str) -> None:
+        """Run one job; whatever it raises is logged and the job ends failed and
+        refunded, and nothing else is affected."""
+        try:
+            await self._run(job_id)
+        except asyncio.CancelledError:
+            raise  # cancelled by its user (already ended) or by stop (resumed later)
+        except Exception:
+            log.exception("job %s crashed", job_id)
             try:
-                await task
-            except asyncio.CancelledError:
-                # A job cancelled by its user ends here; the worker being stopped goes on
-                # stopping.
-                if asyncio.current_task().cancelling():
-                    raise
-            except Exception:
-                log.exception("job %s crashed", job_id)
                 await self._finish(job_id, JobState.FAILED, "an internal error")
-            finally:
-                self._active.pop(job_id, None)
-                self._queue.task_done()
+            except Exception:
+                log.exception("job %s: could not record the failure", job_id)
+        finally:
+            self._active.pop(job_id, None)
+            self._unwait(job_id)
+
+    def _unwait(self, job_id: str) -> None:
+        if job_id in self._waiting:
+            self._waiting.remove(job_id)
 
     async def join(self) -> None:
-        """Wait until every queued job has been worked on (tests, CLI)."""
-        await self._queue.join()
+        """Wait until every job in flight has ended and its updates went out (tests,
+        CLI)."""
+        while self._active or self._pumps:
+            await asyncio.gather(
+                *self._active.values(), *self._pumps.values(), return_exceptions=True
+            )
 
     # --- running a job --------------------------------------------------------------------------
 
@@ -412,6 +442,7 @@ class JobService:
         ]
         async with self.store.db.transaction() as tx:
             await self.store.jobs.transition(job.id, JobState.SUBMITTING, now=self.clock(), tx=tx)
+        self._unwait(job.id)
         last_error: ProviderError | None = None
         for name in candidates:
             provider = self.providers.get(name)
@@ -518,29 +549,31 @@ class JobService:
                 await self.store.jobs.transition(job_id, JobState.RUNNING, now=self.clock(), tx=tx)
             await self.store.jobs.record_progress(job_id, fraction, detail, now=self.clock(), tx=tx)
         job = await self.store.jobs.get(job_id)
-        await self._emit(JobUpdate(job, messages.status_line(state.value, **update), **update))
+        self._emit(JobUpdate(job, messages.status_line(state.value, **update), **update))
 
     async def _collect(
         self, job_id: str, provider: RemoteProvider, handle: Handle, done: Succeeded
     ) -> None:
         folder = self.jobs_dir / job_id
         try:
-            result = await provider.fetch_result(handle, done, folder / "result.mp4")
+            async with self._downloads:
+                result = await provider.fetch_result(handle, done, folder / "result.mp4")
         except ProviderError as exc:
             await self._finish(job_id, JobState.FAILED, self._reason(exc))
             return
         job = await self.store.jobs.get(job_id)
         if job.request.get("safety") and self.safety.detector is not None:
-            try:
-                frames = await asyncio.to_thread(
-                    sample_frames, result.path, self.settings.safety.output_frames_checked
+            async with self._cpu_work:
+                try:
+                    frames = await asyncio.to_thread(
+                        sample_frames, result.path, self.settings.safety.output_frames_checked
+                    )
+                except VideoUnusable as exc:
+                    await self._finish(job_id, JobState.FAILED, f"the video is unusable ({exc})")
+                    return
+                verdict = await asyncio.to_thread(
+                    self.safety.check_images, frames, what="output video", enabled=True
                 )
-            except VideoUnusable as exc:
-                await self._finish(job_id, JobState.FAILED, f"the video is unusable ({exc})")
-                return
-            verdict = await asyncio.to_thread(
-                self.safety.check_images, frames, what="output video", enabled=True
-            )
             if verdict is not None:
                 await self._block(job_id, verdict)
                 return
@@ -554,7 +587,7 @@ class JobService:
                 result_path=str(result.path),
                 seed=result.seed,
             )
-        await self._emit(JobUpdate(job, messages.status_line("succeeded")))
+        self._emit(JobUpdate(job, messages.status_line("succeeded")))
         await self._deliver(job)
 
     async def _deliver(self, job: JobRecord) -> None:
@@ -576,9 +609,10 @@ class JobService:
         transient_failures = refits = 0
         while True:
             try:
-                fitted = await asyncio.to_thread(
-                    fit_to_limit, source, limit, self.jobs_dir / job.id / "fit"
-                )
+                async with self._cpu_work:
+                    fitted = await asyncio.to_thread(
+                        fit_to_limit, source, limit, self.jobs_dir / job.id / "fit"
+                    )
             except (CannotFit, VideoUnusable):
                 await self._finish(job.id, JobState.FAILED, messages.TOO_LARGE_TO_POST)
                 return
@@ -608,7 +642,7 @@ class JobService:
                 job.id, JobState.DELIVERED, now=self.clock(), tx=tx, posted_ref=posted
             )
             await self.quotas.commit(job.id, tx=tx)
-        await self._emit(JobUpdate(delivered, messages.DELIVERED))
+        self._emit(JobUpdate(delivered, messages.DELIVERED))
 
     # --- ending jobs -------------------------------------------------------------------------
 
@@ -630,7 +664,7 @@ class JobService:
                 messages.blocked(reason) if state is JobState.BLOCKED else messages.failed(reason)
             )
         )
-        await self._emit(JobUpdate(job, text))
+        self._emit(JobUpdate(job, text))
         return True
 
     async def _block(self, job_id: str, verdict: Verdict) -> None:
@@ -660,15 +694,26 @@ class JobService:
         task = self._active.get(job_id)
         if task is not None:
             task.cancel()
-        if job_id in self._waiting:
-            self._waiting.remove(job_id)
+        self._unwait(job_id)
         provider = self.providers.get(job.provider)
         if job.provider_handle and provider is not None:
-            try:
-                await provider.cancel(Handle.model_validate(job.provider_handle))
-            except ProviderError as exc:
-                log.info("job %s: provider cancel failed: %s", job_id, exc)
+            # The refund is done; telling the provider may take a while and need not
+            # hold up whoever pressed Cancel.
+            self._background(self._cancel_at_provider(job_id, provider, job.provider_handle))
         return True
+
+    async def _cancel_at_provider(
+        self, job_id: str, provider: RemoteProvider, handle: Mapping[str, Any]
+    ) -> None:
+        try:
+            await provider.cancel(Handle.model_validate(handle))
+        except ProviderError as exc:
+            log.info("job %s: provider cancel failed: %s", job_id, exc)
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     async def follow_up(
         self, job_id: str, by: Requester, *, extend: bool, reply_ref: Mapping[str, Any]
@@ -735,12 +780,25 @@ class JobService:
         text = self._redact(text)
         return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
-    async def _emit(self, update: JobUpdate) -> None:
-        for listener in list(self._listeners):
-            try:
-                await listener(update)
-            except Exception:
-                log.exception("a job listener failed")
+    def _emit(self, update: JobUpdate) -> None:
+        """Hand an update to the listeners without waiting for them."""
+        job_id = update.job.id
+        self._pending_updates[job_id] = update  # an older one not yet sent is dropped
+        if job_id not in self._pumps:
+            self._pumps[job_id] = asyncio.create_task(
+                self._pump(job_id), name=f"job-{job_id}-updates"
+            )
+
+    async def _pump(self, job_id: str) -> None:
+        try:
+            while (update := self._pending_updates.pop(job_id, None)) is not None:
+                for listener in list(self._listeners):
+                    try:
+                        await listener(update)
+                    except Exception:
+                        log.exception("a job listener failed")
+        finally:
+            self._pumps.pop(job_id, None)
 
 
 def _first_error(exc: Exception) -> str:

@@ -44,22 +44,23 @@ class JobButton(
             await report_failure(interaction, exc)
 
     async def _act(self, interaction: discord.Interaction) -> None:
+        # First, always: the 3-second rule; the work below writes to the database and
+        # may start a new job.
+        callback = await interaction.response.defer(thinking=True, ephemeral=True)
         service = interaction.client.service
         who = requester_of(interaction)
         if self.action == "cancel":
             # The core decides: the owner, an admin of the job's server, or an operator.
-            cancelled = await service.cancel(self.job_id, by=who)
-            if cancelled:
+            if await service.cancel(self.job_id, by=who):
                 text = messages.CANCELLED
             else:
                 job = await service.store.jobs.get(self.job_id)
                 allowed = job is not None and service.authority.may_cancel(who, job)
                 text = messages.CANNOT_CANCEL if allowed else messages.NOT_YOURS
-            await interaction.response.send_message(
-                text, ephemeral=True, allowed_mentions=only_mentioning()
+            await interaction.edit_original_response(
+                content=text, allowed_mentions=only_mentioning()
             )
             return
-        callback = await interaction.response.defer(thinking=True, ephemeral=True)
         outcome = await service.follow_up(
             self.job_id,
             who,

@@ -36,6 +36,7 @@ class Faults:
     expired_result: int | None = None  # the video URL answers 403 or 404
     truncated_result: bool = False  # the video is served cut in half
     malformed_json: int = 0  # the next N status answers are not JSON
+    slow_answers: float = 0.0  # every API answer takes this long (seconds)
 
 
 @dataclass
@@ -80,6 +81,9 @@ class FakeProvider(LoopbackServer):
         self.last_headers: dict[str, str] = {}
         self.media_headers: dict[str, str] = {}
         self.video_override: bytes | None = None  # serve this instead of a generated clip
+        self.in_flight = 0  # API requests being answered right now
+        self.most_in_flight = 0
+        self.queued_forever: set[int] = set()  # the nth submitted jobs never leave the queue
         self._ids = itertools.count(1)
         super().__init__()
         self.app = web.Application(middlewares=[self._faults_middleware])
@@ -123,6 +127,8 @@ class FakeProvider(LoopbackServer):
 
     def polled(self, job: FakeJob) -> str:
         job.polls += 1
+        if int(job.id.rsplit("-", 1)[1]) in self.queued_forever:
+            return "queued"
         return job.stage(self.faults, self.queue_polls, self.running_polls)
 
     def media_url(self, job: FakeJob) -> str:
@@ -143,6 +149,16 @@ class FakeProvider(LoopbackServer):
             return await handler(request)
         self.calls[route] += 1
         self.last_headers = dict(request.headers)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.faults.slow_answers:
+                await asyncio.sleep(self.faults.slow_answers)
+            return await self._answer_with_faults(request, handler, route)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer_with_faults(self, request: web.Request, handler, route: str):
         if route == "submit":
             self.submit_attempts += 1
         faults = self.faults

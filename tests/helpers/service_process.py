@@ -65,7 +65,6 @@ async def main(mode: str, count: int = 0) -> None:
         providers=build_providers(settings),
         safety=build_safety(settings, with_detector=False),
         delivery={"discord": FileDelivery(settings.data_dir / "posted")},
-        workers=count or 20,
     )
     await service.start()
     for n in range(count):
