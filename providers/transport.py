@@ -311,14 +311,18 @@ class Transport:
                     provider=self.provider,
                 )
             size = 0
-            with part.open("wb") as out:
-                async for chunk in response.aiter_bytes(1 << 16):
+            # The writes go to a thread: a slow disk must not stall the event loop.
+            out = await asyncio.to_thread(part.open, "wb")
+            try:
+                async for chunk in response.aiter_bytes(1 << 20):
                     size += len(chunk)
                     if size > max_bytes:
                         raise InvalidResultError(
                             f"the result is over the {max_bytes} byte cap", provider=self.provider
                         )
-                    out.write(chunk)
+                    await asyncio.to_thread(out.write, chunk)
+            finally:
+                await asyncio.to_thread(out.close)
             return size
 
 

@@ -130,3 +130,28 @@ def test_bucket_crop_is_centred() -> None:
     fitted = fit_to_bucket(image)
     assert fitted.getpixel((fitted.width // 2, fitted.height // 2)) == (255, 255, 255)
     assert fitted.getpixel((5, fitted.height // 2)) == (0, 0, 0)
+
+
+def test_the_bomb_check_changes_no_global_state() -> None:
+    """Pillow's limit and the warning filters are process-wide; intake runs in worker
+    threads, so it must never change them, not even for the length of a call."""
+    import threading
+    import warnings
+
+    from PIL import Image
+
+    noise = Image.effect_noise((2500, 2500), 64).convert("RGB")  # slow to decode
+    data = encode(noise, "PNG")
+    before_limit, before_filters = Image.MAX_IMAGE_PIXELS, list(warnings.filters)
+    seen: set[object] = set()
+    worker = threading.Thread(target=load_image, args=(data,))
+    worker.start()
+    while worker.is_alive():
+        seen.add(Image.MAX_IMAGE_PIXELS)
+        seen.add(len(warnings.filters))
+    worker.join()
+    assert seen <= {before_limit, len(before_filters)}
+    with pytest.raises(ImageRejected) as refused:
+        load_image(png_with_header_size(9_000, 9_000))  # 81 Mpx: under Pillow's own limit
+    assert refused.value.reason == "too_many_pixels"
+    assert before_limit == Image.MAX_IMAGE_PIXELS and warnings.filters == before_filters

@@ -1,8 +1,8 @@
 """Image intake: whatever a user sent becomes a sane RGB image, or a clear refusal.
 
 Formats are allow-listed at open (Pillow would otherwise try every plugin), the byte
-size is capped before decoding, the decompression-bomb limit is an error rather than
-a warning, EXIF orientation is applied, the first frame of an animation is taken, and
+size is capped before decoding, the pixel count the header declares is capped before
+anything is decoded, EXIF orientation is applied, the first frame of an animation is taken, and
 transparency is composited on white. All of it is blocking: call it in a thread.
 """
 
@@ -19,6 +19,9 @@ from bot.core import messages
 from providers import ImageInput
 
 register_heif_opener()  # HEIC/HEIF from phones
+# Pillow warns between its limit and twice it; we refuse by our own (lower) limit
+# first, so its warning would only be noise. Set once at import, never from a thread.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "HEIF", "AVIF")
 
@@ -53,29 +56,27 @@ def load_image(data: bytes, limits: IntakeLimits = IntakeLimits()) -> Image.Imag
         raise ImageRejected(
             "too_many_bytes", messages.image_too_many_bytes(len(data), limits.max_bytes)
         )
-    with warnings.catch_warnings():
-        # Above max_pixels Pillow only warns; above twice that it raises. Both refuse.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        previous_limit = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = limits.max_pixels
-        try:
-            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-            width, height = image.size
-            _check_dimensions(width, height, limits)
-            image.seek(0)  # the first frame of a GIF / animated WebP
-            image.load()
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-            raise ImageRejected("too_many_pixels", messages.IMAGE_TOO_MANY_PIXELS) from None
-        except UnidentifiedImageError:
-            declared = _png_header_size(data)
-            if declared is not None and 0 in declared:
-                # Pillow will not even identify a 0×0 PNG; say what is really wrong.
-                _check_dimensions(*declared, limits)
-            raise ImageRejected("unsupported", messages.IMAGE_UNSUPPORTED) from None
-        except (OSError, SyntaxError, ValueError, EOFError):
-            raise ImageRejected("corrupt", messages.IMAGE_CORRUPT) from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = previous_limit
+    try:
+        # Pillow's own bomb check (a warning, an error at twice its limit) is global
+        # state; ours is an explicit count of the pixels the header declares, before
+        # anything is decoded, and changes nothing for other threads.
+        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        width, height = image.size
+        if width * height > limits.max_pixels:
+            raise ImageRejected("too_many_pixels", messages.IMAGE_TOO_MANY_PIXELS)
+        _check_dimensions(width, height, limits)
+        image.seek(0)  # the first frame of a GIF / animated WebP
+        image.load()
+    except Image.DecompressionBombError:  # far over Pillow's own limit, at open
+        raise ImageRejected("too_many_pixels", messages.IMAGE_TOO_MANY_PIXELS) from None
+    except UnidentifiedImageError:
+        declared = _png_header_size(data)
+        if declared is not None and 0 in declared:
+            # Pillow will not even identify a 0×0 PNG; say what is really wrong.
+            _check_dimensions(*declared, limits)
+        raise ImageRejected("unsupported", messages.IMAGE_UNSUPPORTED) from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise ImageRejected("corrupt", messages.IMAGE_CORRUPT) from None
     image = ImageOps.exif_transpose(image)
     return _flatten(image)
 

@@ -8,6 +8,7 @@ and writes the audit row.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -157,6 +158,9 @@ class NudeNetDetector:
     never paths: its thresholds differ between the two input routes."""
 
     def __init__(self) -> None:
+        # onnxruntime (NudeNet's engine) contacts a telemetry host about 10 s after
+        # import unless this is set first; nobody here asked for that connection.
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         from nudenet import NudeDetector  # the `safety` extra
 
         self._detector = NudeDetector()
