@@ -181,6 +181,10 @@ class StorageConfig(Section):
     # Unset: <data_dir>/framepack-bot.sqlite3
     database: Path | None = None
     busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5000
+    # Job files (inputs, results, re-encodes under <data_dir>/jobs): kept this many days
+    # after the job ended, and all together within max_disk_mb (oldest go first).
+    keep_days: Annotated[float, Field(gt=0, le=3650)] = 7
+    max_disk_mb: Annotated[int, Field(ge=100, le=10_000_000)] = 20_000
 
 
 class EngineConfig(Section):

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from bot import __version__
 from bot.config import REMOTE_PROVIDERS, Settings, env_variable_for
+from bot.core.retention import disk_use
 from storage import SCHEMA_VERSION, Database, QuotaLedger, StorageError
 
 
@@ -143,5 +144,11 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
     lines.append(
         f"admins: {len(a.discord_user_ids)} Discord users, {len(a.discord_role_ids)} "
         f"Discord roles, {len(a.telegram_user_ids)} Telegram users"
+    )
+    use = disk_use(settings.data_dir / "jobs")
+    st = settings.storage
+    lines.append(
+        f"job files: {use.jobs} jobs, {use.bytes / 2**20:.1f} MiB in "
+        f"{settings.data_dir / 'jobs'} (kept {st.keep_days:g} days, at most {st.max_disk_mb} MiB)"
     )
     return lines, healthy

@@ -46,6 +46,7 @@ from bot.core.intake import ImageRejected, IntakeLimits, for_remote, load_image
 from bot.core.media import CannotFit, VideoUnusable, fit_to_limit, last_frame_png, sample_frames
 from bot.core.messages import quota_refused
 from bot.core.quotas import QuotaService, job_cost_mc
+from bot.core.retention import Retention
 from bot.core.safety import SafetyChecker, Verdict
 from bot.core.settings import ScopedSettings
 from bot.core.text import clean_prompt
@@ -123,6 +124,14 @@ class JobService:
             service=self,
         )
         self.jobs_dir = settings.data_dir / "jobs"
+        self.retention = Retention(
+            store,
+            self.jobs_dir,
+            keep_days=settings.storage.keep_days,
+            max_bytes=settings.storage.max_disk_mb * 2**20,
+            clock=clock,
+        )
+        self._sweeper: asyncio.Task[None] | None = None
         self._stop_grace_s = stop_grace_s
         self._started = False
         self._waiting: list[str] = []  # not yet sent to a provider, in order (positions)
@@ -145,11 +154,14 @@ class JobService:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover what a previous process left, then run every job in flight."""
+        """Recover what a previous process left, run every job in flight, and keep the
+        job files within their time and disk bounds (now, then hourly)."""
         self._started = True
         await self.recover()
         for job_id in list(self._waiting):
             self._spawn(job_id)
+        # Hourly in real time (the injected sleep paces provider retries, not this).
+        self._sweeper = asyncio.create_task(self.retention.run(), name="retention")
 
     async def stop(self) -> None:
         """Stop working without touching job states: a restart resumes every job.
@@ -163,6 +175,9 @@ class JobService:
         for sending in list(self._sending):
             sending.cancel()
         tasks = [*self._active.values(), *self._pumps.values()]
+        if self._sweeper is not None:
+            tasks.append(self._sweeper)
+            self._sweeper = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, *self._sending, return_exceptions=True)
