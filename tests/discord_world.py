@@ -55,9 +55,7 @@ class DiscordWorld:
         return payload
 
     def image(self, size=(128, 72), color=(200, 60, 40)) -> dict:
-        buffer = io.BytesIO()
-        Image.new("RGB", size, color).save(buffer, "PNG")
-        return self.discord.add_attachment("photo.png", buffer.getvalue(), "image/png")
+        return png_attachment(self.discord, size, color)
 
     async def animate(
         self,
@@ -115,6 +113,13 @@ class DiscordWorld:
                 await asyncio.sleep(0.02)
 
         return await asyncio.wait_for(poll(), within)
+
+
+def png_attachment(fake: FakeDiscord, size=(128, 72), color=(200, 60, 40)) -> dict:
+    """A PNG uploaded to the loopback Discord's CDN, as an attachment payload."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return fake.add_attachment("photo.png", buffer.getvalue(), "image/png")
 
 
 @asynccontextmanager

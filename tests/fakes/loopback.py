@@ -15,7 +15,8 @@ class LoopbackServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # A test ends with requests still held (a stuck submit): do not wait a minute.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
