@@ -42,9 +42,9 @@ async def run(interactions: int, rounds: int) -> None:
             },
         ) as world:
             loop = asyncio.get_running_loop()
-            for _ in range(rounds):
+            for round_ in range(rounds):
                 payloads = []
-                for _ in range(interactions):
+                for n in range(interactions):
                     image = world.image()
                     payload = world.discord.slash_command(
                         "animate",
@@ -53,6 +53,7 @@ async def run(interactions: int, rounds: int) -> None:
                             {"name": "prompt", "type": 3, "value": "waves roll in"},
                         ],
                         attachments=[image],
+                        user_id=str(710_000_000_000_000_000 + round_ * 100_000 + n),  # distinct
                     )
                     payloads.append(payload)
                 sent_at = {}

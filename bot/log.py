@@ -38,7 +38,8 @@ class RedactingFormatter(logging.Formatter):
     hide in a message, an argument, an exception or a URL, and the finished line is
     the one place that catches them all."""
 
-    converter = time.gmtime
+    def converter(self, seconds: float | None) -> time.struct_time:
+        return time.gmtime(seconds)  # timestamps in UTC
 
     def __init__(self, secrets: Iterable[str], fmt: str = FORMAT) -> None:
         super().__init__(fmt, datefmt="%Y-%m-%dT%H:%M:%SZ")

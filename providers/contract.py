@@ -73,6 +73,18 @@ class GenerationRequest(BaseModel):
     strength: Annotated[float, Field(ge=0, le=1)] | None = None  # last-frame influence
     enable_safety_checker: bool = True
 
+    @property
+    def job_mode(self) -> Mode:
+        """The mode, never None (validation derives it from last_image)."""
+        return self.mode or (Mode.FIRST_LAST_FRAME if self.last_image else Mode.IMAGE_TO_VIDEO)
+
+    @property
+    def end_image(self) -> ImageInput:
+        """The last frame of a first-last-frame job (validation guarantees one)."""
+        if self.last_image is None:
+            raise ValueError("this job has no last frame")
+        return self.last_image
+
     @model_validator(mode="after")
     def _consistent(self) -> GenerationRequest:
         derived = Mode.FIRST_LAST_FRAME if self.last_image else Mode.IMAGE_TO_VIDEO

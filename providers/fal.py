@@ -102,7 +102,7 @@ class FalProvider(RemoteProvider):
         return {"Authorization": f"Key {api_key}"}
 
     def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
-        app = spec.endpoint[request.mode]
+        app = spec.endpoint[request.job_mode]
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "aspect_ratio": pick_aspect_ratio(request, spec.aspect_ratios),
@@ -115,7 +115,7 @@ class FalProvider(RemoteProvider):
             body["negative_prompt"] = request.negative_prompt
         if request.model is ModelFamily.WAN_FLF2V:
             body["start_image_url"] = data_uri(request.image)
-            body["end_image_url"] = data_uri(request.last_image)
+            body["end_image_url"] = data_uri(request.end_image)
             if request.guidance_scale is not None:
                 body["guide_scale"] = request.guidance_scale
             if request.num_inference_steps is not None:
@@ -136,7 +136,8 @@ class FalProvider(RemoteProvider):
             "response": answer.response_url,
             "cancel": answer.cancel_url,
         }
-        missing = [f"{key}_url" for key, url in urls.items() if not is_web_url(url)]
+        usable = {key: url for key, url in urls.items() if url is not None and is_web_url(url)}
+        missing = [f"{key}_url" for key in urls if key not in usable]
         if not answer.request_id or missing:
             what = ", ".join((["request_id"] if not answer.request_id else []) + missing)
             raise AmbiguousSubmitError(
@@ -149,7 +150,7 @@ class FalProvider(RemoteProvider):
             request_id=request_id,
             seed=seed,
             submitted_at=self.clock(),
-            urls=urls,
+            urls=usable,
         )
 
     async def poll(self, handle: Handle) -> Event:

@@ -67,7 +67,7 @@ class LannetechProvider(RemoteProvider):
 
     def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
         body: dict[str, Any] = {
-            "model": spec.endpoint[request.mode],
+            "model": spec.endpoint[request.job_mode],
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,
             "image_url": data_uri(request.image),

@@ -202,6 +202,7 @@ class RemoteProvider(ABC):
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
         deadline = handle.submitted_at + self.deadline
         last_event: Event | None = None
+        event: Event | None
         last_problem = ""
         while True:
             if self.clock() > deadline:

@@ -83,7 +83,7 @@ class WaveSpeedProvider(RemoteProvider):
         return {"Authorization": f"Bearer {api_key}"}
 
     def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
-        model = spec.endpoint[request.mode]
+        model = spec.endpoint[request.job_mode]
         aspect = pick_aspect_ratio(request, spec.aspect_ratios)
         body: dict[str, Any] = {
             "prompt": request.prompt,
@@ -93,7 +93,7 @@ class WaveSpeedProvider(RemoteProvider):
             "enable_safety_checker": request.enable_safety_checker,
         }
         if request.model is ModelFamily.WAN_FLF2V:
-            body["last_image"] = data_uri(request.last_image)
+            body["last_image"] = data_uri(request.end_image)
             body["size"] = WAN_SIZES[(request.resolution, aspect)]
             body["duration"] = round(request.seconds)
         else:

@@ -169,6 +169,13 @@ class JobStore:
         row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return JobRecord.from_row(row) if row else None
 
+    async def require(self, job_id: str) -> JobRecord:
+        """A job that must exist (its id came from our own rows); KeyError if not."""
+        job = await self.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return job
+
     async def transition(
         self,
         job_id: str,

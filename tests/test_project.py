@@ -42,6 +42,17 @@ def test_lint_and_format_are_clean() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_types_check_clean() -> None:
+    """mypy over bot/, providers/, storage/ and local_engine/ (pyproject's [tool.mypy])."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_extras_admit_the_cpu_torch_wheel_on_disk() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]

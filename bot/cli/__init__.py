@@ -10,11 +10,11 @@ import asyncio
 import getpass
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -71,7 +71,7 @@ def load(ctx: typer.Context) -> Settings:
     return settings
 
 
-def run_async(work: Callable[[], Awaitable[T]]) -> T:
+def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(work())
     except (StorageError, sqlite3.Error, OSError) as exc:
@@ -251,8 +251,11 @@ def _target(user: str | None, role: str | None, guild: str | None) -> QuotaTarge
         if guild_key is None:
             fail("name exactly one of --user, --role, --guild")
         return QuotaTarget("guild", guild_key=guild_key)
-    kind, key = ("user", user) if user is not None else ("role", role)
-    return QuotaTarget(kind, _subject(key), bot_wide=guild_key is None, guild_key=guild_key)
+    bot_wide = guild_key is None
+    if user is not None:
+        return QuotaTarget("user", _subject(user), bot_wide=bot_wide, guild_key=guild_key)
+    assert role is not None
+    return QuotaTarget("role", _subject(role), bot_wide=bot_wide, guild_key=guild_key)
 
 
 def _credits(text: str | None, option: str) -> int | None:
@@ -305,7 +308,7 @@ def quota_show(
 
     async def show(admin: AdminService, store: Store) -> str:
         lines = [_where(target)]
-        if target.kind != "guild":  # the operators' bot-wide overrides, if any
+        if target.kind != "guild" and target.key is not None:  # the operators' overrides
             override = await store.limits.get(target.kind, target.key)
             if override is not None:
                 lines.append(

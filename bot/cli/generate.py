@@ -10,6 +10,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
@@ -30,7 +31,11 @@ from providers import (
 )
 from providers.errors import InvalidInputError, ProviderError
 
-MIME_BY_FORMAT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+MIME_BY_FORMAT: dict[str | None, Literal["image/png", "image/jpeg", "image/webp"]] = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+}
 
 
 class BadInput(Exception):
@@ -63,7 +68,8 @@ def read_image(path: Path) -> ImageInput:
 
 def build_request(**fields: object) -> GenerationRequest:
     try:
-        return GenerationRequest(**{k: v for k, v in fields.items() if v is not None})
+        # Validated here: the CLI's options arrive untyped.
+        return GenerationRequest.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         message = describe_validation_error(exc).replace("invalid configuration: ", "")
         raise BadInput(message) from None

@@ -34,6 +34,7 @@ async def run_bot(settings: Settings) -> None:
     import signal
 
     main = asyncio.current_task()
+    assert main is not None  # run inside asyncio.run
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
 
     from bot.core.service import JobService

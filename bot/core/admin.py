@@ -169,7 +169,12 @@ class AdminService:
             )
         if name == "provider" and value not in self._provider_names:
             raise AdminRefused(messages.provider_unavailable(str(value)))
-        scope, key = ("channel", channel.key) if channel is not None else ("guild", guild)
+        if channel is not None:
+            scope, key = "channel", channel.key
+        elif guild is not None:
+            scope, key = "guild", guild
+        else:
+            raise AdminRefused(messages.GUILD_ONLY)
         await self._audited(
             f"setting.{name}",
             who,

@@ -60,7 +60,7 @@ def load_image(data: bytes, limits: IntakeLimits = IntakeLimits()) -> Image.Imag
         # Pillow's own bomb check (a warning, an error at twice its limit) is global
         # state; ours is an explicit count of the pixels the header declares, before
         # anything is decoded, and changes nothing for other threads.
-        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        image: Image.Image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
         width, height = image.size
         if width * height > limits.max_pixels:
             raise ImageRejected("too_many_pixels", messages.IMAGE_TOO_MANY_PIXELS)

@@ -289,9 +289,10 @@ class JobService:
                 await self.store.jobs.insert(job, now=self.clock(), tx=tx)
         if not outcome.granted:
             await asyncio.to_thread(shutil.rmtree, self.jobs_dir / job.id, True)
+            assert outcome.refusal is not None  # a refused reservation says which cap
             return Refused("quota", quota_refused(outcome.refusal, cost, self.clock()))
         position = self._enqueue(job.id)
-        record = await self.store.jobs.get(job.id)
+        record = await self.store.jobs.require(job.id)
         self._emit(
             JobUpdate(record, messages.status_line("queued", position=position), position=position)
         )
@@ -436,7 +437,7 @@ class JobService:
             return
         if job.state is JobState.QUEUED:
             handle, provider = await self._submit(job)
-            if handle is None:
+            if handle is None or provider is None:
                 return
         else:
             provider = self.providers.get(job.provider)
@@ -563,7 +564,7 @@ class JobService:
             if state is JobState.RUNNING and job.state is JobState.SUBMITTED:
                 await self.store.jobs.transition(job_id, JobState.RUNNING, now=self.clock(), tx=tx)
             await self.store.jobs.record_progress(job_id, fraction, detail, now=self.clock(), tx=tx)
-        job = await self.store.jobs.get(job_id)
+        job = await self.store.jobs.require(job_id)
         self._emit(JobUpdate(job, messages.status_line(state.value, **update), **update))
 
     async def _collect(
@@ -576,7 +577,7 @@ class JobService:
         except ProviderError as exc:
             await self._finish(job_id, JobState.FAILED, self._reason(exc))
             return
-        job = await self.store.jobs.get(job_id)
+        job = await self.store.jobs.require(job_id)
         if job.request.get("safety") and self.safety.detector is not None:
             async with self._cpu_work:
                 try:
@@ -609,6 +610,9 @@ class JobService:
         target = self.delivery.get(job.platform)
         if target is None:
             await self._finish(job.id, JobState.FAILED, f"no {job.platform} adapter is running")
+            return
+        if job.result_path is None:
+            await self._finish(job.id, JobState.FAILED, "the video was not kept")
             return
         source = Path(job.result_path)
         limit = target.upload_limit(job)
@@ -683,7 +687,7 @@ class JobService:
         return True
 
     async def _block(self, job_id: str, verdict: Verdict) -> None:
-        job = await self.store.jobs.get(job_id)
+        job = await self.store.jobs.require(job_id)
         async with self.store.db.transaction() as tx:
             await self.store.audit.record(
                 "safety.block",

@@ -8,7 +8,7 @@ every change with its audit row is the core's admin API (`bot.core.admin`). The
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -22,6 +22,9 @@ from bot.discord.replies import age_restricted, only_mentioning, requester_of
 
 Scope = Literal["server", "bot"]
 
+if TYPE_CHECKING:
+    from bot.discord.client import FramepackBot
+
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
@@ -29,7 +32,7 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
     quota = app_commands.Group(name="quota", description="Quotas of members, roles, the server")
     job = app_commands.Group(name="job", description="Look at or stop a job of this server")
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: FramepackBot) -> None:
         self.bot = bot
         self.service = bot.service
         self.admin = bot.service.admin
@@ -176,8 +179,12 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
         enabled: bool,
         channel: discord.TextChannel | None = None,
     ) -> None:
+        here = interaction.channel
         await self._setting(
-            interaction, "reply_without_mention", enabled, channel or interaction.channel
+            interaction,
+            "reply_without_mention",
+            enabled,
+            channel or (here if isinstance(here, discord.abc.GuildChannel) else None),
         )
 
     @app_commands.command(name="provider", description="The default provider here")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -21,9 +21,12 @@ log = logging.getLogger(__name__)
 EDIT_INTERVAL_S = 3.0  # Discord rate-limits edits; a status that changes faster is noise
 FINAL = {"delivered", "failed", "cancelled", "blocked"}
 
+if TYPE_CHECKING:
+    from bot.discord.client import FramepackBot
+
 
 class AnimateCog(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: FramepackBot) -> None:
         self.bot = bot
         self.service = bot.service
         self.delivery = DiscordDelivery(bot)

@@ -4,11 +4,12 @@ DynamicItem rebuilds the button from it (registered with bot.add_dynamic_items).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import discord
 
 from bot.core import messages
-from bot.discord.client import report_failure
+from bot.discord.client import framepack, report_failure
 from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
 
 STYLES = {
@@ -32,7 +33,7 @@ class JobButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> JobButton:
         return cls(match["action"], match["job"])
 
@@ -47,7 +48,7 @@ class JobButton(
         # First, always: the 3-second rule; the work below writes to the database and
         # may start a new job.
         callback = await interaction.response.defer(thinking=True, ephemeral=True)
-        service = interaction.client.service
+        service = framepack(interaction).service
         who = requester_of(interaction)
         if self.action == "cancel":
             # The core decides: the owner, an admin of the job's server, or an operator.
@@ -69,14 +70,13 @@ class JobButton(
         )
         await interaction.edit_original_response(
             content=outcome.message,
-            view=job_view("cancel", getattr(outcome, "job_id", None)),
+            view=job_view(getattr(outcome, "job_id", None), "cancel"),
             allowed_mentions=only_mentioning(),
         )
 
 
-def job_view(*actions_and_job: str | None) -> discord.ui.View | None:
-    """A persistent view with buttons for a job: job_view("retry", "extend", job_id)."""
-    *actions, job_id = actions_and_job
+def job_view(job_id: str | None, *actions: str) -> discord.ui.View | None:
+    """A persistent view with buttons for a job: job_view(job_id, "retry", "extend")."""
     if job_id is None:
         return None
     view = discord.ui.View(timeout=None)

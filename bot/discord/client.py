@@ -7,7 +7,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import discord
 import yarl
@@ -48,10 +48,15 @@ class AnimateRateLimit:
         return bucket.update_rate_limit(now)
 
 
+def framepack(interaction: discord.Interaction) -> FramepackBot:
+    """The bot an interaction arrived at (discord.py types it as a plain Client)."""
+    return cast(FramepackBot, interaction.client)
+
+
 async def within_rate_limit(interaction: discord.Interaction) -> bool:
     """An app-command check: over the user's rate, discord.py's CommandOnCooldown (the
     tree's error handler says when to try again)."""
-    limit: AnimateRateLimit = interaction.client.rate_limit
+    limit = framepack(interaction).rate_limit
     retry_after = limit.hit(interaction.user.id)
     if retry_after:
         raise app_commands.CommandOnCooldown(
@@ -81,9 +86,11 @@ class FramepackBot(commands.Bot):
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
-            application_id=settings.discord.application_id,
             # Nothing we post pings anyone unless a message names its one user.
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=FramepackTree,
+            # Unset: discord.py asks Discord for it at login.
+            application_id=settings.discord.application_id or discord.utils.MISSING,
         )
         self.service = service
         self.settings = settings
@@ -109,7 +116,6 @@ class FramepackBot(commands.Bot):
         from bot.discord.from_messages import MessageCog
         from bot.discord.quota import QuotaCog
 
-        self.tree.on_error = self.on_app_command_error
         self.add_dynamic_items(JobButton)
         await self.add_cog(AnimateCog(self))
         await self.add_cog(QuotaCog(self))
@@ -141,7 +147,9 @@ class FramepackBot(commands.Bot):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
 
-    async def on_app_command_error(
+
+class FramepackTree(app_commands.CommandTree):
+    async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         """One handler for every command: refusals get their one line; anything else

@@ -68,7 +68,7 @@ class DiscordDelivery:
         from bot.discord.buttons import job_view
 
         ref = job.reply_ref
-        view = job_view("retry", "extend", job.id)
+        view = job_view(job.id, "retry", "extend")
         file = discord.File(video, filename=video_filename(job.id))
         try:
             if token_alive(ref):
@@ -82,7 +82,7 @@ class DiscordDelivery:
             if ref.get("message_id"):
                 reference = discord.MessageReference(
                     message_id=int(ref["message_id"]),
-                    channel_id=int(job.channel_id),
+                    channel_id=_channel_id(job),
                     fail_if_not_exists=False,
                 )
             user_id = int(job.user_key.split(":")[1])
@@ -93,13 +93,17 @@ class DiscordDelivery:
                 message_reference=reference.to_message_reference_dict() if reference else MISSING,
                 allowed_mentions=only_mentioning(user_id),
             )
-            return await self.uploader.to_channel(int(job.channel_id), params)
+            return await self.uploader.to_channel(_channel_id(job), params)
         finally:
             file.close()
 
     async def _channel(self, job: JobRecord) -> discord.abc.Messageable:
-        channel_id = int(job.channel_id)
-        return self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+        channel = self.bot.get_channel(_channel_id(job)) or await self.bot.fetch_channel(
+            _channel_id(job)
+        )
+        if not isinstance(channel, discord.abc.Messageable):
+            raise DeliveryError(f"channel {job.channel_id} takes no messages")
+        return channel
 
     async def _find_posted(self, job: JobRecord) -> discord.Message | None:
         """The bot's own message carrying this job's video, if an earlier attempt made
@@ -109,7 +113,7 @@ class DiscordDelivery:
             channel = await self._channel(job)
             since = job.created_at - timedelta(seconds=5)
             async for message in channel.history(limit=HISTORY_SEARCHED, after=since):
-                if message.author.id != self.bot.user.id:
+                if self.bot.user is None or message.author.id != self.bot.user.id:
                     continue
                 if any(a.filename == name for a in message.attachments):
                     return message
@@ -125,6 +129,12 @@ class DiscordDelivery:
                 f"looking for an earlier post broke off ({exc!r})", transient=True
             ) from exc
         return None
+
+
+def _channel_id(job: JobRecord) -> int:
+    if job.channel_id is None:
+        raise DeliveryError("the job names no channel to post in")
+    return int(job.channel_id)
 
 
 def token_alive(ref: dict, now: float | None = None) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -31,6 +32,13 @@ MESSAGE_LINK = re.compile(
     r"(?P<guild>\d+|@me)/(?P<channel>\d+)/(?P<message>\d+)"
 )
 
+if TYPE_CHECKING:
+    from bot.discord.client import FramepackBot
+
+
+# Channels whose messages the bot can fetch and edit.
+TEXT_CHANNELS = (discord.TextChannel, discord.Thread, discord.VoiceChannel, discord.DMChannel)
+
 
 def image_attachment(message: discord.Message) -> discord.Attachment | None:
     for attachment in message.attachments:
@@ -40,16 +48,16 @@ def image_attachment(message: discord.Message) -> discord.Attachment | None:
 
 
 class AnimateModal(discord.ui.Modal, title="Animate this image"):
-    prompt = discord.ui.TextInput(
+    prompt: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
         label="What should happen?",
         style=discord.TextStyle.long,
         max_length=500,
         custom_id="prompt",
     )
-    duration = discord.ui.TextInput(
+    duration: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
         label="Seconds (optional)", required=False, max_length=5, custom_id="duration"
     )
-    last_frame = discord.ui.TextInput(
+    last_frame: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
         label="Link to a last-frame message (optional)",
         required=False,
         max_length=200,
@@ -80,13 +88,16 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
                 await answer(interaction, exc.message)
                 return
         source = image_attachment(self.source)
-        refusal = self.cog.bot.service.image_size_refusal(source.size if source else None)
+        if source is None:
+            await answer(interaction, messages.SOURCE_GONE)
+            return
+        refusal = self.cog.bot.service.image_size_refusal(source.size)
         if refusal is not None:
             await answer(interaction, refusal)
             return
         try:
             first = await source.read()
-        except (discord.HTTPException, AttributeError):  # deleted since the menu opened
+        except discord.HTTPException:  # deleted since the menu opened
             await answer(interaction, messages.SOURCE_GONE)
             return
         outcome = await self.cog.bot.service.submit(
@@ -101,7 +112,10 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
         )
         await show_outcome(interaction, outcome)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    # discord.py's Modal.on_error takes no item (its base class's does).
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
         await report_failure(interaction, error)
 
 
@@ -112,7 +126,7 @@ class LinkRefused(Exception):
 
 
 class MessageCog(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: FramepackBot) -> None:
         self.bot = bot
         # Context menus cannot be declared in a cog with the decorator.
         self.menu = app_commands.ContextMenu(name="Animate", callback=self.animate_message)
@@ -147,7 +161,7 @@ class MessageCog(commands.Cog):
         ):
             raise LinkRefused(messages.LAST_FRAME_NOT_VISIBLE)
         channel = guild.get_channel_or_thread(int(match["channel"]))
-        if channel is None:
+        if not isinstance(channel, TEXT_CHANNELS):
             raise LinkRefused(messages.LAST_FRAME_NOT_VISIBLE)
         allowed = channel.permissions_for(member)
         if not (allowed.view_channel and allowed.read_message_history):
@@ -175,11 +189,13 @@ class MessageCog(commands.Cog):
         if message.author.bot or message.reference is None:
             return
         source = message.reference.resolved
-        if not isinstance(source, discord.Message) or image_attachment(source) is None:
+        me = self.bot.user
+        first_attachment = image_attachment(source) if isinstance(source, discord.Message) else None
+        if first_attachment is None or me is None:
             return
-        if self.bot.user not in message.mentions and not await self._replies_allowed(message):
+        if me not in message.mentions and not await self._replies_allowed(message):
             return
-        prompt = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content).strip()
+        prompt = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
         retry_after = self.bot.rate_limit.hit(message.author.id)
         if retry_after:
             await message.reply(
@@ -187,8 +203,10 @@ class MessageCog(commands.Cog):
             )
             return
         last_attachment = image_attachment(message)
-        for attachment in (image_attachment(source), last_attachment):
-            refusal = self.bot.service.image_size_refusal(attachment and attachment.size)
+        for attachment in (first_attachment, last_attachment):
+            refusal = self.bot.service.image_size_refusal(
+                attachment.size if attachment is not None else None
+            )
             if refusal is not None:
                 await message.reply(refusal, allowed_mentions=only_mentioning())
                 return
@@ -196,7 +214,7 @@ class MessageCog(commands.Cog):
             messages.status_line("queued"), allowed_mentions=only_mentioning()
         )
         try:
-            first = await image_attachment(source).read()
+            first = await first_attachment.read()
             last = await last_attachment.read() if last_attachment else None
         except discord.HTTPException:
             await status.edit(content=messages.ATTACHMENT_UNREADABLE)
@@ -208,7 +226,7 @@ class MessageCog(commands.Cog):
         )
         await status.edit(
             content=outcome.message,
-            view=job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None,
+            view=job_view(outcome.job_id, "cancel") if isinstance(outcome, Accepted) else None,
             allowed_mentions=only_mentioning(),
         )
 
@@ -231,8 +249,8 @@ class MessageCog(commands.Cog):
             or job.state.value not in ("delivered", "failed", "cancelled", "blocked")
         ):
             return
-        channel = self.bot.get_channel(int(job.channel_id))
-        if channel is None:
+        channel = self.bot.get_channel(int(job.channel_id or 0))
+        if not isinstance(channel, TEXT_CHANNELS):
             return
         try:
             await channel.get_partial_message(int(status_id)).edit(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -9,9 +11,12 @@ from discord.ext import commands
 from bot.core import messages
 from bot.discord.replies import requester_of
 
+if TYPE_CHECKING:
+    from bot.discord.client import FramepackBot
+
 
 class QuotaCog(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: FramepackBot) -> None:
         self.bot = bot
         self.service = bot.service
 

@@ -68,7 +68,7 @@ async def show_outcome(interaction: discord.Interaction, outcome: Accepted | Ref
     Either way in the interaction's (private) status message."""
     from bot.discord.buttons import job_view
 
-    view = job_view("cancel", outcome.job_id) if isinstance(outcome, Accepted) else None
+    view = job_view(outcome.job_id, "cancel") if isinstance(outcome, Accepted) else None
     await interaction.edit_original_response(
         content=outcome.message, view=view, allowed_mentions=only_mentioning()
     )
