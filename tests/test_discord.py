@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 import signal
 import sys
 from pathlib import Path
@@ -246,6 +247,8 @@ async def test_framepack_bot_run_connects_and_stops_on_sigterm(tmp_path: Path) -
     text = err.decode()
     assert process.returncode == 0, text
     assert "running" in text and "stopping" in text and "Traceback" not in text
+    frozen = re.search(r"froze (\d+) start-up objects", text)
+    assert frozen and int(frozen.group(1)) > 50_000  # the heap the collector no longer walks
     assert {c["name"] for c in fake.commands["global"]} >= {"animate", "quota", "jobs", "fpadmin"}
     assert fake.token not in text
 

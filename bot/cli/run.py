@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from bot.config import REMOTE_PROVIDERS, Settings
@@ -23,6 +24,20 @@ def build_safety(settings: Settings, *, with_detector: bool = True) -> SafetyChe
         DenyList.load(settings.safety.deny_list_path),
         default_detector() if with_detector else None,
         settings.safety.nudity_threshold,
+    )
+
+
+def freeze_startup_heap() -> None:
+    """Move everything start-up made (~100k objects: pydantic, discord.py, numpy,
+    onnxruntime, av, ...) out of the collector's reach: none of it is garbage, and a
+    full collection walking it stalls the event loop 40-110 ms, in the middle of a
+    burst of interactions that each have 3 seconds to be answered."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    logging.getLogger("bot.cli.run").info(
+        "froze %d start-up objects out of the garbage collector", gc.get_freeze_count()
     )
 
 
@@ -66,6 +81,7 @@ async def run_bot(settings: Settings) -> None:
             discord_bot = FramepackBot(service, settings)
             await discord_bot.login(settings.discord.token.get_secret_value())
         await service.start()  # after the adapters registered their delivery targets
+        freeze_startup_heap()
         log.info("running")
         if discord_bot is not None:
             await discord_bot.connect()
