@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -49,13 +50,18 @@ class FakeJob:
     seed: int | None
     polls: int = 0
     cancelled: bool = False
+    created: float = field(default_factory=time.monotonic)
+    seconds: float | None = None  # runs this long after its submit (real time), if set
 
     def stage(self, faults: Faults, queue_polls: int, running_polls: int) -> str:
         if self.cancelled:
             return "cancelled"
-        if faults.stuck_queue or self.polls <= queue_polls:
+        if self.seconds is not None:
+            if time.monotonic() - self.created < self.seconds:
+                return "running"
+        elif faults.stuck_queue or self.polls <= queue_polls:
             return "queued"
-        if self.polls <= queue_polls + running_polls:
+        elif self.polls <= queue_polls + running_polls:
             return "running"
         if faults.fail_job:
             return "failed"
@@ -84,6 +90,9 @@ class FakeProvider(LoopbackServer):
         self.in_flight = 0  # API requests being answered right now
         self.most_in_flight = 0
         self.queued_forever: set[int] = set()  # the nth submitted jobs never leave the queue
+        # Benchmarks: every job runs this many real seconds after its submit, then is
+        # done (instead of counting polls).
+        self.job_seconds: float | None = None
         self._ids = itertools.count(1)
         super().__init__()
         self.app = web.Application(middlewares=[self._faults_middleware])
@@ -115,7 +124,7 @@ class FakeProvider(LoopbackServer):
                 aspect if aspect in ("16:9", "9:16") else "16:9",
             )
         ]
-        job = FakeJob(job_id, endpoint, body, frames, size, seed)
+        job = FakeJob(job_id, endpoint, body, frames, size, seed, seconds=self.job_seconds)
         self.jobs[job_id] = job
         self.submits += 1
         return job
@@ -129,6 +138,7 @@ class FakeProvider(LoopbackServer):
         job.polls += 1
         if int(job.id.rsplit("-", 1)[1]) in self.queued_forever:
             return "queued"
+
         return job.stage(self.faults, self.queue_polls, self.running_polls)
 
     def media_url(self, job: FakeJob) -> str:
