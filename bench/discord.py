@@ -33,7 +33,7 @@ from PIL import Image  # noqa: E402
 
 from tests.fakes.discord import FakeDiscord  # noqa: E402
 from tests.provider_world import API_KEY, FAKES  # noqa: E402
-from tests.subprocess_env import ROOT, isolated_env  # noqa: E402
+from tests.subprocess_env import ROOT, bot_env, isolated_env  # noqa: E402
 
 PNG = io.BytesIO()
 Image.new("RGB", (640, 360), (40, 120, 200)).save(PNG, "PNG")
@@ -104,14 +104,11 @@ async def run(sizes: list[int], rounds: int, job_seconds: float) -> None:
             FAKES["fal"](API_KEY) as fal,
         ):
             fal.job_seconds = job_seconds
-            ours_env = isolated_env(
+            ours_env = bot_env(
                 Path(tmp) / "data",
-                DISCORD_TOKEN=ours_fake.token,
-                FPBOT_DISCORD__API_BASE_URL=ours_fake.api_url,
-                FPBOT_DISCORD__GATEWAY_URL=ours_fake.gateway_url,
+                ours_fake,
+                fal,
                 FPBOT_DISCORD__ANIMATE_RATE="1000",
-                FAL_KEY=API_KEY,
-                FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
                 FPBOT_PROVIDERS__FAL__POLL_INTERVAL="1",
                 FPBOT_PROVIDERS__FAL__MAX_POLL_INTERVAL="1",
                 FPBOT_PROVIDERS__FAL__MAX_CONCURRENT="64",

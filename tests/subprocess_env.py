@@ -19,3 +19,19 @@ def isolated_env(data_dir: Path, **settings: str) -> dict[str, str]:
     }
     env.update({"PYTHONPATH": str(ROOT), "FPBOT_DATA_DIR": str(data_dir), **settings})
     return env
+
+
+def bot_env(data_dir: Path, discord_fake, fal, **settings: str) -> dict[str, str]:
+    """The environment of a `framepack-bot run` against a loopback Discord and a fake fal
+    (the callers add what they measure with)."""
+    from tests.provider_world import API_KEY
+
+    return isolated_env(
+        data_dir,
+        DISCORD_TOKEN=discord_fake.token,
+        FPBOT_DISCORD__API_BASE_URL=discord_fake.api_url,
+        FPBOT_DISCORD__GATEWAY_URL=discord_fake.gateway_url,
+        FAL_KEY=API_KEY,
+        FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
+        **settings,
+    )

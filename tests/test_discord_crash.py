@@ -18,7 +18,7 @@ from PIL import Image
 from storage import JobState, Store
 from tests.fakes.discord import FakeDiscord
 from tests.provider_world import API_KEY, FAKES
-from tests.subprocess_env import ROOT, isolated_env
+from tests.subprocess_env import ROOT, bot_env
 
 RUNS = 20
 
@@ -58,14 +58,11 @@ async def test_sigkill_while_posting_never_posts_a_video_twice(tmp_path: Path) -
         FakeDiscord() as discord_fake,
         FAKES["fal"](API_KEY, queue_polls=1, running_polls=1) as fal,
     ):
-        env = isolated_env(
+        env = bot_env(
             data,
-            DISCORD_TOKEN=discord_fake.token,
-            FPBOT_DISCORD__API_BASE_URL=discord_fake.api_url,
-            FPBOT_DISCORD__GATEWAY_URL=discord_fake.gateway_url,
+            discord_fake,
+            fal,
             FPBOT_DISCORD__ANIMATE_RATE="100",
-            FAL_KEY=API_KEY,
-            FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
             FPBOT_PROVIDERS__FAL__POLL_INTERVAL="0.5",
             FPBOT_PROVIDERS__FAL__MAX_POLL_INTERVAL="0.5",
             FPBOT_LOG_LEVEL="WARNING",

@@ -14,7 +14,7 @@ from storage import JobState, Store
 from tests.discord_world import png_attachment
 from tests.fakes.discord import FakeDiscord
 from tests.provider_world import API_KEY, FAKES
-from tests.subprocess_env import ROOT, isolated_env
+from tests.subprocess_env import ROOT, bot_env
 
 
 async def test_sigterm_stops_the_bot_within_15_s_during_a_stuck_submit(tmp_path: Path) -> None:
@@ -23,15 +23,7 @@ async def test_sigterm_stops_the_bot_within_15_s_during_a_stuck_submit(tmp_path:
         FakeDiscord() as discord_fake,
         FAKES["fal"](API_KEY, queue_polls=1, running_polls=1) as fal,
     ):
-        env = isolated_env(
-            data,
-            DISCORD_TOKEN=discord_fake.token,
-            FPBOT_DISCORD__API_BASE_URL=discord_fake.api_url,
-            FPBOT_DISCORD__GATEWAY_URL=discord_fake.gateway_url,
-            FAL_KEY=API_KEY,
-            FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
-            FPBOT_PROVIDERS__FAL__READ_TIMEOUT="600",
-        )
+        env = bot_env(data, discord_fake, fal, FPBOT_PROVIDERS__FAL__READ_TIMEOUT="600")
         fal.faults.slow_submit = 3600  # the provider took the job and sits on the answer
 
         async def run_bot() -> asyncio.subprocess.Process:
