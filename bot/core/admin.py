@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot.clock import Clock
 from bot.core import messages
 from bot.core.api import Requester
-from bot.core.authority import Authority, Denied, Standing
+from bot.core.authority import Authority, Denied
 from bot.core.quotas import QuotaService, format_credits
 from bot.core.settings import ScopedSettings
-from storage import Connection, LimitOverride, Store
+from storage import Connection, JobRecord, LimitOverride, Store
 
 if TYPE_CHECKING:
     from bot.core.service import JobService
@@ -201,7 +201,7 @@ class AdminService:
             await self._audited("job.cancel", who, f"job:{job.id}", {}, None)
         return messages.CANCELLED if cancelled else messages.CANNOT_CANCEL
 
-    async def _visible_job(self, who: Requester, job_id: str):
+    async def _visible_job(self, who: Requester, job_id: str) -> JobRecord:
         self.authority.require_admin(who)
         job = await self._store.jobs.get(job_id.strip())
         # Someone else's server's job reads as unknown: an id grants nothing, and
@@ -225,9 +225,6 @@ class AdminService:
             await self._store.audit.record(
                 action, actor=who.user_key, target=target, detail=detail, now=now, tx=tx
             )
-
-    def standing(self, who: Requester) -> Standing:
-        return self.authority.standing(who)
 
 
 def _required(key: str | None) -> str:
