@@ -170,17 +170,19 @@ class JobService:
         never sent again). Whatever providers do, this returns within the grace time
         plus a moment."""
         self._started = False
-        if self._sending:
-            await asyncio.wait(self._sending, timeout=self._stop_grace_s)
-        for sending in list(self._sending):
-            sending.cancel()
+        # Submits on their way, and cancel requests to providers, get the grace time.
+        outgoing: set[asyncio.Future[Any]] = {*self._sending, *self._side_tasks}
+        if outgoing:
+            await asyncio.wait(outgoing, timeout=self._stop_grace_s)
+        for future in outgoing:
+            future.cancel()
         tasks = [*self._active.values(), *self._pumps.values()]
         if self._sweeper is not None:
             tasks.append(self._sweeper)
             self._sweeper = None
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, *self._sending, return_exceptions=True)
+        await asyncio.gather(*tasks, *outgoing, return_exceptions=True)
 
     async def recover(self) -> None:
         interrupted = await self.store.jobs.in_states({JobState.SUBMITTING})
