@@ -75,3 +75,16 @@ async def test_a_sweep_runs_at_start_and_takes_orphan_folders_too(tmp_path: Path
                 break
             await asyncio.sleep(0.02)
         assert not orphan.exists()
+
+
+async def test_a_folder_whose_row_is_not_written_yet_is_never_swept_to_make_room(tmp_path):
+    async with service_world(tmp_path) as world:
+        jobs = await delivered_jobs(world, 1)
+        arriving = world.service.jobs_dir / "0123456789ab"  # a job being accepted now
+        arriving.mkdir()
+        (arriving / "first.jpg").write_bytes(b"x" * 5000)
+        os.utime(arriving, (world.time.now, world.time.now))  # written "now", on our clock
+        world.service.retention.max_bytes = 1  # no room at all
+        report = await world.service.retention.sweep()
+        assert arriving.is_dir() and not (world.service.jobs_dir / jobs[0]).exists()
+        assert report.kept.jobs == 1 and report.kept.bytes == folder_size(arriving)

@@ -76,7 +76,7 @@ class Retention:
         final = {state.value for state in FINAL_STATES}
         ended_at = {row["id"]: row["ended"] for row in rows if row["state"] in final}
         in_flight = {row["id"] for row in rows if row["state"] not in final}
-        report = await asyncio.to_thread(self._sweep, ended_at, in_flight)
+        report = await asyncio.to_thread(self._sweep, names, ended_at, in_flight)
         if report.removed:
             log.info(
                 "retention: removed the files of %d jobs (%.1f MiB); %d jobs, %.1f MiB kept",
@@ -92,39 +92,47 @@ class Retention:
             return []
         return [f.name for f in self.jobs_dir.iterdir() if f.is_dir()]
 
-    def _sweep(self, ended_at: dict[str, str], in_flight: set[str]) -> SweepReport:
-        if not self.jobs_dir.is_dir():
-            return SweepReport(0, 0, DiskUse(0, 0))
-        now = self.clock()
-        cutoff = timestamp(now - self.keep)
+    def _sweep(
+        self, names: list[str], ended_at: dict[str, str], in_flight: set[str]
+    ) -> SweepReport:
+        """Only the folders listed before the database was asked: one made since (a job
+        just accepted) has no row in `ended_at` or `in_flight` yet and is left alone."""
+        cutoff = timestamp(self.clock() - self.keep)
         candidates: list[tuple[str, Path, int]] = []  # (ended, folder, bytes), removable
-        kept_in_flight = 0
+        untouchable = DiskUse(0, 0)  # jobs in flight, and recent folders with no row yet
         removed = freed = 0
-        for folder in self.jobs_dir.iterdir():
+        for name in names:
+            folder = self.jobs_dir / name
             if not folder.is_dir():
                 continue
-            if folder.name in in_flight:
-                kept_in_flight += folder_size(folder)
-                continue
             size = folder_size(folder)
-            # A folder no job row knows (a crash between writing it and the row) ends
-            # when its files were last written.
-            ended = ended_at.get(folder.name) or timestamp(
-                datetime.fromtimestamp(folder.stat().st_mtime, UTC)
-            )
-            if ended < cutoff:
+            ended = ended_at.get(name)
+            if ended is None and name not in in_flight:
+                # No row: a crash between writing the files and the row, or a job being
+                # accepted right now. It ends when its files were last written, and goes
+                # by age only, never to make room.
+                written = timestamp(datetime.fromtimestamp(folder.stat().st_mtime, UTC))
+                if written < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed, freed = removed + 1, freed + size
+                    continue
+            if ended is None:
+                untouchable = DiskUse(untouchable.jobs + 1, untouchable.bytes + size)
+            elif ended < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed, freed = removed + 1, freed + size
             else:
                 candidates.append((ended, folder, size))
-        total = kept_in_flight + sum(size for _, _, size in candidates)
+        kept = len(candidates) + untouchable.jobs
+        total = untouchable.bytes + sum(size for _, _, size in candidates)
         for _, folder, size in sorted(candidates, key=lambda c: c[0]):  # oldest first
             if total <= self.max_bytes:
                 break
             shutil.rmtree(folder, ignore_errors=True)
-            total -= size
+            kept, total = kept - 1, total - size
             removed, freed = removed + 1, freed + size
-        return SweepReport(removed, freed, disk_use(self.jobs_dir))
+        # From the sizes already read: no second walk of the job folders.
+        return SweepReport(removed, freed, DiskUse(kept, total))
 
     async def run(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         """Sweep now and then every hour, until cancelled; a failed sweep is logged."""
