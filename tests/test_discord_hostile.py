@@ -28,10 +28,6 @@ def quota_op(sub: str, options: list[dict]) -> list[dict]:
     return [{"name": "quota", "type": 2, "options": [{"name": sub, "type": 1, "options": options}]}]
 
 
-async def first_answer(world: DiscordWorld, payload: dict) -> str:
-    return await world.answer_to(payload)
-
-
 async def test_a_server_admin_cannot_lift_their_own_bot_wide_caps(tmp_path: Path) -> None:
     async with discord_world(tmp_path) as world:
         me = world.discord.resolved_member(ADMIN)
@@ -78,7 +74,7 @@ async def test_a_server_admin_cannot_lift_their_own_bot_wide_caps(tmp_path: Path
         ]
         for who in (as_admin, {"user_id": MEMBER}):
             payload = await world.animate(extra_options=big, **who)
-            text = await first_answer(world, payload)
+            text = await world.answer_to(payload)
             assert text.startswith("Your daily quota has 60 credits left; this job costs 90"), text
         assert world.fal.submit_attempts == 0
 
@@ -148,7 +144,7 @@ async def test_the_form_takes_a_last_frame_only_from_a_message_the_requester_can
             f"https://discord.com/channels/{GUILD_ID}/{OTHER_CHANNEL_ID}/{elsewhere['id']}",
         ):
             submit = await _modal_with_link(world, link)
-            text = await first_answer(world, submit)
+            text = await world.answer_to(submit)
             assert text.startswith("I can only use a last frame from a message in this server"), (
                 text
             )
@@ -167,10 +163,10 @@ async def test_the_form_takes_a_last_frame_only_from_a_message_the_requester_can
 async def test_an_invisible_prompt_is_refused_and_costs_nothing(tmp_path: Path) -> None:
     async with discord_world(tmp_path) as world:
         payload = await world.animate("\u200b\u200d\u2060\u3164")
-        text = await first_answer(world, payload)
+        text = await world.answer_to(payload)
         assert text.startswith("Please add a prompt"), text
         disguised = await world.animate("a n\u200bude statue")
-        assert (await first_answer(world, disguised)).startswith("This request was stopped")
+        assert (await world.answer_to(disguised)).startswith("This request was stopped")
         assert world.fal.submit_attempts == 0
         assert await world.store.db.fetch_all("SELECT * FROM quota_ledger") == []
 
@@ -180,7 +176,7 @@ async def test_an_oversized_attachment_is_refused_before_it_is_downloaded(tmp_pa
         image = world.image()
         image["size"] = 30 * 2**20  # what Discord announces; the bytes are never fetched
         payload = await world.animate(image=image)
-        text = await first_answer(world, payload)
+        text = await world.answer_to(payload)
         assert text.startswith("The image is 30.0 MiB; the most I take is 25 MiB"), text
         assert world.discord.downloads == []
 
@@ -197,7 +193,7 @@ async def test_a_stale_command_schema_gets_an_answer_not_silence(tmp_path: Path)
         ):
             payload = world.discord.slash_command("animate", options, attachments=[image])
             await world.discord.dispatch("INTERACTION_CREATE", payload)
-            text = await first_answer(world, payload)
+            text = await world.answer_to(payload)
             assert text, options
         assert world.fal.submit_attempts == 0
 
@@ -214,7 +210,7 @@ async def test_the_form_on_a_vanished_image_gets_an_answer(tmp_path: Path) -> No
             modal.payload["data"]["custom_id"], {"prompt": "go", "duration": "", "last_frame": ""}
         )
         await world.discord.dispatch("INTERACTION_CREATE", submit)
-        assert (await first_answer(world, submit)).startswith("That message or its image is gone")
+        assert (await world.answer_to(submit)).startswith("That message or its image is gone")
 
 
 async def test_malformed_gateway_payloads_do_not_stop_the_bot(tmp_path: Path) -> None:
@@ -268,5 +264,5 @@ async def test_a_button_that_fails_inside_still_answers(tmp_path: Path) -> None:
         async with world.store.db.transaction() as tx:  # a row a bug could leave behind
             await tx.execute("UPDATE jobs SET request = '{}' WHERE id = ?", (job.id,))
         press = await world.press(f"fp:retry:{job.id}")
-        text = await first_answer(world, press)
+        text = await world.answer_to(press)
         assert text == "Something went wrong on my side. Please try again in a moment."

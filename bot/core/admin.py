@@ -131,23 +131,25 @@ class AdminService:
             raise AdminRefused(f"{exc}.") from None
         return messages.limits_updated(messages.LIMIT_SCOPE_NAMES[scope], override)
 
-    async def quota_grant(self, who: Requester, target: QuotaTarget, amount_mc: int) -> str:
+    def _windows_of(self, who: Requester, target: QuotaTarget, budget: str) -> tuple[str, str]:
+        """Grants and resets act on credit windows: a member's or user's, or a server's
+        budget (operators only, `budget` says what they would do); roles have none."""
         scope, key, _ = self._where(who, target)
         if scope in ("role", "guild_role"):
             raise AdminRefused(messages.GRANT_TO_WHOM)
         if scope == "guild":
-            self.authority.require_operator(who, "add to a server's budget")
+            self.authority.require_operator(who, budget)
+        return scope, key
+
+    async def quota_grant(self, who: Requester, target: QuotaTarget, amount_mc: int) -> str:
+        scope, key = self._windows_of(who, target, "add to a server's budget")
         if amount_mc <= 0:
             raise AdminRefused(messages.GRANT_POSITIVE)
         await self._quotas.grant(scope, key, amount_mc, actor=who.user_key)
         return messages.granted(format_credits(amount_mc), scope)
 
     async def quota_reset(self, who: Requester, target: QuotaTarget, periods: Iterable[str]) -> str:
-        scope, key, _ = self._where(who, target)
-        if scope in ("role", "guild_role"):
-            raise AdminRefused(messages.GRANT_TO_WHOM)
-        if scope == "guild":
-            self.authority.require_operator(who, "reset a server's budget")
+        scope, key = self._windows_of(who, target, "reset a server's budget")
         periods = sorted(set(periods))
         await self._quotas.reset(scope, key, periods, actor=who.user_key)
         return messages.usage_reset(periods)
