@@ -86,6 +86,23 @@ class DiscordWorld:
         )
         return found[0]
 
+    async def animate_form(
+        self, prompt: str = "blue takes over", *, last_frame: str = "", **who
+    ) -> dict:
+        """Right-click a message with an image > Animate, then submit the form (the
+        optional last-frame message link in `last_frame`); returns the submit."""
+        target = self.discord.user_message("first", attachments=[self.image()])
+        menu = self.discord.message_command("Animate", target, **who)
+        await self.discord.dispatch("INTERACTION_CREATE", menu)
+        modal = await self.callback_for(menu)
+        submit = self.discord.modal_submit(
+            modal.payload["data"]["custom_id"],
+            {"prompt": prompt, "duration": "", "last_frame": last_frame},
+            **who,
+        )
+        await self.discord.dispatch("INTERACTION_CREATE", submit)
+        return submit
+
     async def answer_to(self, payload: dict) -> str:
         """The bot's first words to this interaction: its reply, or its first edit of
         the deferred response."""

@@ -338,17 +338,9 @@ async def test_the_modal_takes_a_last_frame_from_a_message_link(tmp_path: Path) 
     from tests.fakes.discord import CHANNEL_ID, GUILD_ID
 
     async with discord_world(tmp_path) as world:
-        target = world.discord.user_message("first", attachments=[world.image()])
         ending = world.discord.user_message("last", attachments=[world.image(color=(0, 0, 255))])
-        menu = world.discord.message_command("Animate", target)
-        await world.discord.dispatch("INTERACTION_CREATE", menu)
-        modal = await world.callback_for(menu)
         link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{ending['id']}"
-        submit = world.discord.modal_submit(
-            modal.payload["data"]["custom_id"],
-            {"prompt": "blue takes over", "duration": "", "last_frame": link},
-        )
-        await world.discord.dispatch("INTERACTION_CREATE", submit)
+        submit = await world.animate_form(last_frame=link)
         await world.wait_for(
             lambda s: s.kind == "followup" and s.files and s.payload["_token"] == submit["token"]
         )

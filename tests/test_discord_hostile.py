@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.discord_world import DiscordWorld, discord_world
+from tests.discord_world import discord_world
 from tests.fakes.discord import (
     CHANNEL_ID,
     GUILD_ID,
@@ -112,20 +112,6 @@ async def test_a_prompt_cannot_ping_or_carry_a_masked_link(tmp_path: Path) -> No
         assert late["token"]
 
 
-async def _modal_with_link(world: DiscordWorld, link: str, **who) -> dict:
-    target = world.discord.user_message("first", attachments=[world.image()])
-    menu = world.discord.message_command("Animate", target, **who)
-    await world.discord.dispatch("INTERACTION_CREATE", menu)
-    modal = await world.callback_for(menu)
-    submit = world.discord.modal_submit(
-        modal.payload["data"]["custom_id"],
-        {"prompt": "blue takes over", "duration": "", "last_frame": link},
-        **who,
-    )
-    await world.discord.dispatch("INTERACTION_CREATE", submit)
-    return submit
-
-
 async def test_the_form_takes_a_last_frame_only_from_a_message_the_requester_can_see(
     tmp_path: Path,
 ) -> None:
@@ -143,7 +129,7 @@ async def test_the_form_takes_a_last_frame_only_from_a_message_the_requester_can
             # The right server in the link, but a channel of another server.
             f"https://discord.com/channels/{GUILD_ID}/{OTHER_CHANNEL_ID}/{elsewhere['id']}",
         ):
-            submit = await _modal_with_link(world, link)
+            submit = await world.animate_form(last_frame=link)
             text = await world.answer_to(submit)
             assert text.startswith("I can only use a last frame from a message in this server"), (
                 text
@@ -153,7 +139,7 @@ async def test_the_form_takes_a_last_frame_only_from_a_message_the_requester_can
 
         # A staff member sees that channel: for them the same link works.
         link = f"https://discord.com/channels/{GUILD_ID}/{STAFF_CHANNEL_ID}/{staff_only['id']}"
-        submit = await _modal_with_link(world, link, roles=[STAFF_ROLE_ID])
+        submit = await world.animate_form(last_frame=link, roles=[STAFF_ROLE_ID])
         await world.wait_for(
             lambda s: s.kind == "followup" and s.files and s.payload["_token"] == submit["token"]
         )
