@@ -1,7 +1,8 @@
 """Per-guild/chat and per-channel settings: a JSON value per name.
 
-Modelled on Red-DiscordBot's scoped Config: a channel's value wins over its guild's,
-and a name set nowhere falls back to the caller's configured default.
+The rows only: which names exist, their scopes and defaults, and that a channel's
+value wins over its guild's are declared in bot.core.settings (Red-DiscordBot's
+scoped Config is the model).
 """
 
 from __future__ import annotations
@@ -20,33 +21,20 @@ class ScopeSettings:
         self._db = db
 
     async def get(self, scope: str, scope_key: str, name: str) -> Any | None:
-        row = await self._db.fetch_one(
-            "SELECT value FROM scope_settings WHERE scope = ? AND scope_key = ? AND name = ?",
-            (scope, scope_key, name),
-        )
-        return json.loads(row["value"]) if row else None
+        found = await self.get_with_author(scope, scope_key, name)
+        return found[0] if found else None
 
     async def get_with_author(
         self, scope: str, scope_key: str, name: str
     ) -> tuple[Any, str] | None:
-        """The value and who set it last, or None."""
+        """The value and who set it last, or None. Which scope wins, and the defaults,
+        are the caller's (bot.core.settings declares them)."""
         row = await self._db.fetch_one(
             "SELECT value, updated_by FROM scope_settings"
             " WHERE scope = ? AND scope_key = ? AND name = ?",
             (scope, scope_key, name),
         )
         return (json.loads(row["value"]), row["updated_by"]) if row else None
-
-    async def resolve(
-        self, name: str, *, channel_key: str | None, guild_key: str | None, default: Any
-    ) -> Any:
-        """The channel's value, else the guild's, else `default`."""
-        for scope, key in (("channel", channel_key), ("guild", guild_key)):
-            if key is not None:
-                value = await self.get(scope, key, name)
-                if value is not None:
-                    return value
-        return default
 
     async def set(
         self,

@@ -6,17 +6,18 @@ import sqlite3
 
 import pytest
 
+from bot.config import Settings
+from bot.core.settings import ScopedSettings
 from storage import Store
 from tests.conftest import FakeClock
 
 
 async def test_channel_setting_wins_over_guild_over_default(store: Store, clock) -> None:
     settings = store.settings
+    declared = ScopedSettings(settings, Settings(_env_file=None))  # safety: on by default
 
     async def resolve(channel: str | None = "discord:c1") -> object:
-        return await settings.resolve(
-            "safety", channel_key=channel, guild_key="discord:g1", default=True
-        )
+        return await declared.get("safety", channel_key=channel, guild_key="discord:g1")
 
     assert await resolve() is True
     async with store.db.transaction() as tx:
