@@ -32,10 +32,13 @@ def test_sixty_seconds_of_720p_go_under_10_mib_and_still_decode(tmp_path: Path) 
     assert abs(info.duration_s - 60) < 0.1
 
 
-def test_a_tight_limit_falls_back_to_a_smaller_picture(tmp_path: Path) -> None:
+def test_a_tight_limit_takes_a_second_pass_aimed_by_the_first(tmp_path: Path) -> None:
+    # Moving noise at ~83 kb/s: x264 overshoots the asked bitrate by 5-7 % (measured), so
+    # the first pass misses this budget and the second, aimed by its overshoot, fits. (At
+    # a 60 kB budget the overshoot was ~1 % and a CI run's first pass landed 12 bytes under.)
     source = noisy_clip(tmp_path / "short.mp4", seconds=4, width=640, height=360, bitrate=2_000_000)
-    fitted = fit_to_limit(source, 64 * 1024 + 60_000, tmp_path / "work")
-    assert fitted.size_bytes <= 60_000 and fitted.attempts >= 2
+    fitted = fit_to_limit(source, 64 * 1024 + 45_000, tmp_path / "work")
+    assert fitted.size_bytes <= 45_000 and fitted.attempts >= 2
     info = probe(fitted.path)
     assert info.frames == 120 and info.height <= 360
 
