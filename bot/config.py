@@ -87,6 +87,24 @@ class TelegramConfig(Section):
     # A local Bot API server (bigger uploads) or the tests' fake replace these two.
     base_url: AnyUrl = AnyUrl("https://api.telegram.org/bot")
     base_file_url: AnyUrl = AnyUrl("https://api.telegram.org/file/bot")
+    # base_url is a local Bot API server started with --local: no 20 MB download
+    # limit, uploads up to 2000 MB.
+    local_mode: bool = False
+    # Webhook mode instead of long polling: Telegram posts updates to webhook_url,
+    # which a reverse proxy forwards to listen:port. The secret is checked on every
+    # update (X-Telegram-Bot-Api-Secret-Token).
+    webhook_url: AnyUrl | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
+    webhook_secret: SecretStr | None = None
+    # Seconds to wait for the rest of an album (its photos arrive as separate updates).
+    album_window_s: Annotated[float, Field(gt=0, le=10)] = 1.0
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> TelegramConfig:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("telegram.webhook_url needs telegram.webhook_secret")
+        return self
 
 
 class RemoteProviderConfig(Section):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import REMOTE_PROVIDERS, Settings
 from bot.core.safety import DenyList, SafetyChecker, default_detector
 from providers import PROVIDERS, RemoteProvider
+
+if TYPE_CHECKING:
+    from bot.core.api import Platform
+    from bot.core.service import JobService
 
 
 def build_providers(settings: Settings, **overrides: Any) -> dict[str, RemoteProvider]:
@@ -42,10 +47,11 @@ def freeze_startup_heap() -> None:
 
 
 async def run_bot(settings: Settings) -> None:
-    """Run the configured chat platforms until Ctrl-C or SIGTERM, then stop cleanly
-    (the service leaves every job resumable)."""
-    import asyncio
-    import logging
+    """Run every configured chat platform in this process around one job service, until
+    Ctrl-C or SIGTERM, then stop cleanly (the service leaves every job resumable). A
+    platform that cannot start, or whose connection ends for good, is logged and the
+    others go on."""
+    import functools
     import signal
 
     main = asyncio.current_task()
@@ -53,7 +59,6 @@ async def run_bot(settings: Settings) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
 
     from bot.core.service import JobService
-    from bot.discord.client import FramepackBot, configure_endpoints
     from storage import Store
 
     log = logging.getLogger("bot.cli.run")
@@ -74,25 +79,61 @@ async def run_bot(settings: Settings) -> None:
         await store.db.schema_version(),
         ", ".join(providers) or "none",
     )
-    discord_bot = None
+    platforms: list[Platform] = []
+    serving: list[asyncio.Task[None]] = []
     try:
-        if settings.discord.token is not None:
-            configure_endpoints(settings)
-            discord_bot = FramepackBot(service, settings)
-            await discord_bot.login(settings.discord.token.get_secret_value())
+        platforms = build_platforms(service, settings)
+        running = [p for p in platforms if await _started(p, log)]
         await service.start()  # after the adapters registered their delivery targets
         freeze_startup_heap()
-        log.info("running")
-        if discord_bot is not None:
-            await discord_bot.connect()
-        else:
-            await asyncio.Event().wait()
+        log.info("running: %s", ", ".join(p.name for p in running) or "no chat platform")
+        for platform in running:
+            task = asyncio.create_task(platform.serve(), name=f"serve-{platform.name}")
+            task.add_done_callback(functools.partial(_ended, name=platform.name, log=log))
+            serving.append(task)
+        await asyncio.Event().wait()  # until SIGTERM or Ctrl-C cancels this task
     except asyncio.CancelledError:
         log.info("stopping")
     finally:
         await service.stop()
-        if discord_bot is not None:
-            await discord_bot.close()
+        for platform in platforms:
+            try:
+                await platform.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", platform.name)
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
         for provider in providers.values():
             await provider.aclose()
         await store.close()
+
+
+def build_platforms(service: JobService, settings: Settings) -> list[Platform]:
+    """An adapter for each platform that has a token."""
+    platforms: list[Platform] = []
+    if settings.discord.token is not None:
+        from bot.discord.adapter import DiscordAdapter
+
+        platforms.append(DiscordAdapter(service, settings))
+    if settings.telegram.token is not None:
+        from bot.telegram.app import TelegramAdapter
+
+        platforms.append(TelegramAdapter(service, settings))
+    return platforms
+
+
+async def _started(platform: Platform, log: logging.Logger) -> bool:
+    try:
+        await platform.start()
+    except Exception:
+        log.exception("%s could not start; running without it", platform.name)
+        return False
+    return True
+
+
+def _ended(task: asyncio.Task[None], *, name: str, log: logging.Logger) -> None:
+    if task.cancelled():
+        return
+    if task.exception() is not None:
+        log.error("%s stopped working; the other platforms go on", name, exc_info=task.exception())

@@ -117,3 +117,20 @@ class DeliveryTarget(Protocol):
 
 
 Listener = Callable[[JobUpdate], Awaitable[None]]
+
+
+class Platform(Protocol):
+    """A chat platform as `framepack-bot run` drives it, beside the others around one
+    job service. The adapter registers its DeliveryTarget with the service when it
+    is built, so that jobs resumed at start can be delivered."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Log in and get ready; raises if the platform cannot be used."""
+
+    async def serve(self) -> None:
+        """Receive events until stop(); raises if the connection ends for good."""
+
+    async def stop(self) -> None:
+        """Stop receiving and close connections."""

@@ -83,6 +83,8 @@ def sample_frames(path: Path, count: int) -> list[Image.Image]:
         for index, frame in enumerate(container.decode(video=0)):
             if index in wanted:
                 frames.append(frame.to_image())
+                if len(frames) == len(wanted):
+                    break  # the rest need not be decoded
     return frames
 
 

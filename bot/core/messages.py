@@ -225,8 +225,8 @@ INPUTS_GONE = "The images of that job are no longer stored, so it cannot be repe
 NOT_YOURS = "Only the person who asked for this video, or an admin, can cancel it."
 CANNOT_CANCEL = "That job has already finished."
 CANCEL_REQUESTED = "Cancelling…"
-ADMIN_ONLY = "You need Manage Server or a bot-admin role for this."
-GUILD_ONLY = "This command works in a server, not in DMs."
+ADMIN_ONLY = "Only admins of this server or group, or the bot's operators, can do that."
+GUILD_ONLY = "This works in a server or group, not in private messages."
 NO_OVERRIDES = "No overrides: members get the configured defaults."
 
 

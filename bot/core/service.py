@@ -781,6 +781,16 @@ class JobService:
             AnimateRequest(by, stored["prompt"], first, last, options, dict(reply_ref))
         )
 
+    async def first_frame(self, job_id: str) -> bytes | None:
+        """The first frame a job was made from (JPEG), as kept for Retry; None once the
+        job's files are gone."""
+        if not job_id.isalnum():  # an id from a button, never a path
+            return None
+        try:
+            return await asyncio.to_thread((self.jobs_dir / job_id / "first.jpg").read_bytes)
+        except OSError:
+            return None
+
     # --- history ------------------------------------------------------------------------------
 
     async def history(self, user_key: str, limit: int = 10) -> list[JobRecord]:

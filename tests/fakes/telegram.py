@@ -24,6 +24,16 @@ from aiohttp import web
 from tests.fakes.loopback import LoopbackServer
 
 BOT_ID = 800_000_001
+_WITH_FILES = {"sendPhoto", "sendVideo", "editMessageMedia"}
+_ADMIN_RIGHTS = {
+    key: True
+    for key in (
+        "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
+        "can_manage_video_chats", "can_restrict_members", "can_promote_members",
+        "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+        "can_delete_stories",
+    )
+}  # fmt: skip
 BOT_USERNAME = "framepack_test_bot"
 
 
@@ -43,10 +53,16 @@ class FakeTelegram(LoopbackServer):
         self.token = token
         self.calls: list[Call] = []
         self.files: dict[str, bytes] = {}  # file_id -> content
+        self.videos: list[bytes] = []  # every video upload, in order
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._new_update = asyncio.Event()
+        # What the bot's messages show now: (chat_id, message_id) -> the message.
+        self.sent: dict[tuple[int, int], dict[str, Any]] = {}
+        self.admins: dict[int, set[int]] = {}  # chat_id -> administrator user ids
+        # Faults for the next calls of a method: "after" = apply, then answer 502.
+        self.faults: dict[str, list[str]] = {}
         super().__init__()
         self.app = web.Application(client_max_size=100 * 2**20)
         self.app.router.add_route("*", "/bot{token}/{method}", self._method)
@@ -105,6 +121,41 @@ class FakeTelegram(LoopbackServer):
         ]
         return self.message(None, photo=photo, caption=caption, **who)
 
+    def document_message(
+        self, data: bytes, caption: str = "", mime_type: str = "image/png", **who: Any
+    ) -> dict[str, Any]:
+        file_id = self.add_file(data)
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"u-{file_id}",
+            "file_name": "image.png",
+            "mime_type": mime_type,
+            "file_size": len(data),
+        }
+        return self.message(None, document=document, caption=caption, **who)
+
+    def press(self, data: str, message: dict[str, Any], *, user_id: int = 7001) -> dict[str, Any]:
+        """A callback query: `user_id` pressed a button with `data` under `message`."""
+        query = {
+            "id": f"q{next(self._update_ids)}",
+            "from": _user(user_id, f"user{user_id}"),
+            "chat_instance": "ci",
+            "data": data,
+            "message": message,
+        }
+        return self.push_update(callback_query=query)
+
+    def bot_message(self, chat_id: int, message_id: int) -> dict[str, Any]:
+        return self.sent[(chat_id, message_id)]
+
+    def answers(self, chat_id: int | None = None) -> list[str]:
+        """Texts the bot sent (sendMessage), in order."""
+        return [
+            str(c.params.get("text"))
+            for c in self.of_method("sendMessage")
+            if chat_id is None or int(c.params.get("chat_id") or 0) == chat_id
+        ]
+
     def of_method(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
@@ -148,7 +199,18 @@ class FakeTelegram(LoopbackServer):
         handler = getattr(self, f"_{method}", None)
         if handler is None:
             return self._ok(True)
-        return await handler(params)
+        faults = self.faults.get(method)
+        fault = faults.pop(0) if faults else None
+        if fault == "before":
+            return web.json_response(
+                {"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502
+            )
+        response = await handler(params, files) if method in _WITH_FILES else await handler(params)
+        if fault == "after":  # done, but the bot never hears so
+            return web.json_response(
+                {"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502
+            )
+        return response
 
     async def _getMe(self, params: dict) -> web.Response:
         return self._ok(
@@ -193,26 +255,103 @@ class FakeTelegram(LoopbackServer):
     async def _editMessageText(self, params: dict) -> web.Response:
         return self._ok(self._sent_message(params, text=str(params.get("text", ""))))
 
-    async def _sendVideo(self, params: dict) -> web.Response:
+    async def _getChatAdministrators(self, params: dict) -> web.Response:
+        chat_id = int(params["chat_id"])
+        return self._ok(
+            [
+                {"status": "administrator", "user": _user(uid, f"user{uid}"), **_ADMIN_RIGHTS}
+                for uid in sorted(self.admins.get(chat_id, set()))
+            ]
+        )
+
+    async def _sendPhoto(self, params: dict, files: dict) -> web.Response:
+        photo = params.get("photo")
+        if "photo" in files:
+            photo = self.add_file(files["photo"][1])
+        elif photo not in self.files:
+            return self._error("Bad Request: wrong file identifier/HTTP URL specified")
         sent = self._sent_message(params, caption=str(params.get("caption", "")))
-        sent["video"] = {
-            "file_id": "video-1",
-            "file_unique_id": "uv-1",
-            "width": int(params.get("width") or 0),
-            "height": int(params.get("height") or 0),
-            "duration": int(params.get("duration") or 0),
+        size = {"file_id": photo, "file_unique_id": f"u-{photo}", "width": 90, "height": 90}
+        sent["photo"] = [size]
+        return self._ok(sent)
+
+    async def _editMessageCaption(self, params: dict) -> web.Response:
+        known = self.sent.get((int(params["chat_id"]), int(params["message_id"])))
+        if known is None:
+            return self._error("Bad Request: message to edit not found")
+        if "text" in known:
+            return self._error("Bad Request: there is no caption in the message to edit")
+        caption = str(params.get("caption", ""))
+        markup = params.get("reply_markup")
+        if known.get("caption") == caption and known.get("reply_markup") == markup:
+            return self._error("Bad Request: message is not modified")
+        known["caption"] = caption
+        known["reply_markup"] = markup
+        known["edits"] = known.get("edits", 0) + 1
+        return self._ok(known)
+
+    async def _editMessageMedia(self, params: dict, files: dict) -> web.Response:
+        known = self.sent.get((int(params["chat_id"]), int(params["message_id"])))
+        if known is None:
+            return self._error("Bad Request: message to edit not found")
+        media = params["media"]
+        if media.get("type") != "video" or "text" in known:
+            return self._error("Bad Request: wrong type of the web page content")
+        known.pop("photo", None)
+        known["video"] = self._video(media, files)
+        known["caption"] = str(media.get("caption", ""))
+        known["reply_markup"] = params.get("reply_markup")
+        return self._ok(known)
+
+    def _video(self, fields: dict, files: dict) -> dict[str, Any]:
+        """The video of a sendVideo or an InputMediaVideo, with what came with it."""
+
+        def attached(value: Any) -> bytes | None:
+            if isinstance(value, str) and value.startswith("attach://"):
+                return files[value.removeprefix("attach://")][1]
+            return None
+
+        data = attached(fields.get("media")) or files.get("video", ("", b""))[1]
+        thumb = attached(fields.get("thumbnail")) or files.get("thumbnail", ("", b""))[1]
+        self.videos.append(data)
+        return {
+            "file_id": f"video-{len(self.videos)}",
+            "file_unique_id": f"uv-{len(self.videos)}",
+            "width": int(fields.get("width") or 0),
+            "height": int(fields.get("height") or 0),
+            "duration": int(fields.get("duration") or 0),
+            "supports_streaming": bool(fields.get("supports_streaming")),
+            "thumbnail_bytes": len(thumb),
+            "bytes": len(data),
         }
+
+    @staticmethod
+    def _error(description: str, code: int = 400) -> web.Response:
+        return web.json_response(
+            {"ok": False, "error_code": code, "description": description}, status=code
+        )
+
+    async def _sendVideo(self, params: dict, files: dict) -> web.Response:
+        sent = self._sent_message(params, caption=str(params.get("caption", "")))
+        sent["video"] = self._video(params, files)
         return self._ok(sent)
 
     def _sent_message(self, params: dict, **content: Any) -> dict[str, Any]:
         chat_id = int(params.get("chat_id") or 0)
-        return {
+        message = {
             "message_id": int(params.get("message_id") or next(self._message_ids)),
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
             "from": _user(BOT_ID, "framepack", bot=True),
             **content,
         }
+        reply = params.get("reply_parameters")
+        if isinstance(reply, dict):
+            message["reply_to"] = reply.get("message_id")
+        if "reply_markup" in params:
+            message["reply_markup"] = params["reply_markup"]
+        self.sent[(chat_id, message["message_id"])] = message
+        return message
 
     async def _file(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:

@@ -1,0 +1,167 @@
+"""The Telegram adapter: one python-telegram-bot Application with every handler
+registered here, run beside other platforms (initialize/start/polling, never
+run_polling, which would take over the event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlparse
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.core.service import JobService
+from bot.telegram import texts
+from bot.telegram.animate import AnimateHandlers
+from bot.telegram.buttons import Buttons
+from bot.telegram.commands import Commands
+from bot.telegram.delivery import TelegramDelivery
+from bot.telegram.keyboards import CALLBACK
+from bot.telegram.status import StatusBoard
+from bot.telegram.who import ChatAdmins
+
+log = logging.getLogger(__name__)
+
+# A 50 MB upload on a slow link: PTB's default media write timeout is 20 s.
+MEDIA_WRITE_TIMEOUT_S = 300.0
+# Updates handled at once: each waits on Telegram, downloads and the database, so
+# handling them one after another (PTB's default) would queue a burst behind the first.
+CONCURRENT_UPDATES = 256
+
+PRIVATE_COMMANDS = [
+    BotCommand("animate", "Animate a photo: reply to it, or caption it /animate <prompt>"),
+    BotCommand("quota", "Your credits left"),
+    BotCommand("jobs", "Your recent videos"),
+    BotCommand("help", "How to use the bot, and its options"),
+]
+GROUP_COMMANDS = [
+    *PRIVATE_COMMANDS,
+    BotCommand("quota_set", "Admins: a member's daily/monthly credits here"),
+    BotCommand("quota_grant", "Admins: extra credits for a member"),
+    BotCommand("quota_reset", "Admins: forget a member's use"),
+    BotCommand("provider", "Admins: the video service for this group"),
+    BotCommand("replies", "Admins: answer replies to photos without a mention"),
+    BotCommand("safety", "Admins: the safety checker on or off"),
+    BotCommand("job", "Admins: look at or cancel a job of this group"),
+]
+
+
+class TelegramAdapter:
+    name = "telegram"
+
+    def __init__(self, service: JobService, settings: Settings) -> None:
+        config = settings.telegram
+        assert config.token is not None
+        self.settings = settings
+        self.service = service
+        self.application = (
+            Application.builder()
+            .token(config.token.get_secret_value())
+            .base_url(str(config.base_url))
+            .base_file_url(str(config.base_file_url))
+            .local_mode(config.local_mode)
+            .rate_limiter(AIORateLimiter())
+            .media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
+            .concurrent_updates(CONCURRENT_UPDATES)
+            .build()
+        )
+        bot = self.application.bot
+        self.admins = ChatAdmins()
+        self.board = StatusBoard(bot)
+        self.delivery = TelegramDelivery(bot, self.board, local_mode=config.local_mode)
+        self.animate = AnimateHandlers(
+            service, self.admins, local_mode=config.local_mode, album_window_s=config.album_window_s
+        )
+        self.commands = Commands(service, self.admins)
+        self.buttons = Buttons(service, self.admins)
+        self._register()
+        service.delivery[self.name] = self.delivery
+        self._unsubscribe = service.subscribe(self.board.on_update)
+        self._stopped = asyncio.Event()
+
+    def _register(self) -> None:
+        """Every handler, in one place. Order matters within a group: the first match
+        handles an update."""
+        app = self.application
+        app.add_handler(CommandHandler("animate", self.animate.on_command))
+        for name, handler in self.commands.handlers().items():
+            app.add_handler(CommandHandler(name, handler))
+        images = filters.PHOTO | filters.Document.IMAGE
+        app.add_handler(MessageHandler(images, self.animate.on_image))
+        plain_replies = filters.TEXT & filters.REPLY & ~filters.COMMAND
+        app.add_handler(MessageHandler(plain_replies, self.animate.on_text_reply))
+        app.add_handler(CallbackQueryHandler(self.buttons.on_press, pattern=CALLBACK))
+        app.add_error_handler(self.on_error)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Every handler's failure: the detail in the log, one short line to the user."""
+        log.error("telegram update %s failed", _update_id(update), exc_info=context.error)
+        if not isinstance(update, Update):
+            return
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(texts.GENERIC_ERROR, show_alert=True)
+            elif update.effective_message is not None:
+                await update.effective_message.reply_text(texts.GENERIC_ERROR)
+        except TelegramError as exc:
+            log.warning("could not tell the user about it: %s", exc)
+
+    # --- the adapter protocol --------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in (getMe) and register the command lists; updates start in serve()."""
+        await self.application.initialize()
+        bot = self.application.bot
+        await bot.set_my_commands(PRIVATE_COMMANDS, scope=BotCommandScopeAllPrivateChats())
+        await bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+        await self.application.start()
+        log.info("telegram: logged in as @%s", bot.username)
+
+    async def serve(self) -> None:
+        """Receive updates until stop(): long polling, or a webhook when configured."""
+        config = self.settings.telegram
+        updater = self.application.updater
+        assert updater is not None
+        if config.webhook_url is not None:
+            assert config.webhook_secret is not None  # the config insists
+            await updater.start_webhook(
+                listen=config.webhook_listen,
+                port=config.webhook_port,
+                url_path=urlparse(str(config.webhook_url)).path.lstrip("/"),
+                webhook_url=str(config.webhook_url),
+                secret_token=config.webhook_secret.get_secret_value(),
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        self._unsubscribe()
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+
+def _update_id(update: object) -> object:
+    return update.update_id if isinstance(update, Update) else update

@@ -1,0 +1,181 @@
+"""Posting finished videos on Telegram, exactly once.
+
+The Bot API cannot read a chat's history, so a bot cannot look for a video it may
+already have sent. Instead the video goes into a message that exists before the
+upload starts: the job's status message (a photo) is edited into the video with
+editMessageMedia. Doing that twice — after a restart, a timeout or a 5xx in the
+middle of an upload — replaces the video with itself; it never makes a second
+message. Only when the status message is gone (the user deleted it) is the video
+sent as a new reply to the request.
+
+Width, height, duration and a JPEG thumbnail go with every video (without them
+Telegram shows larger videos as a 320x320 square of length 0), with streaming on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from telegram import InlineKeyboardMarkup, InputFile, InputMediaVideo, Message, ReplyParameters
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ExtBot
+
+from bot.core.api import DeliveryError, JobRecord, PostedRef
+from bot.core.media import probe, sample_frames
+from bot.telegram.keyboards import job_keyboard
+from bot.telegram.status import StatusBoard
+
+log = logging.getLogger(__name__)
+
+UPLOAD_LIMIT = 50 * 1000 * 1000  # Bot API: 50 MB
+LOCAL_UPLOAD_LIMIT = 2000 * 1000 * 1000  # a local Bot API server
+THUMBNAIL_PX = 320
+THUMBNAIL_MAX_BYTES = 200 * 1000
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    width: int
+    height: int
+    duration: int
+    thumbnail: bytes
+
+
+def video_facts(video: Path) -> VideoFacts:
+    """Blocking (decodes a frame): call in a thread."""
+    info = probe(video)
+    frame = sample_frames(video, 1)[0]
+    frame.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    for quality in (85, 70, 50):
+        buffer = io.BytesIO()
+        frame.convert("RGB").save(buffer, "JPEG", quality=quality)
+        if buffer.tell() <= THUMBNAIL_MAX_BYTES:
+            break
+    return VideoFacts(info.width, info.height, max(1, round(info.duration_s)), buffer.getvalue())
+
+
+def video_filename(job_id: str) -> str:
+    return f"framepack-{job_id}.mp4"
+
+
+class TelegramDelivery:
+    def __init__(self, bot: ExtBot, board: StatusBoard, *, local_mode: bool) -> None:
+        self.bot = bot
+        self.board = board
+        self.limit = LOCAL_UPLOAD_LIMIT if local_mode else UPLOAD_LIMIT
+
+    def upload_limit(self, job: JobRecord) -> int:
+        return self.limit
+
+    async def deliver(
+        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
+    ) -> PostedRef:
+        if job.channel_id is None:
+            raise DeliveryError("the job names no chat to post in")
+        chat_id = int(job.channel_id)
+        status_id = job.reply_ref.get("status_message_id")
+        facts = await asyncio.to_thread(video_facts, video)
+        data = await asyncio.to_thread(video.read_bytes)
+        if maybe_posted:
+            log.info("job %s: an earlier post may have gone through; same message again", job.id)
+        keyboard = job_keyboard(job.id, "retry", "extend")
+        async with self.board.holding(job.id):
+            try:
+                await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_VIDEO)
+                message_id = None
+                if status_id:
+                    message_id = await self._replace_status(
+                        chat_id, int(status_id), job, data, caption, facts, keyboard
+                    )
+                if message_id is None:
+                    message_id = await self._send_new(chat_id, job, data, caption, facts, keyboard)
+            except RetryAfter as exc:
+                raise DeliveryError(f"Telegram asked to wait ({exc})", transient=True) from exc
+            except BadRequest as exc:
+                too_large = "too big" in str(exc).lower() or "too large" in str(exc).lower()
+                raise DeliveryError(
+                    f"Telegram refused the video: {exc}", too_large=too_large
+                ) from exc
+            except Forbidden as exc:  # blocked by the user, or removed from the group
+                raise DeliveryError(f"Telegram does not let the bot post here: {exc}") from exc
+            except NetworkError as exc:  # includes timeouts and 5xx
+                too_large = "too large" in str(exc).lower()
+                raise DeliveryError(
+                    f"the upload broke off ({exc})", transient=not too_large, too_large=too_large
+                ) from exc
+            except TelegramError as exc:
+                raise DeliveryError(f"Telegram answered {exc}") from exc
+            self.board.posted(job.id)
+        return {"chat_id": str(chat_id), "message_id": str(message_id)}
+
+    async def _replace_status(
+        self,
+        chat_id: int,
+        status_id: int,
+        job: JobRecord,
+        data: bytes,
+        caption: str,
+        facts: VideoFacts,
+        keyboard: InlineKeyboardMarkup,
+    ) -> int | None:
+        """The status message, now the video (its id); None when that message is gone."""
+        # Bytes, not InputFile: inside an InputMedia, PTB must attach them by name.
+        media = InputMediaVideo(
+            media=data,
+            filename=video_filename(job.id),
+            caption=caption,
+            width=facts.width,
+            height=facts.height,
+            duration=facts.duration,
+            supports_streaming=True,
+            thumbnail=facts.thumbnail,
+        )
+        try:
+            edited = await self.bot.edit_message_media(
+                media, chat_id=chat_id, message_id=status_id, reply_markup=keyboard
+            )
+        except BadRequest as exc:
+            text = str(exc).lower()
+            if "not modified" in text:  # the same video is there already
+                return status_id
+            if "not found" in text or "can't be edited" in text or "invalid" in text:
+                log.info("job %s: the status message is gone (%s); sending anew", job.id, exc)
+                return None
+            raise
+        if not isinstance(edited, Message):  # inline messages only; never ours
+            raise DeliveryError("Telegram did not return the edited message")
+        return edited.message_id
+
+    async def _send_new(
+        self,
+        chat_id: int,
+        job: JobRecord,
+        data: bytes,
+        caption: str,
+        facts: VideoFacts,
+        keyboard: InlineKeyboardMarkup,
+    ) -> int:
+        request_id = job.reply_ref.get("request_message_id")
+        reply = (
+            ReplyParameters(int(request_id), allow_sending_without_reply=True)
+            if request_id
+            else None
+        )
+        message = await self.bot.send_video(
+            chat_id,
+            InputFile(data, filename=video_filename(job.id)),
+            caption=caption,
+            width=facts.width,
+            height=facts.height,
+            duration=facts.duration,
+            supports_streaming=True,
+            thumbnail=InputFile(facts.thumbnail, filename="thumbnail.jpg"),
+            reply_markup=keyboard,
+            reply_parameters=reply,
+        )
+        return message.message_id
