@@ -85,6 +85,7 @@ class FakeProvider(LoopbackServer):
         self.calls: Counter[str] = Counter()
         self.media_downloads = 0
         self.last_headers: dict[str, str] = {}
+        self.received: list[str] = []  # every request line, headers and body
         self.media_headers: dict[str, str] = {}
         self.video_override: bytes | None = None  # serve this instead of a generated clip
         self.in_flight = 0  # API requests being answered right now
@@ -154,6 +155,10 @@ class FakeProvider(LoopbackServer):
     @web.middleware
     async def _faults_middleware(self, request: web.Request, handler) -> web.StreamResponse:
         # A subclass may classify a request itself (one URL serving two kinds).
+        # Everything the bot sent, as it arrived: tests search it for leaked secrets.
+        body = await request.read() if request.can_read_body else b""
+        self.received.append(f"{request.method} {request.path_qs}\n{dict(request.headers)}\n")
+        self.received.append(body.decode("utf-8", "replace"))
         route = request.get(KIND) or request.match_info.route.name or ""
         if route == "media":
             return await handler(request)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,18 @@ class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+
+def _entities(text: str) -> list[dict[str, Any]]:
+    """What Telegram marks in a text: commands and @mentions (offsets in UTF-16 units,
+    which equal characters for the ASCII these tests use)."""
+    found = []
+    for match in re.finditer(r"(?<!\S)(/\w+(?:@\w+)?|@\w+)", text):
+        kind = "bot_command" if match.group(0).startswith("/") else "mention"
+        if kind == "bot_command" and match.start() != 0:
+            continue
+        found.append({"type": kind, "offset": match.start(), "length": len(match.group(0))})
+    return found
 
 
 def _user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -106,9 +119,14 @@ class FakeTelegram(LoopbackServer):
         }
         if text is not None:
             message["text"] = text
+            message["entities"] = _entities(text)
+        if extra.get("caption"):
+            message["caption_entities"] = _entities(extra["caption"])
         return message
 
-    def photo_message(self, data: bytes, caption: str = "", **who: Any) -> dict[str, Any]:
+    def photo_message(
+        self, data: bytes, caption: str = "", *, file_size: int | None = None, **who: Any
+    ) -> dict[str, Any]:
         file_id = self.add_file(data)
         photo = [
             {
@@ -116,7 +134,7 @@ class FakeTelegram(LoopbackServer):
                 "file_unique_id": f"u-{file_id}",
                 "width": 128,
                 "height": 72,
-                "file_size": len(data),
+                "file_size": len(data) if file_size is None else file_size,
             }
         ]
         return self.message(None, photo=photo, caption=caption, **who)
