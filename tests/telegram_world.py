@@ -52,6 +52,14 @@ class TelegramWorld:
 
         return await asyncio.wait_for(poll(), within)
 
+    async def until_state(self, job_id: str, state: str, within: float = 20.0) -> Any:
+        async def poll() -> Any:
+            while (job := await self.store.jobs.require(job_id)).state.value != state:
+                await asyncio.sleep(0.02)
+            return job
+
+        return await asyncio.wait_for(poll(), within)
+
     async def answer(self, chat_id: int, count: int = 1) -> str:
         """The bot's `count`-th text message to this chat."""
         texts = await self.wait_for(lambda: len(self.telegram.answers(chat_id)) >= count and 1)

@@ -91,3 +91,63 @@ async def test_too_large_and_corrupt_images_are_explained_and_cost_nothing(
         assert await world.service.history("telegram:7002") == []
         assert world.fal.submit_attempts == 0
         assert not fake.of_method("getFile") or len(fake.of_method("getFile")) == 1
+
+
+def _buttons(message: dict) -> dict[str, str]:
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+async def test_cancel_and_retry_by_button_also_after_a_restart(tmp_path: Path) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        world.fal.queued_forever.add(1)  # the first job waits until it is cancelled
+        waiting = fake.photo_message(png_bytes(128, 72), "/animate slow one")
+        fake.push_update(message=waiting)
+        # The service's first update: cost and place, with a Cancel button.
+        await world.caption_of(waiting, lambda c: "credits · job" in c)
+        status = world.status_of(waiting)
+        cancel = _buttons(status)["Cancel"]
+        await world.restart()  # a new process: only the button's data is left
+
+        fake.press(cancel, status, user_id=4242)  # a stranger
+        await world.wait_for(lambda: fake.of_method("answerCallbackQuery"))
+        refusal = fake.of_method("answerCallbackQuery")[0].params
+        assert "Only the person who asked" in refusal["text"]
+        job_id = cancel.rsplit(":", 1)[1]
+        assert (await world.store.jobs.require(job_id)).state.value != "cancelled"
+
+        fake.press(cancel, status)  # the owner
+        await world.caption_of(waiting, lambda c: c.startswith("Cancelled"))
+        assert (await world.store.jobs.require(job_id)).state.value == "cancelled"
+        assert "Cancel" not in _buttons(world.status_of(waiting))
+
+        done = fake.photo_message(png_bytes(128, 72), "/animate quick one")
+        fake.push_update(message=done)
+        video = await world.video_for(done)
+        await world.restart()
+        fake.press(_buttons(video)["Retry"], video)
+        again = await world.video_for(video)  # the retry's video replies to the first
+        jobs = await world.service.history("telegram:7001")
+    assert again["video"]["bytes"] > 0
+    assert sorted(j.state.value for j in jobs) == ["cancelled", "delivered", "delivered"]
+    assert len({j.seed for j in jobs if j.state.value == "delivered"}) == 2  # a new seed
+
+
+async def test_a_delivery_that_may_have_gone_through_is_never_posted_twice(
+    tmp_path: Path,
+) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        # The first upload is made but its answer is lost; the second meets a 502.
+        fake.faults["editMessageMedia"] = ["after", "before"]
+        request = fake.photo_message(png_bytes(128, 72), "/animate once only")
+        fake.push_update(message=request)
+        await world.video_for(request)
+        (job,) = await world.service.history("telegram:7001")
+        delivered = await world.until_state(job.id, "delivered")
+    videos = [m for m in fake.sent.values() if "video" in m]
+    assert len(videos) == 1 and not fake.of_method("sendVideo")
+    assert len(fake.of_method("editMessageMedia")) == 3  # the same message each time
+    assert len(fake.videos) == 2  # the 502 "before" never reached the upload
+    assert delivered.posted_ref["message_id"] == str(videos[0]["message_id"])
