@@ -119,7 +119,8 @@ async def telegram_world(
             },
         )
         store = await Store.open(settings.database_path)
-        provider = make_provider("fal", fal.base_url, time)
+        # Fake time runs fast: a job left waiting must not reach its deadline mid-test.
+        provider = make_provider("fal", fal.base_url, time, deadline=10**7)
         service, adapter, serving = await _start(settings, store, provider, time)
         world = TelegramWorld(fake, fal, adapter, service, store, settings, provider, time, serving)
         try:
