@@ -46,7 +46,7 @@ class TelegramWorld:
 
     async def wait_for(self, predicate: Callable[[], Any], within: float = 20.0) -> Any:
         async def poll() -> Any:
-            while not (found := predicate()):
+            while not (found := predicate()):  # noqa: ASYNC110 (polls a fake server's record)
                 await asyncio.sleep(0.02)
             return found
 
@@ -54,7 +54,7 @@ class TelegramWorld:
 
     async def until_state(self, job_id: str, state: str, within: float = 20.0) -> Any:
         async def poll() -> Any:
-            while (job := await self.store.jobs.require(job_id)).state.value != state:
+            while (job := await self.store.jobs.require(job_id)).state.value != state:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             return job
 
@@ -70,9 +70,9 @@ class TelegramWorld:
         """The bot's status message (later the video) replying to `request`."""
         chat_id = request["chat"]["id"]
         for (chat, _), message in self.telegram.sent.items():
-            if chat == chat_id and message.get("reply_to") == request["message_id"]:
-                if "photo" in message or "video" in message:
-                    return message
+            replies = chat == chat_id and message.get("reply_to") == request["message_id"]
+            if replies and ("photo" in message or "video" in message):
+                return message
         return None
 
     async def video_for(self, request: dict, within: float = 30.0) -> dict:
