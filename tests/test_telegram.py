@@ -3,7 +3,11 @@ API, the real job service and store, a fake fal."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
+
+import httpx
 
 from tests.provider_world import png_bytes
 from tests.telegram_world import GROUP, telegram_world
@@ -151,3 +155,61 @@ async def test_a_delivery_that_may_have_gone_through_is_never_posted_twice(
     assert len(fake.of_method("editMessageMedia")) == 3  # the same message each time
     assert len(fake.videos) == 2  # the 502 "before" never reached the upload
     assert delivered.posted_ref["message_id"] == str(videos[0]["message_id"])
+
+
+async def test_progress_edits_are_throttled(tmp_path: Path) -> None:
+    # Twenty progress updates within a second of real time: one status edit for the
+    # queue place (the next would be due after 3 s), and the video.
+    async with telegram_world(tmp_path, fake_polls=(1, 20)) as world:
+        fake = world.telegram
+        request = fake.photo_message(png_bytes(128, 72), "/animate many steps")
+        fake.push_update(message=request)
+        video = await world.video_for(request)
+    edits = [
+        c
+        for c in fake.of_method("editMessageCaption")
+        if c.params["message_id"] == video["message_id"]
+    ]
+    assert 1 <= len(edits) <= 2
+
+
+async def test_webhook_mode_takes_only_updates_with_the_secret(tmp_path: Path) -> None:
+    port = free_port()
+    settings = {
+        "webhook_url": "https://bot.example.com/tg-hook",
+        "webhook_listen": "127.0.0.1",
+        "webhook_port": port,
+        "webhook_secret": "s3cret-token",
+    }
+    async with telegram_world(tmp_path, telegram=settings) as world:
+        fake = world.telegram
+        (registered,) = await world.wait_for(lambda: fake.of_method("setWebhook"))
+        assert registered.params["url"] == "https://bot.example.com/tg-hook"
+        assert registered.params["secret_token"] == "s3cret-token"
+        forged = fake.photo_message(png_bytes(128, 72), "/animate forged", user_id=11)
+        genuine = fake.photo_message(png_bytes(128, 72), "/animate genuine", user_id=12)
+        url = f"http://127.0.0.1:{port}/tg-hook"
+        async with httpx.AsyncClient() as client:
+            for attempt in range(50):  # the webhook server starts in the background
+                try:
+                    refused = await client.post(
+                        url, json={"update_id": 1, "message": forged}, headers={}
+                    )
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.1 * attempt)
+            accepted = await client.post(
+                url,
+                json={"update_id": 2, "message": genuine},
+                headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"},
+            )
+        assert refused.status_code == 403 and accepted.status_code == 200
+        await world.video_for(genuine)
+        assert world.status_of(forged) is None
+        assert [j.input["prompt"] for j in world.fal.jobs.values()] == ["genuine"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
