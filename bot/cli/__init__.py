@@ -109,19 +109,14 @@ def run(ctx: typer.Context) -> None:
             "[discord] / [telegram] in framepack-bot.toml"
         )
 
-    # Imported here: the Discord stack (discord.py, aiohttp) is only needed to run the
-    # bot, and costs every other command a fifth of a second at start.
+    # Imported here: the chat stacks (discord.py, aiohttp, python-telegram-bot) are only
+    # needed to run the bot, and cost every other command a fifth of a second at start.
     import aiohttp
     import discord
+    import telegram.error
 
     from bot.cli.run import run_bot
 
-    if settings.telegram.token is not None and settings.discord.token is None:
-        fail(
-            "this release has no Telegram adapter yet; set DISCORD_TOKEN to run on Discord", code=1
-        )
-    if settings.telegram.token is not None:
-        log.warning("Telegram is configured, but this release has no Telegram adapter yet")
     try:
         asyncio.run(run_bot(settings))
     except KeyboardInterrupt:
@@ -132,6 +127,10 @@ def run(ctx: typer.Context) -> None:
         fail(f"database: {exc}", code=1)
     except discord.LoginFailure:
         fail("Discord refused the token (DISCORD_TOKEN): check it in the Developer Portal", code=1)
+    except telegram.error.InvalidToken:
+        fail("Telegram refused the token (TELEGRAM_BOT_TOKEN): check it with @BotFather", code=1)
+    except telegram.error.NetworkError as exc:
+        fail(f"cannot reach Telegram at {settings.telegram.base_url}: {exc}", code=1)
 
 
 @app.command()

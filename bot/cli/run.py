@@ -83,7 +83,7 @@ async def run_bot(settings: Settings) -> None:
     serving: list[asyncio.Task[None]] = []
     try:
         platforms = build_platforms(service, settings)
-        running = [p for p in platforms if await _started(p, log)]
+        running = await _start_all(platforms, log)
         await service.start()  # after the adapters registered their delivery targets
         freeze_startup_heap()
         log.info("running: %s", ", ".join(p.name for p in running) or "no chat platform")
@@ -123,13 +123,23 @@ def build_platforms(service: JobService, settings: Settings) -> list[Platform]:
     return platforms
 
 
-async def _started(platform: Platform, log: logging.Logger) -> bool:
-    try:
-        await platform.start()
-    except Exception:
-        log.exception("%s could not start; running without it", platform.name)
-        return False
-    return True
+async def _start_all(platforms: list[Platform], log: logging.Logger) -> list[Platform]:
+    """The platforms that started. One that cannot is logged and left out while
+    another runs; when none can, the first one's error is raised for the CLI to
+    explain (a refused token, an unreachable API)."""
+    running: list[Platform] = []
+    errors: list[Exception] = []
+    for platform in platforms:
+        try:
+            await platform.start()
+        except Exception as exc:
+            log.warning("%s could not start; running without it", platform.name, exc_info=True)
+            errors.append(exc)
+        else:
+            running.append(platform)
+    if errors and not running:
+        raise errors[0]
+    return running
 
 
 def _ended(task: asyncio.Task[None], *, name: str, log: logging.Logger) -> None:
