@@ -5,10 +5,11 @@ AnimateRequest the Discord adapter makes; the core decides everything else."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,36 @@ def preview_jpeg(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
+class FirstAnswersFirst:
+    """Requests answer (the status photo) before they work (download, image checks,
+    submit): while any status photo is still on its way, the work of the requests
+    already answered waits, up to `patience_s`. Telegram lets a bot send ~30 messages
+    a second, so in a burst the last answers go out seconds after the first; without
+    this, the CPU work of the early requests (decoding, NudeNet) slows the event loop
+    that sends the late ones. A job starting a second or two later costs nobody."""
+
+    def __init__(self, patience_s: float = 5.0) -> None:
+        self.patience_s = patience_s
+        self._answering = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def answering(self) -> AsyncIterator[None]:
+        self._answering += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._answering -= 1
+            if self._answering == 0:
+                self._idle.set()
+
+    async def before_work(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), self.patience_s)
+
+
 class RequestFailed(Exception):
     """One line for the user; the job was never created, nothing was charged."""
 
@@ -110,6 +141,7 @@ class AnimateHandlers:
         self.admins = admins
         self.download_limit = None if local_mode else DOWNLOAD_LIMIT
         self.albums = Albums(album_window_s, self._album_complete)
+        self.order = FirstAnswersFirst()
         self._bot: ExtBot | None = None
 
     # --- ways in -----------------------------------------------------------------------------
@@ -215,7 +247,9 @@ class AnimateHandlers:
         status_id: int | None = None
         try:
             if first.is_photo:  # the status is up before any download
-                status_id = await self._post_status(request, first.file_id)
+                async with self.order.answering():
+                    status_id = await self._post_status(request, first.file_id)
+                await self.order.before_work()
             data = [await self._download(bot, ref) for ref in images]
             if status_id is None:
                 status_id = await self._post_preview(request, data[0])

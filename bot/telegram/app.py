@@ -155,6 +155,7 @@ class TelegramAdapter:
     async def stop(self) -> None:
         self._stopped.set()
         self._unsubscribe()
+        await self.board.close()
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()

@@ -37,14 +37,22 @@ def status_caption(update: JobUpdate) -> str:
 
 
 class StatusBoard:
-    """Edits the status messages of Telegram jobs. Shares a lock per job with the
-    delivery, so that a progress edit still on its way never lands on the message
-    after the video replaced the photo."""
+    """Edits the status messages of Telegram jobs: at most one edit per job every
+    EDIT_INTERVAL_S seconds, always ending on the latest update (an update that comes
+    too soon waits for its turn; a newer one replaces it while it waits). The status
+    photo itself counts as the first edit, so in a burst the first answers to
+    everyone go out before anyone's first progress edit — all of them share the
+    bot's ~30 messages a second.
+
+    Shares a lock per job with the delivery, so that an edit on its way never lands
+    on the message after the video replaced the photo."""
 
     def __init__(self, bot: ExtBot, clock: Callable[[], float] = time.monotonic) -> None:
         self.bot = bot
         self._clock = clock
         self._last_edit: dict[str, float] = {}
+        self._pending: dict[str, JobUpdate] = {}
+        self._timers: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._posted: set[str] = set()
 
@@ -57,30 +65,70 @@ class StatusBoard:
     def posted(self, job_id: str) -> None:
         """The video is in the message now: no status edit may touch it again."""
         self._posted.add(job_id)
-        self._last_edit.pop(job_id, None)
+        self._forget(job_id)
+
+    async def close(self) -> None:
+        timers = list(self._timers.values())
+        for timer in timers:
+            timer.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
 
     async def on_update(self, update: JobUpdate) -> None:
         job = update.job
-        status_id = job.reply_ref.get("status_message_id")
-        if job.platform != "telegram" or not status_id or job.channel_id is None:
+        if (
+            job.platform != "telegram"
+            or job.channel_id is None
+            or not job.reply_ref.get("status_message_id")
+        ):
             return
-        if job.state not in WORKING | ENDED_WITHOUT_VIDEO:
+        if job.state in ENDED_WITHOUT_VIDEO:  # the last word goes at once
+            self._forget(job.id)
+            await self._edit(update)
+            self._locks.pop(job.id, None)
+            return
+        if job.state not in WORKING:
             return  # succeeded and delivered: the delivery writes that message
+        self._pending[job.id] = update
+        if job.id not in self._timers:
+            due = self._last_edit.setdefault(job.id, self._clock()) + EDIT_INTERVAL_S
+            self._timers[job.id] = asyncio.create_task(
+                self._edit_when_due(job.id, due), name=f"status-{job.id}"
+            )
+
+    async def _edit_when_due(self, job_id: str, due: float) -> None:
+        try:
+            await asyncio.sleep(max(0.0, due - self._clock()))
+            update = self._pending.pop(job_id, None)
+            if update is not None:
+                self._last_edit[job_id] = self._clock()
+                await self._edit(update)
+        finally:
+            self._timers.pop(job_id, None)
+        if job_id in self._pending:  # came in while this edit was on its way
+            due = self._last_edit[job_id] + EDIT_INTERVAL_S
+            self._timers[job_id] = asyncio.create_task(self._edit_when_due(job_id, due))
+
+    def _forget(self, job_id: str) -> None:
+        self._pending.pop(job_id, None)
+        self._last_edit.pop(job_id, None)
+        timer = self._timers.pop(job_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+
+    async def _edit(self, update: JobUpdate) -> None:
+        job = update.job
+        assert job.channel_id is not None  # on_update lets no other through
         final = job.state in ENDED_WITHOUT_VIDEO
-        now = self._clock()
-        if not final and now - self._last_edit.get(job.id, -EDIT_INTERVAL_S) < EDIT_INTERVAL_S:
-            return
         async with self.holding(job.id):
             if job.id in self._posted:
                 return
-            self._last_edit[job.id] = now
             chat_id = int(job.channel_id)
             try:
                 if job.state is JobState.RUNNING:
                     await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_VIDEO)
                 await self.bot.edit_message_caption(
                     chat_id=chat_id,
-                    message_id=int(status_id),
+                    message_id=int(job.reply_ref["status_message_id"]),
                     caption=status_caption(update),
                     reply_markup=None if final else job_keyboard(job.id, "cancel"),
                 )
@@ -89,6 +137,3 @@ class StatusBoard:
                     log.info("job %s: status edit refused: %s", job.id, exc)
             except TelegramError as exc:
                 log.info("job %s: status edit failed: %s", job.id, exc)
-        if final:
-            self._last_edit.pop(job.id, None)
-            self._locks.pop(job.id, None)

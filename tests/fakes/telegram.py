@@ -43,6 +43,7 @@ class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 def _entities(text: str) -> list[dict[str, Any]]:
@@ -68,6 +69,7 @@ class FakeTelegram(LoopbackServer):
         self.files: dict[str, bytes] = {}  # file_id -> content
         self.videos: list[bytes] = []  # every video upload, in order
         self._updates: list[dict[str, Any]] = []
+        self.pushed_at: dict[int, float] = {}
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._new_update = asyncio.Event()
@@ -92,7 +94,9 @@ class FakeTelegram(LoopbackServer):
     # --- what tests do -------------------------------------------------------------------
 
     def push_update(self, **update: Any) -> dict[str, Any]:
+        """Make an update available to getUpdates (`pushed_at` records when)."""
         update = {"update_id": next(self._update_ids), **update}
+        self.pushed_at[update["update_id"]] = time.monotonic()
         self._updates.append(update)
         self._new_update.set()
         return update
