@@ -196,7 +196,7 @@ ALLOWED = {
     "stranger": set(),
 }
 REFUSALS = (
-    "You need Manage Server or a bot-admin role for this.",
+    "Only admins of this server or group, or the bot's operators, can do that.",
     "Only the bot's operators can",
     "Admins act only inside their own server.",
     "I do not know that job any more.",

@@ -120,9 +120,8 @@ async def test_a_non_admin_is_refused_and_an_admin_is_not(tmp_path: Path) -> Non
         refused = await world.command("fpadmin", grant, resolved=resolved)
         reply = await world.callback_for(refused)
         assert reply.payload["type"] == 4 and reply.payload["data"]["flags"] & 64
-        assert (
-            reply.payload["data"]["content"] == "You need Manage Server or a bot-admin "
-            "role for this."
+        assert reply.payload["data"]["content"] == (
+            "Only admins of this server or group, or the bot's operators, can do that."
         )
         assert await world.store.audit.recent() == []
 
