@@ -49,16 +49,29 @@ async def test_every_way_in_makes_a_video_and_groups_need_a_mention(tmp_path: Pa
             reply_to_message=group_photo,
             user_id=5,
         )
+        private_caption = fake.photo_message(image, "the birds fly off", chat_id=6, user_id=6)
+        uncaptioned = fake.photo_message(image, chat_id=8, user_id=8)
         alone = fake.message("/animate")
-        for request in (as_file, command_reply, plain_reply, unmentioned, mentioned, alone):
+        for request in (
+            as_file,
+            command_reply,
+            plain_reply,
+            unmentioned,
+            mentioned,
+            private_caption,
+            uncaptioned,
+            alone,
+        ):
             fake.push_update(message=request)
-        for request in (as_file, command_reply, plain_reply, mentioned):
+        for request in (as_file, command_reply, plain_reply, mentioned, private_caption):
             await world.video_for(request)
         assert "Send a photo with the caption" in await world.answer(alone["chat"]["id"])
+        assert "Reply to the photo with a prompt" in await world.answer(8)
         assert world.status_of(unmentioned) is None
         prompts = sorted(job.input["prompt"] for job in world.fal.jobs.values())
     assert prompts == [
         "it starts to rain",
+        "the birds fly off",
         "the clouds drift",
         "the leaves fall",
         "the sun sets slowly",

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
-from telegram import Message, MessageEntity, ReplyParameters, Update
+from telegram import Bot, Message, MessageEntity, ReplyParameters, Update
 from telegram.constants import MessageEntityType
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes, ExtBot
+from telegram.ext import ContextTypes
 
 from bot.core import messages
 from bot.core.api import AnimateRequest, Refused
@@ -142,7 +142,6 @@ class AnimateHandlers:
         self.download_limit = None if local_mode else DOWNLOAD_LIMIT
         self.albums = Albums(album_window_s, self._album_complete)
         self.order = FirstAnswersFirst()
-        self._bot: ExtBot | None = None
 
     # --- ways in -----------------------------------------------------------------------------
 
@@ -152,19 +151,15 @@ class AnimateHandlers:
         message = update.effective_message
         if message is None:
             return
-        self._bot = context.bot
         if message.media_group_id is not None:
             self.albums.add(message)
             return
         caption = message.caption or ""
-        words = strip_command(caption, context.bot.username)
+        words = _request_words(message, context.bot.username)
         if words is None:
-            if is_group(message.chat) or caption.startswith("/"):
-                return  # a photo among others in a group, or another bot's command
-            if not caption.strip():
+            if not is_group(message.chat) and not caption.strip():
                 await _reply(message, texts.NEEDS_CAPTION)
-                return
-            words = caption
+            return
         first = image_of(message)
         replied = image_of(message.reply_to_message)
         if replied is not None:  # a captioned photo replying to a photo: first and last
@@ -178,9 +173,9 @@ class AnimateHandlers:
         if message is None or message.text is None:
             return
         words = strip_command(message.text, context.bot.username)
-        source = image_of(message.reply_to_message)
         if words is None:
             return
+        source = image_of(message.reply_to_message)
         if source is None:
             await _reply(message, texts.USAGE)
             return
@@ -205,13 +200,13 @@ class AnimateHandlers:
         await self._animate(context.bot, message, text, source, None)
 
     async def _album_complete(self, parts: list[Message]) -> None:
-        bot = self._bot
         captioned = [m for m in parts if m.caption]
-        if bot is None or not captioned:
+        if not captioned:
             return
-        words = strip_command(captioned[0].caption or "", bot.username)
+        bot = captioned[0].get_bot()
+        words = _request_words(captioned[0], bot.username)
         if words is None:
-            return  # an album without our command is not for us
+            return  # an album that is not for us
         images = [image_of(m) for m in parts]
         if len(images) != 2 or None in images:
             await _reply(captioned[0], texts.ALBUM_NOT_TWO)
@@ -222,7 +217,7 @@ class AnimateHandlers:
 
     async def _animate(
         self,
-        bot: ExtBot,
+        bot: Bot,
         request: Message,
         words: str,
         first: ImageRef | None,
@@ -281,7 +276,7 @@ class AnimateHandlers:
             refusal = texts.download_limit(ref.size or 0, self.download_limit)
         return refusal
 
-    async def _download(self, bot: ExtBot, ref: ImageRef) -> bytes:
+    async def _download(self, bot: Bot, ref: ImageRef) -> bytes:
         try:
             file = await bot.get_file(ref.file_id)
             # Bytes only: the file's URL carries the bot token and never leaves here.
@@ -308,7 +303,7 @@ class AnimateHandlers:
             return None
         return await self._post_status(request, preview)
 
-    async def _say(self, bot: ExtBot, request: Message, status_id: int | None, text: str) -> None:
+    async def _say(self, bot: Bot, request: Message, status_id: int | None, text: str) -> None:
         if status_id is None:
             await _reply(request, text)
             return
@@ -321,6 +316,16 @@ class AnimateHandlers:
         return bool(
             await self.service.scoped.get("reply_without_mention", channel_key=key, guild_key=key)
         )
+
+
+def _request_words(message: Message, bot_username: str | None) -> str | None:
+    """The request in a caption: after `/animate`; in a private chat a caption that is
+    not a command is the prompt itself. None when the caption asks nothing of us."""
+    caption = message.caption or ""
+    words = strip_command(caption, bot_username)
+    if words is None and not is_group(message.chat) and not caption.startswith("/"):
+        words = caption.strip() or None
+    return words
 
 
 def _mention_of(message: Message, username: str | None) -> str | None:

@@ -71,6 +71,7 @@ class Commands:
     async def jobs(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, who = await self._who(update, context)
         history = await self.service.history(who.user_key, limit=10)
+        # Without Discord's code marks, which Telegram would show as they are.
         await _reply(message, messages.job_history(history).replace("`", ""))
 
     async def _quota_text(self, who: Requester) -> str:

@@ -40,7 +40,10 @@ ALBUM_NOT_TWO = (
     "An album makes a first and a last frame: please send exactly two photos, "
     "captioned /animate <prompt>."
 )
-NEEDS_CAPTION = "What should happen in the video? Send the photo again with a caption."
+NEEDS_CAPTION = (
+    "What should happen in the video? Reply to the photo with a prompt, or send it "
+    "again with a caption."
+)
 UNKNOWN_OPTION_HINT = f"Options: {OPTION_NAMES}."
 GENERIC_ERROR = "Something went wrong on my side. Please try again in a moment."
 WHOM = (

@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from telegram import Chat, ChatMemberAdministrator, ChatMemberOwner, User
+from telegram import Bot, Chat, ChatMemberAdministrator, ChatMemberOwner, User
 from telegram.error import TelegramError
-from telegram.ext import ExtBot
 
 from bot.core.api import Requester
 from bot.core.quotas import subject_key
@@ -29,7 +28,7 @@ class ChatAdmins:
         self._clock = clock
         self._cache: dict[int, tuple[float, frozenset[int]]] = {}
 
-    async def of(self, bot: ExtBot, chat_id: int) -> frozenset[int]:
+    async def of(self, bot: Bot, chat_id: int) -> frozenset[int]:
         cached = self._cache.get(chat_id)
         if cached is not None and self._clock() - cached[0] < ADMIN_CACHE_S:
             return cached[1]
@@ -41,7 +40,7 @@ class ChatAdmins:
         return admins
 
     async def requester(
-        self, bot: ExtBot, user: User, chat: Chat, *, ask_admin: bool = False
+        self, bot: Bot, user: User, chat: Chat, *, ask_admin: bool = False
     ) -> Requester:
         """`ask_admin`: find out whether the user administers this group (a request to
         Telegram, cached); only decisions about authority need it."""
