@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.core import messages
+from bot.core.ratelimit import RequestRate
 from bot.core.service import JobService
 
 log = logging.getLogger(__name__)
@@ -28,24 +29,6 @@ def configure_endpoints(settings: Settings) -> None:
     nirn-proxy, or the tests' loopback fake, takes Discord's place."""
     discord.http.Route.BASE = str(settings.discord.api_base_url).rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(settings.discord.gateway_url))
-
-
-class AnimateRateLimit:
-    """Per user, one of discord.py's token-bucket `Cooldown`s shared by every way in
-    (slash command, context menu, replies), so switching between them gains nothing."""
-
-    def __init__(self, rate: int, per_s: float) -> None:
-        self.rate, self.per_s = rate, per_s
-        self._buckets: dict[int, app_commands.Cooldown] = {}
-
-    def hit(self, user_id: int, now: float | None = None) -> float | None:
-        """Count one request; the seconds to wait if it is one too many, else None."""
-        if len(self._buckets) > 10_000:  # forget buckets whose window has passed
-            self._buckets = {
-                k: b for k, b in self._buckets.items() if b.get_tokens(now) < self.rate
-            }
-        bucket = self._buckets.setdefault(user_id, app_commands.Cooldown(self.rate, self.per_s))
-        return bucket.update_rate_limit(now)
 
 
 def framepack(interaction: discord.Interaction) -> FramepackBot:
@@ -94,9 +77,8 @@ class FramepackBot(commands.Bot):
         )
         self.service = service
         self.settings = settings
-        self.rate_limit = AnimateRateLimit(
-            settings.discord.animate_rate, settings.discord.animate_per_s
-        )
+        # One rate per member for the slash command, the menu and replies together.
+        self.rate_limit = RequestRate(settings.discord.animate_rate, settings.discord.animate_per_s)
         # One malformed gateway payload must not take the bot down: discord.py's parsers
         # run inside its receive loop, where an exception ends `connect()`. The
         # websocket reads this same dict, so the guard is in place for every event.
