@@ -99,6 +99,10 @@ class TelegramConfig(Section):
     webhook_secret: SecretStr | None = None
     # Seconds to wait for the rest of an album (its photos arrive as separate updates).
     album_window_s: Annotated[float, Field(gt=0, le=10)] = 1.0
+    # Per user: at most `animate_rate` requests (every way in together) in
+    # `animate_per_s` seconds; more get "try again in N s".
+    animate_rate: Annotated[int, Field(ge=1, le=1000)] = 3
+    animate_per_s: Annotated[float, Field(gt=0, le=86_400)] = 60
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> TelegramConfig:

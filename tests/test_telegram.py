@@ -145,6 +145,10 @@ async def test_cancel_and_retry_by_button_also_after_a_restart(tmp_path: Path) -
         await world.restart()
         fake.press(_buttons(video)["Retry"], video)
         again = await world.video_for(video)  # the retry's video replies to the first
+        # The message shows the video a moment before the job's row says delivered.
+        for job in await world.service.history("telegram:7001"):
+            if job.state.value != "cancelled":
+                await world.until_state(job.id, "delivered")
         jobs = await world.service.history("telegram:7001")
     assert again["video"]["bytes"] > 0
     assert sorted(j.state.value for j in jobs) == ["cancelled", "delivered", "delivered"]
@@ -226,3 +230,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+async def test_requests_beyond_the_rate_are_told_when_to_try_again(tmp_path: Path) -> None:
+    async with telegram_world(tmp_path, telegram={"animate_rate": 2}) as world:
+        fake = world.telegram
+        for n in range(3):
+            fake.push_update(message=fake.photo_message(png_bytes(128, 72), f"/animate {n}"))
+        text = await world.answer(5001)
+        assert text.startswith("You are sending requests a bit fast. Try again in")
+        assert len(fake.of_method("sendPhoto")) == 2  # two status photos, no third

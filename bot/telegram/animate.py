@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from telegram.ext import ContextTypes
 
 from bot.core import messages
 from bot.core.api import AnimateRequest, Refused
+from bot.core.ratelimit import RequestRate
 from bot.core.service import JobService
 from bot.telegram import texts
 from bot.telegram.options import OptionError, parse, strip_command
@@ -135,10 +137,17 @@ class Albums:
 
 class AnimateHandlers:
     def __init__(
-        self, service: JobService, admins: ChatAdmins, *, local_mode: bool, album_window_s: float
+        self,
+        service: JobService,
+        admins: ChatAdmins,
+        rate: RequestRate,
+        *,
+        local_mode: bool,
+        album_window_s: float,
     ) -> None:
         self.service = service
         self.admins = admins
+        self.rate = rate
         self.download_limit = None if local_mode else DOWNLOAD_LIMIT
         self.albums = Albums(album_window_s, self._album_complete)
         self.order = FirstAnswersFirst()
@@ -225,6 +234,10 @@ class AnimateHandlers:
     ) -> None:
         user = request.from_user
         if first is None or user is None:
+            return
+        retry_after = self.rate.hit(user.id)
+        if retry_after:
+            await _reply(request, messages.slow_down(math.ceil(retry_after)))
             return
         try:
             parsed = parse(words)

@@ -26,6 +26,7 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
+from bot.core.ratelimit import RequestRate
 from bot.core.service import JobService
 from bot.telegram import texts
 from bot.telegram.animate import AnimateHandlers
@@ -86,7 +87,11 @@ class TelegramAdapter:
         self.board = StatusBoard(bot)
         self.delivery = TelegramDelivery(bot, self.board, local_mode=config.local_mode)
         self.animate = AnimateHandlers(
-            service, self.admins, local_mode=config.local_mode, album_window_s=config.album_window_s
+            service,
+            self.admins,
+            RequestRate(config.animate_rate, config.animate_per_s),
+            local_mode=config.local_mode,
+            album_window_s=config.album_window_s,
         )
         self.commands = Commands(service, self.admins)
         self.buttons = Buttons(service, self.admins)

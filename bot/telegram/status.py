@@ -25,6 +25,7 @@ from bot.telegram.keyboards import job_keyboard
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL_S = 3.0
+POSTED_KEPT = 10_000  # far more than could have updates in flight at once
 WORKING = {JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING}
 ENDED_WITHOUT_VIDEO = {JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
 
@@ -54,7 +55,9 @@ class StatusBoard:
         self._pending: dict[str, JobUpdate] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._posted: set[str] = set()
+        # Jobs whose video is posted (an ordered set, the most recent POSTED_KEPT): an
+        # update still on its way must not touch their message.
+        self._posted: dict[str, None] = {}
 
     @contextlib.asynccontextmanager
     async def holding(self, job_id: str) -> AsyncIterator[None]:
@@ -64,8 +67,11 @@ class StatusBoard:
 
     def posted(self, job_id: str) -> None:
         """The video is in the message now: no status edit may touch it again."""
-        self._posted.add(job_id)
+        self._posted[job_id] = None
+        while len(self._posted) > POSTED_KEPT:
+            del self._posted[next(iter(self._posted))]
         self._forget(job_id)
+        self._locks.pop(job_id, None)  # whoever holds it keeps it; nobody needs it after
 
     async def close(self) -> None:
         timers = list(self._timers.values())
