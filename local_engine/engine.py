@@ -1,0 +1,171 @@
+"""FramePack image-to-video through diffusers' HunyuanVideoFramepackPipeline: buckets,
+seeds, sections, progress per step, cancel within a step, trimming, MP4.
+
+Blocking and single-file on purpose: callers run `generate` in a thread (the bot) or
+in a worker process (a GPU machine). One job at a time per engine: it owns a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from local_engine.buckets import fit_to_bucket, nearest_bucket
+from local_engine.encode import FPS, write_mp4
+
+LATENT_WINDOW = 9  # FramePack's: each section makes (9 - 1) * 4 + 1 new frames
+INVERTED = "inverted_anti_drifting"  # FramePack; can end on a last frame
+VANILLA = "vanilla"  # FramePack-F1: forward only
+
+
+class EngineRefused(Exception):
+    """A request this engine cannot do as asked; the message says why."""
+
+
+class Cancelled(Exception):
+    """Raised from the step callback: the pipeline stops within one step."""
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    image: Image.Image
+    prompt: str
+    num_frames: int
+    base: int = 640  # the bucket table's base resolution (480p: 640, 720p: 960)
+    last_image: Image.Image | None = None
+    seed: int = 0
+    steps: int = 25
+    guidance: float = 10.0  # distilled guidance, FramePack's default
+    negative_prompt: str = ""
+    f1: bool = False  # FramePack-F1 (vanilla sampling)
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int  # 1-based, over the whole job
+    total_steps: int
+    section: int  # 0-based
+    sections: int
+    eta_s: float | None
+
+
+def sections_for(num_frames: int, window: int = LATENT_WINDOW) -> int:
+    return max(1, math.ceil(num_frames / ((window - 1) * 4 + 1)))
+
+
+class FramePackEngine:
+    def __init__(
+        self,
+        pipe: Any,
+        *,
+        f1_transformer: Any = None,
+        latent_window_size: int = LATENT_WINDOW,
+        prompt_template: dict[str, Any] | None = None,
+        cache_context: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pipe = pipe
+        self.f1_pipe: Any = None
+        if f1_transformer is not None:
+            # The same parts around the F1 transformer: nothing is copied.
+            self.f1_pipe = type(pipe)(**{**pipe.components, "transformer": f1_transformer})
+        for each in (self.pipe, self.f1_pipe):
+            if each is not None:  # progress is reported to the caller, not drawn on stderr
+                each.set_progress_bar_config(disable=True)
+        self.window = latent_window_size
+        self.prompt_template = prompt_template
+        # A step cache that needs a context (FirstBlockCache, MagCache): one model pass
+        # per step here (true_cfg_scale 1), so one context for the whole call.
+        self.cache_context = cache_context
+        self._clock = clock
+        self._busy = threading.Lock()
+
+    def check(self, request: EngineRequest) -> None:
+        """Raise EngineRefused for a request this engine cannot run."""
+        if request.f1 and request.last_image is not None:
+            raise EngineRefused(
+                "FramePack-F1 only samples forwards, so it cannot end on a last frame: "
+                "use the framepack model for a first and a last frame"
+            )
+        if request.f1 and self.f1_pipe is None:
+            raise EngineRefused("FramePack-F1 is not installed here ([engine] f1_transformer_dir)")
+
+    def generate(
+        self,
+        request: EngineRequest,
+        out: Path,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Path:
+        """Make the video and write it to `out` (an MP4). Raises EngineRefused, or
+        Cancelled when `cancel` was set (within one step)."""
+        self.check(request)
+        frames = self.frames(request, on_progress=on_progress, cancel=cancel)
+        return write_mp4(frames, out, fps=FPS)
+
+    def frames(
+        self,
+        request: EngineRequest,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> np.ndarray:
+        """The video as uint8 frames (F x H x W x 3), trimmed to the requested length."""
+        self.check(request)
+        import torch  # here: importing this module must not need torch
+
+        bucket = nearest_bucket(request.image.width, request.image.height, request.base)
+        first = fit_to_bucket(request.image, bucket)
+        last = fit_to_bucket(request.last_image, bucket) if request.last_image else None
+        sections = sections_for(request.num_frames, self.window)
+        total = sections * request.steps
+        started = self._clock()
+        done = 0
+
+        def step_end(pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            nonlocal done
+            done += 1
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            if on_progress is not None:
+                elapsed = self._clock() - started
+                eta = elapsed / done * (total - done) if done else None
+                on_progress(Progress(done, total, (done - 1) // request.steps, sections, eta))
+            return kwargs
+
+        pipe = self.f1_pipe if request.f1 else self.pipe
+        options: dict[str, Any] = {}
+        if self.prompt_template is not None:
+            options["prompt_template"] = self.prompt_template
+        if last is not None:
+            options["last_image"] = last
+        context = pipe.transformer.cache_context("cond") if self.cache_context else nullcontext()
+        with self._busy, context:
+            output = pipe(
+                image=first,
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt or None,
+                height=bucket[0],
+                width=bucket[1],
+                num_frames=request.num_frames,
+                latent_window_size=self.window,
+                num_inference_steps=request.steps,
+                guidance_scale=request.guidance,
+                generator=torch.Generator(device="cpu").manual_seed(request.seed),
+                sampling_type=VANILLA if request.f1 else INVERTED,
+                callback_on_step_end=step_end,
+                output_type="np",
+                **options,
+            )
+        video = np.asarray(output.frames[0])[: request.num_frames]
+        return (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)

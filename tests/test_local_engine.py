@@ -1,0 +1,188 @@
+"""The local FramePack engine on CPU with a tiny random pipeline: buckets, sections and
+trimming, seeds, first+last frame, F1, progress, cancel within a step, the MP4, and the
+real loading path from the operators' folder layout."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from local_engine.buckets import BUCKETS_640, buckets, fit_to_bucket, nearest_bucket
+from local_engine.engine import (
+    Cancelled,
+    EngineRefused,
+    EngineRequest,
+    FramePackEngine,
+    Progress,
+    sections_for,
+)
+from local_engine.folders import Folders, WeightsMissing
+from local_engine.loading import load_engine
+from local_engine.options import EngineOptions, speed_up
+from tests import tiny_framepack as tiny
+
+BASE = 64  # bucket base: 16:9 -> 48 x 80
+CPU = EngineOptions(device="cpu", dtype="float32", offload="none", vae_tiling=False)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> FramePackEngine:
+    scratch = tmp_path_factory.mktemp("tiny")
+    return FramePackEngine(
+        tiny.pipeline(scratch),
+        f1_transformer=tiny.transformer(seed=1),
+        latent_window_size=tiny.WINDOW,
+        prompt_template=tiny.PROMPT_TEMPLATE,
+    )
+
+
+def request(**changes) -> EngineRequest:
+    fields = dict(
+        image=Image.new("RGB", (64, 36), (200, 60, 40)),
+        prompt="the waves roll in",
+        num_frames=12,
+        base=BASE,
+        seed=7,
+        steps=2,
+    )
+    fields.update(changes)
+    return EngineRequest(**fields)
+
+
+def test_image_to_video_fits_a_bucket_and_the_requested_length(
+    engine: FramePackEngine, tmp_path: Path
+) -> None:
+    calls: list[Progress] = []
+    out = engine.generate(request(), tmp_path / "v.mp4", on_progress=calls.append)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        frames = [f for f in container.decode(stream)]
+        assert stream.average_rate == 30 and stream.codec_context.pix_fmt == "yuv420p"
+    height, width = frames[0].height, frames[0].width
+    assert width > height and width % 16 == 0 and height % 16 == 0  # landscape, as the image
+    assert len(frames) == 12  # two sections made 2 * 3 * 4 + 1 = 25; trimmed
+    assert len(calls) == sections_for(12, tiny.WINDOW) * 2 == 4
+    assert [c.section for c in calls] == [0, 0, 1, 1] and calls[-1].eta_s == 0
+
+
+def test_a_portrait_image_gets_a_portrait_bucket(engine: FramePackEngine) -> None:
+    frames = engine.frames(request(image=Image.new("RGB", (36, 64)), num_frames=5))
+    assert frames.shape[1] > frames.shape[2]
+
+
+def test_the_same_seed_repeats_and_another_differs(engine: FramePackEngine) -> None:
+    first = engine.frames(request(num_frames=5))
+    again = engine.frames(request(num_frames=5))
+    other = engine.frames(request(num_frames=5, seed=8))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_a_last_frame_changes_the_video_and_f1_refuses_one(engine: FramePackEngine) -> None:
+    last = Image.new("RGB", (64, 36), (20, 60, 220))
+    plain = engine.frames(request(num_frames=5))
+    ending = engine.frames(request(num_frames=5, last_image=last))
+    assert ending.shape == plain.shape and not np.array_equal(plain, ending)
+    f1 = engine.frames(request(num_frames=5, f1=True))
+    assert f1.shape == plain.shape and not np.array_equal(plain, f1)
+    with pytest.raises(EngineRefused, match="cannot end on a last frame"):
+        engine.frames(request(num_frames=5, f1=True, last_image=last))
+
+
+def test_cancel_stops_within_one_step_and_frees_the_engine(engine: FramePackEngine) -> None:
+    cancel = threading.Event()
+    seen: list[Progress] = []
+
+    def progress(p: Progress) -> None:
+        seen.append(p)
+        if p.step == 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        engine.frames(request(num_frames=30, steps=3), on_progress=progress, cancel=cancel)
+    assert [p.step for p in seen] == [1, 2]  # of 4 sections x 3 steps
+    assert engine.frames(request(num_frames=5)).shape[0] == 5  # the next job runs
+
+
+def test_loading_from_the_operators_folder_layout(tmp_path: Path) -> None:
+    folders = tiny.save_weights(tiny.pipeline(tmp_path / "scratch"), tmp_path / "weights", f1=True)
+    assert folders.problems() == []
+    with no_network():
+        engine = load_engine(folders, CPU, prompt_template=tiny.PROMPT_TEMPLATE)
+        engine.window = tiny.WINDOW
+        frames = engine.frames(request(num_frames=5, f1=True))
+    assert frames.shape[0] == 5
+
+
+def test_missing_folders_are_named_at_once_without_a_network_call(tmp_path: Path) -> None:
+    folders = tiny.save_weights(tiny.pipeline(tmp_path / "scratch"), tmp_path / "weights")
+    (folders.image_encoder / "feature_extractor" / "preprocessor_config.json").unlink()
+    broken = Folders(folders.base, Path("relative/not-there"), folders.image_encoder)
+    started = time.monotonic()
+    with no_network(), pytest.raises(WeightsMissing) as refused:
+        load_engine(broken, CPU)
+    message = str(refused.value)
+    assert "transformer_dir" in message and "no such folder" in message
+    assert "lllyasviel/FramePackI2V_HY" in message
+    assert "feature_extractor/preprocessor_config.json" in message
+    assert "base_model_dir" not in message  # that one is complete
+    assert time.monotonic() - started < 2
+    unset = Folders(None, None, None)
+    assert len(unset.problems()) == 3
+
+
+class no_network:
+    """Any outbound connection attempt in the block fails the test."""
+
+    def __enter__(self) -> None:
+        self._connect = socket.socket.connect
+        self.attempts: list[object] = []
+
+        def refuse(sock: socket.socket, address: object) -> None:
+            self.attempts.append(address)
+            raise AssertionError(f"a network connection was attempted: {address}")
+
+        socket.socket.connect = refuse  # type: ignore[method-assign]
+
+    def __exit__(self, *exc: object) -> None:
+        socket.socket.connect = self._connect  # type: ignore[method-assign]
+        assert not self.attempts, self.attempts
+
+
+def test_buckets_and_the_centre_crop() -> None:
+    assert buckets(640) == sorted(BUCKETS_640)
+    assert nearest_bucket(1920, 1080, 640) == (480, 832)
+    assert nearest_bucket(1080, 1920, 640) == (832, 480)
+    assert all(h % 16 == 0 and w % 16 == 0 for h, w in buckets(960))
+    # A wide image, blue ends and a red middle: scaled by 1.2 to cover 832 x 480, then
+    # 184 px cut from each side, red starts at x = 176. Squeezed to 832 wide instead
+    # (what the pipeline would do), red would start at x = 250.
+    wide = Image.new("RGB", (1000, 400), (0, 0, 255))
+    wide.paste((255, 0, 0), (300, 0, 700, 400))
+    fitted = fit_to_bucket(wide, (480, 832))
+    assert fitted.size == (832, 480)
+    assert fitted.getpixel((170, 240))[2] > 200 and fitted.getpixel((182, 240))[0] > 200
+
+
+@pytest.mark.parametrize(
+    "cache", ["first-block", "mag-cache", "faster-cache", "pyramid-attention-broadcast"]
+)
+def test_every_step_cache_runs_on_the_framepack_pipeline(tmp_path: Path, cache: str) -> None:
+    # FirstBlockCache and MagCache need a cache context, which diffusers' FramePack
+    # pipeline never opens: without our wrapping they raise "No context is set".
+    pipe = tiny.pipeline(tmp_path)
+    options = EngineOptions(device="cpu", dtype="float32", step_cache=cache, vae_tiling=True)
+    engine = FramePackEngine(
+        pipe,
+        latent_window_size=tiny.WINDOW,
+        prompt_template=tiny.PROMPT_TEMPLATE,
+        cache_context=speed_up(pipe, options, steps=2),
+    )
+    assert engine.frames(request(num_frames=5)).shape[0] == 5
