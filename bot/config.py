@@ -210,19 +210,35 @@ class StorageConfig(Section):
 
 
 class EngineConfig(Section):
-    """The local FramePack engine: three local folders, no hub access at run time."""
+    """The local FramePack engine: local folders only, no hub access at run time."""
 
     base_model_dir: Path | None = None  # hunyuanvideo-community/HunyuanVideo
-    transformer_dir: Path | None = None  # lllyasviel/FramePackI2V_HY (or the F1 one)
+    transformer_dir: Path | None = None  # lllyasviel/FramePackI2V_HY
+    f1_transformer_dir: Path | None = None  # lllyasviel/FramePack_F1_I2V_HY_20250503
     image_encoder_dir: Path | None = None  # lllyasviel/flux_redux_bfl
+    # The bucket table's base resolution per requested resolution (FramePack: 640).
+    buckets: dict[Literal["480p", "720p"], Annotated[int, Field(ge=64, le=1536)]] = {
+        "480p": 640,
+        "720p": 960,
+    }
     device: str = "cuda"
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
-    offload: Literal["none", "model", "sequential"] = "none"
+    # auto: everything on the GPU above ~60 GB free, else model offload.
+    offload: Literal["auto", "none", "model", "group"] = "auto"
+    vae_tiling: bool = True
+    step_cache: Literal[
+        "none", "first-block", "mag-cache", "faster-cache", "pyramid-attention-broadcast"
+    ] = "none"
+    step_cache_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
+    mag_ratios: list[float] = []
+    attention_backend: str | None = None
+    compile: bool = False
 
     def folders(self) -> dict[str, Path | None]:
         return {
             "base_model_dir": self.base_model_dir,
             "transformer_dir": self.transformer_dir,
+            "f1_transformer_dir": self.f1_transformer_dir,
             "image_encoder_dir": self.image_encoder_dir,
         }
 

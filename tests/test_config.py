@@ -166,7 +166,7 @@ def documented_keys(text: str) -> set[str]:
         if header:
             section = header.group(1) + "."
             continue
-        key = re.match(r"^#?\s?([a-z_]+) = ", line)
+        key = re.match(r"^#?\s?([a-z0-9_]+) = ", line)
         if key:
             keys.add(section + key.group(1))
     return keys
