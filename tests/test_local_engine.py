@@ -5,6 +5,8 @@ real loading path from the operators' folder layout."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ from local_engine.folders import Folders, WeightsMissing
 from local_engine.loading import load_engine
 from local_engine.options import EngineOptions, speed_up
 from tests import tiny_framepack as tiny
+from tests.subprocess_env import isolated_env
 
 BASE = 64  # bucket base: 16:9 -> 48 x 80
 CPU = EngineOptions(device="cpu", dtype="float32", offload="none", vae_tiling=False)
@@ -186,3 +189,28 @@ def test_every_step_cache_runs_on_the_framepack_pipeline(tmp_path: Path, cache: 
         cache_context=speed_up(pipe, options, steps=2),
     )
     assert engine.frames(request(num_frames=5)).shape[0] == 5
+
+
+def test_doctor_names_what_the_engine_still_lacks(tmp_path: Path) -> None:
+    folders = tiny.save_weights(tiny.pipeline(tmp_path / "scratch"), tmp_path / "weights")
+    env = isolated_env(
+        tmp_path / "data",
+        FPBOT_PROVIDERS__LOCAL__ENABLED="true",
+        FPBOT_ENGINE__BASE_MODEL_DIR=str(folders.base),
+        FPBOT_ENGINE__TRANSFORMER_DIR=str(folders.transformer),
+        FPBOT_ENGINE__IMAGE_ENCODER_DIR=str(folders.image_encoder),
+    )
+
+    def doctor() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "doctor"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        return done.stdout
+
+    assert "missing:" not in doctor()
+    (folders.base / "vae" / "config.json").unlink()
+    env["FPBOT_ENGINE__F1_TRANSFORMER_DIR"] = str(tmp_path / "no-f1")
+    out = doctor()
+    assert "missing: [engine] base_model_dir" in out and "vae/config.json" in out
+    assert "missing: [engine] f1_transformer_dir" in out and "no such folder" in out

@@ -109,16 +109,30 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
             )
 
     engine = settings.engine
-    folders = []
+    lines.append(
+        f"local engine: device {engine.device}, {engine.dtype}, offload {engine.offload}, "
+        f"step cache {engine.step_cache}"
+        + (f", {gpu_memory(engine.device)}" if local.enabled else "")
+    )
     for label, folder in engine.folders().items():
-        if folder is None:
-            folders.append(f"{label} not set")
-        else:
-            folders.append(f"{label} {folder} ({'found' if folder.is_dir() else 'MISSING'})")
-            if local.enabled and not folder.is_dir():
-                healthy = False
-    lines.append(f"local engine: device {engine.device}, {engine.dtype}, offload {engine.offload}")
-    lines += [f"  {f}" for f in folders]
+        state = (
+            "not set"
+            if folder is None
+            else f"{folder} ({'found' if folder.is_dir() else 'MISSING'})"
+        )
+        lines.append(f"  {label} {state}")
+    if local.enabled:
+        from local_engine.folders import Folders
+
+        folders = Folders(
+            engine.base_model_dir,
+            engine.transformer_dir,
+            engine.image_encoder_dir,
+            engine.f1_transformer_dir,
+        )
+        for problem in folders.problems():
+            lines.append(f"  missing: {problem}")
+            healthy = False
 
     q = settings.quotas
     guild = (
@@ -152,3 +166,15 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
         f"{settings.data_dir / 'jobs'} (kept {st.keep_days:g} days, at most {st.max_disk_mb} MiB)"
     )
     return lines, healthy
+
+
+def gpu_memory(device: str) -> str:
+    """Free memory of the engine's GPU, when torch is installed and sees one."""
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed (pip install -e '.[local]')"
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return "no CUDA device visible"
+    free, total = torch.cuda.mem_get_info(torch.device(device))
+    return f"{free / 2**30:.1f} of {total / 2**30:.1f} GiB free"
