@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -251,3 +252,40 @@ class VideoResult:
     size_bytes: int
     seed: int | None
     timings: dict[str, float]
+
+
+class Provider(Protocol):
+    """What the job service and the CLI use of a backend: the remote clients
+    (providers.remote.RemoteProvider) and the local engine (providers.local)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def check(self, request: GenerationRequest) -> ModelSpec: ...
+
+    async def submit(self, request: GenerationRequest) -> Handle: ...
+
+    def watch(self, handle: Handle) -> AsyncIterator[Event]: ...
+
+    async def fetch_result(self, handle: Handle, done: Succeeded, dest: Path) -> VideoResult: ...
+
+    async def cancel(self, handle: Handle) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+def reruns_lost_jobs(provider: Provider) -> bool:
+    """A backend whose jobs die with this process (the local engine) and cost nothing
+    to run again: after a restart they are run again, not refunded."""
+    return bool(getattr(provider, "reruns_lost_jobs", False))
+
+
+def lost_with_restart(provider: Provider, handle: dict[str, Any] | None) -> bool:
+    """A job of such a backend that this process does not run: it died with the last."""
+    knows = getattr(provider, "knows", None)
+    if not reruns_lost_jobs(provider) or not callable(knows):
+        return False
+    return handle is None or not knows(handle)

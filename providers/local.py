@@ -102,6 +102,7 @@ class LocalProvider:
         self._engine: FramePackEngine | None = None
         self.buckets = dict(buckets)
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="framepack-local-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.rng = rng or random.Random()
         self._jobs: dict[str, _Job] = {}

@@ -209,6 +209,22 @@ class JobStore:
         await _update(tx, job_id, values)
         return await self._get_in(tx, job_id)
 
+    async def replace_handle(
+        self,
+        job_id: str,
+        handle: dict[str, Any],
+        seed: int | None,
+        *,
+        now: datetime,
+        tx: Connection,
+    ) -> None:
+        """A new handle for a job already sent (a local job run again after a restart)."""
+        await _update(
+            tx,
+            job_id,
+            {"provider_handle": json.dumps(handle), "seed": seed, "updated_at": timestamp(now)},
+        )
+
     async def record_progress(
         self,
         job_id: str,

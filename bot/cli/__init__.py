@@ -156,7 +156,7 @@ def generate(
     provider: Annotated[
         str | None,
         typer.Option(
-            help="fal, wavespeed, piapi or lannetech (default: providers.default_provider)."
+            help="fal, wavespeed, piapi, lannetech or local (default: providers.default_provider)."
         ),
     ] = None,
     last_image: Annotated[
@@ -205,8 +205,10 @@ def generate(
         fail(str(exc))
 
     async def work() -> Outcome:
-        async with backend:
+        try:
             return await run_generate(backend, request, output, Console(stderr=True))
+        finally:
+            await backend.aclose()
 
     try:
         outcome = asyncio.run(work())

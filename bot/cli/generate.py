@@ -23,8 +23,8 @@ from providers import (
     Failed,
     GenerationRequest,
     ImageInput,
+    Provider,
     Queued,
-    RemoteProvider,
     Running,
     Succeeded,
     VideoResult,
@@ -75,9 +75,14 @@ def build_request(**fields: object) -> GenerationRequest:
         raise BadInput(message) from None
 
 
-def provider_for(settings: Settings, name: str) -> RemoteProvider:
+def provider_for(settings: Settings, name: str) -> Provider:
+    if name == "local":
+        from bot.cli.run import build_local
+
+        return build_local(settings)
     if name not in REMOTE_PROVIDERS:
-        raise BadInput(f"unknown provider {name!r}; choose one of {', '.join(REMOTE_PROVIDERS)}")
+        choices = ", ".join((*REMOTE_PROVIDERS, "local"))
+        raise BadInput(f"unknown provider {name!r}; choose one of {choices}")
     config = settings.providers.remote(name)
     if not config.usable:
         missing = "api_key" if config.api_key is None else "base_url"
@@ -89,7 +94,7 @@ def provider_for(settings: Settings, name: str) -> RemoteProvider:
 
 
 async def generate(
-    provider: RemoteProvider, request: GenerationRequest, output: Path, console: Console
+    provider: Provider, request: GenerationRequest, output: Path, console: Console
 ) -> Outcome:
     """Run one job with a live progress bar. Raises BadInput or ProviderError."""
     try:

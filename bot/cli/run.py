@@ -8,20 +8,58 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config import REMOTE_PROVIDERS, Settings
 from bot.core.safety import DenyList, SafetyChecker, default_detector
-from providers import PROVIDERS, RemoteProvider
+from providers import PROVIDERS, Provider
 
 if TYPE_CHECKING:
     from bot.core.api import Platform
     from bot.core.service import JobService
 
 
-def build_providers(settings: Settings, **overrides: Any) -> dict[str, RemoteProvider]:
-    """Every remote provider that is enabled and has its key and base URL."""
-    return {
+def build_providers(settings: Settings, **overrides: Any) -> dict[str, Provider]:
+    """Every remote provider that is enabled and has its key and base URL, and the
+    local engine when it is enabled."""
+    providers: dict[str, Provider] = {
         name: PROVIDERS[name].from_config(settings.providers.remote(name), **overrides)
         for name in REMOTE_PROVIDERS
         if settings.providers.remote(name).usable
     }
+    if settings.providers.local.enabled:
+        providers["local"] = build_local(settings)
+    return providers
+
+
+def build_local(settings: Settings) -> Provider:
+    """The local FramePack engine in this process. Its weights load at the first job
+    (in a thread); a missing folder fails that job with the list of what is missing,
+    and `doctor` shows the same beforehand."""
+    from local_engine.folders import Folders
+    from local_engine.loading import load_engine
+    from local_engine.options import EngineOptions
+    from providers.local import LocalProvider
+
+    engine = settings.engine
+    folders = Folders(
+        engine.base_model_dir,
+        engine.transformer_dir,
+        engine.image_encoder_dir,
+        engine.f1_transformer_dir,
+    )
+    options = EngineOptions(
+        device=engine.device,
+        dtype=engine.dtype,
+        offload=engine.offload,
+        vae_tiling=engine.vae_tiling,
+        step_cache=engine.step_cache,
+        step_cache_threshold=engine.step_cache_threshold,
+        mag_ratios=list(engine.mag_ratios),
+        attention_backend=engine.attention_backend,
+        compile=engine.compile,
+    )
+    return LocalProvider(
+        lambda: load_engine(folders, options),
+        buckets={str(name): base for name, base in engine.buckets.items()},
+        workdir=settings.data_dir / "engine",
+    )
 
 
 def build_safety(settings: Settings, *, with_detector: bool = True) -> SafetyChecker:

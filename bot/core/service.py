@@ -56,11 +56,12 @@ from providers import (
     GenerationRequest,
     Handle,
     ImageInput,
+    Provider,
     Queued,
-    RemoteProvider,
     Running,
     Succeeded,
 )
+from providers.contract import lost_with_restart, reruns_lost_jobs
 from providers.errors import (
     ContentPolicyError,
     InvalidInputError,
@@ -96,7 +97,7 @@ class JobService:
         *,
         store: Store,
         settings: Settings,
-        providers: Mapping[str, RemoteProvider],
+        providers: Mapping[str, Provider],
         safety: SafetyChecker,
         delivery: Mapping[str, DeliveryTarget],
         clock: Clock = system_clock,
@@ -185,11 +186,21 @@ class JobService:
         await asyncio.gather(*tasks, *outgoing, return_exceptions=True)
 
     async def recover(self) -> None:
-        interrupted = await self.store.jobs.in_states({JobState.SUBMITTING})
-        for job in interrupted:
+        interrupted = []
+        for job in await self.store.jobs.in_states({JobState.SUBMITTING}):
+            provider = self.providers.get(job.provider)
+            if provider is not None and reruns_lost_jobs(provider):
+                continue  # a local job paid nobody: it runs again (see _rerun)
             await self._finish(job.id, JobState.FAILED, messages.INTERRUPTED_SUBMIT)
+            interrupted.append(job)
         resumable = await self.store.jobs.in_states(
-            {JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING, JobState.SUCCEEDED}
+            {
+                JobState.QUEUED,
+                JobState.SUBMITTING,
+                JobState.SUBMITTED,
+                JobState.RUNNING,
+                JobState.SUCCEEDED,
+            }
         )
         for job in resumable:
             self._enqueue(job.id)
@@ -448,10 +459,38 @@ class JobService:
                     job.id, JobState.FAILED, messages.provider_unavailable(job.provider)
                 )
                 return
-            handle = Handle.model_validate(job.provider_handle)
+            if lost_with_restart(provider, job.provider_handle):
+                handle = await self._rerun(job, provider)
+            else:
+                handle = Handle.model_validate(job.provider_handle)
         await self._watch(job.id, provider, handle)
 
-    async def _submit(self, job: JobRecord) -> tuple[Handle | None, RemoteProvider | None]:
+    async def _rerun(self, job: JobRecord, provider: Provider) -> Handle:
+        """A job of a backend that died with the last process (the local engine): it
+        cost nothing, so it runs again, with the seed it was given the first time."""
+        request = await asyncio.to_thread(self._load_request, job)
+        if request.seed is None and job.seed is not None:
+            request = request.model_copy(update={"seed": job.seed})
+        self._unwait(job.id)
+        handle = await provider.submit(request)
+        log.info("job %s: lost with the restart; %s runs it again", job.id, provider.name)
+        async with self.store.db.transaction() as tx:
+            if job.state is JobState.SUBMITTING:
+                await self.store.jobs.transition(
+                    job.id,
+                    JobState.SUBMITTED,
+                    now=self.clock(),
+                    tx=tx,
+                    provider_handle=handle.model_dump(mode="json"),
+                    seed=handle.seed,
+                )
+            else:
+                await self.store.jobs.replace_handle(
+                    job.id, handle.model_dump(mode="json"), handle.seed, now=self.clock(), tx=tx
+                )
+        return handle
+
+    async def _submit(self, job: JobRecord) -> tuple[Handle | None, Provider | None]:
         """Send the job once, falling back to other providers on failures that surely
         never started a job. Returns (None, None) when the job has ended."""
         request = await asyncio.to_thread(self._load_request, job)
@@ -497,7 +536,7 @@ class JobService:
         return None, None
 
     async def _send(
-        self, job_id: str, name: str, provider: RemoteProvider, request: GenerationRequest
+        self, job_id: str, name: str, provider: Provider, request: GenerationRequest
     ) -> Handle:
         """Submit, then save the handle before anything else can happen."""
         handle = await provider.submit(request)
@@ -519,7 +558,7 @@ class JobService:
             raise
         return handle
 
-    async def _watch(self, job_id: str, provider: RemoteProvider, handle: Handle) -> None:
+    async def _watch(self, job_id: str, provider: Provider, handle: Handle) -> None:
         started_running: float | None = None
         async for event in provider.watch(handle):
             match event:
@@ -570,7 +609,7 @@ class JobService:
         self._emit(JobUpdate(job, messages.status_line(state.value, **update), **update))
 
     async def _collect(
-        self, job_id: str, provider: RemoteProvider, handle: Handle, done: Succeeded
+        self, job_id: str, provider: Provider, handle: Handle, done: Succeeded
     ) -> None:
         folder = self.jobs_dir / job_id
         try:
@@ -724,7 +763,7 @@ class JobService:
         return True
 
     async def _cancel_at_provider(
-        self, job_id: str, provider: RemoteProvider, handle: Mapping[str, Any]
+        self, job_id: str, provider: Provider, handle: Mapping[str, Any]
     ) -> None:
         try:
             await provider.cancel(Handle.model_validate(handle))
