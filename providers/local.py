@@ -28,6 +28,9 @@ from typing import Any
 from PIL import Image
 
 from local_engine.engine import Cancelled, EngineRefused, EngineRequest, FramePackEngine, Progress
+from local_engine.folders import Folders
+from local_engine.loading import load_engine
+from local_engine.options import EngineOptions
 from providers.contract import (
     MAX_SEED,
     Capabilities,
@@ -234,6 +237,42 @@ class LocalProvider:
                     f"the local engine could not load: {exc}", provider=self.name
                 ) from exc
         return self._engine
+
+
+def folders_of(config: Any) -> Folders:
+    """The engine's folders from the `[engine]` settings (bot.config.EngineConfig)."""
+    return Folders(
+        config.base_model_dir,
+        config.transformer_dir,
+        config.image_encoder_dir,
+        config.f1_transformer_dir,
+    )
+
+
+def missing_weights(config: Any) -> list[str]:
+    """One line per engine folder that is missing or incomplete (for `doctor`)."""
+    return folders_of(config).problems()
+
+
+def from_config(config: Any, *, workdir: Path) -> LocalProvider:
+    """The provider for the `[engine]` settings; the weights load at the first job."""
+    folders = folders_of(config)
+    options = EngineOptions(
+        device=config.device,
+        dtype=config.dtype,
+        offload=config.offload,
+        vae_tiling=config.vae_tiling,
+        step_cache=config.step_cache,
+        step_cache_threshold=config.step_cache_threshold,
+        mag_ratios=list(config.mag_ratios),
+        attention_backend=config.attention_backend,
+        compile=config.compile,
+    )
+    return LocalProvider(
+        lambda: load_engine(folders, options),
+        buckets={str(name): base for name, base in config.buckets.items()},
+        workdir=workdir,
+    )
 
 
 def _engine_request(

@@ -122,15 +122,9 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
         )
         lines.append(f"  {label} {state}")
     if local.enabled:
-        from local_engine.folders import Folders
+        from providers.local import missing_weights
 
-        folders = Folders(
-            engine.base_model_dir,
-            engine.transformer_dir,
-            engine.image_encoder_dir,
-            engine.f1_transformer_dir,
-        )
-        for problem in folders.problems():
+        for problem in missing_weights(engine):
             lines.append(f"  missing: {problem}")
             healthy = False
 

@@ -32,34 +32,9 @@ def build_local(settings: Settings) -> Provider:
     """The local FramePack engine in this process. Its weights load at the first job
     (in a thread); a missing folder fails that job with the list of what is missing,
     and `doctor` shows the same beforehand."""
-    from local_engine.folders import Folders
-    from local_engine.loading import load_engine
-    from local_engine.options import EngineOptions
-    from providers.local import LocalProvider
+    from providers.local import from_config
 
-    engine = settings.engine
-    folders = Folders(
-        engine.base_model_dir,
-        engine.transformer_dir,
-        engine.image_encoder_dir,
-        engine.f1_transformer_dir,
-    )
-    options = EngineOptions(
-        device=engine.device,
-        dtype=engine.dtype,
-        offload=engine.offload,
-        vae_tiling=engine.vae_tiling,
-        step_cache=engine.step_cache,
-        step_cache_threshold=engine.step_cache_threshold,
-        mag_ratios=list(engine.mag_ratios),
-        attention_backend=engine.attention_backend,
-        compile=engine.compile,
-    )
-    return LocalProvider(
-        lambda: load_engine(folders, options),
-        buckets={str(name): base for name, base in engine.buckets.items()},
-        workdir=settings.data_dir / "engine",
-    )
+    return from_config(settings.engine, workdir=settings.data_dir / "engine")
 
 
 def build_safety(settings: Settings, *, with_detector: bool = True) -> SafetyChecker:
