@@ -145,3 +145,18 @@ def test_dockerfile_runs_unprivileged_with_a_data_volume() -> None:
     assert user and user[-1] not in {"root", "0"}
     assert 'VOLUME ["/data"]' in text and "FPBOT_DATA_DIR=/data" in text
     assert 'ENTRYPOINT ["framepack-bot"]' in text and 'CMD ["run"]' in text
+
+
+def test_the_gpu_image_runs_the_local_engine_unprivileged_from_mounted_weights() -> None:
+    # No Docker engine on this machine: the build itself is the operators' to run.
+    text = (ROOT / "Dockerfile.gpu").read_text()
+    assert re.search(r"^FROM nvidia/cuda:\S+-runtime", text, re.M)
+    assert re.search(r"pip install torch==2\.13\.0 --index-url \S+/whl/cu\d+", text)
+    assert "'.[local,safety]'" in text
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and user[-1] not in {"root", "0"}
+    assert "FPBOT_PROVIDERS__LOCAL__ENABLED=true" in text
+    for folder in ("BASE_MODEL_DIR", "TRANSFORMER_DIR", "IMAGE_ENCODER_DIR"):
+        assert re.search(rf"FPBOT_ENGINE__{folder}=/models/\S+", text)
+    assert "hf download" not in text and "huggingface-cli" not in text  # mounted, not fetched
+    assert 'VOLUME ["/data"]' in text and 'ENTRYPOINT ["framepack-bot"]' in text
