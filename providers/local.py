@@ -153,6 +153,8 @@ class LocalProvider:
             yield Queued(position)
         while True:
             event = await job.events.get()
+            if isinstance(event, Failed):
+                self._jobs.pop(job.id, None)  # told; a success goes at fetch_result
             yield event
             if isinstance(event, Succeeded | Failed):
                 return
@@ -173,6 +175,8 @@ class LocalProvider:
         if job is None:
             return False
         job.cancel.set()  # a running job stops within one step
+        if job.task is not None and job.task.done():
+            self._jobs.pop(job.id, None)  # over, and nobody is watching any more
         return True
 
     async def aclose(self) -> None:
