@@ -25,6 +25,11 @@ def telegram_env(fake: FakeTelegram) -> dict[str, str]:
     }
 
 
+async def read_all(process: asyncio.subprocess.Process) -> bytes:
+    assert process.stderr is not None
+    return await process.stderr.read()
+
+
 def videos_on_discord(fake: FakeDiscord) -> int:
     return sum(
         1
@@ -59,6 +64,9 @@ async def test_discord_and_telegram_in_one_process(tmp_path: Path) -> None:
         bot = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
         )
+        # Read as it comes: a DEBUG log left in the pipe would block the bot once
+        # asyncio's buffer and the pipe are full.
+        log_read = asyncio.create_task(read_all(bot))
         try:
             await asyncio.wait_for(discord_fake.ready.wait(), 60)
             image = png_attachment(discord_fake)
@@ -74,13 +82,16 @@ async def test_discord_and_telegram_in_one_process(tmp_path: Path) -> None:
             request = telegram_fake.photo_message(png_bytes(128, 72), "/animate from telegram")
             telegram_fake.push_update(message=request)
             delivered = await until(
-                lambda: videos_on_discord(discord_fake) == videos_on_telegram(telegram_fake) == 1
+                lambda: videos_on_discord(discord_fake) == videos_on_telegram(telegram_fake) == 1,
+                within=60,
             )
         finally:
             bot.send_signal(signal.SIGTERM)
-            _, err = await asyncio.wait_for(bot.communicate(), 30)
+            await asyncio.wait_for(bot.wait(), 30)
+            err = await log_read
     log = err.decode()
-    assert delivered, log[-5000:]
+    counts = (videos_on_discord(discord_fake), videos_on_telegram(telegram_fake))
+    assert delivered, (counts, [line for line in log.splitlines() if " DEBUG " not in line][-40:])
     assert bot.returncode == 0, log[-3000:]
     assert "Traceback" not in log
     assert "telegram: logged in" in log and "running: discord, telegram" in log
@@ -104,13 +115,15 @@ async def test_a_platform_that_cannot_start_leaves_the_other_running(tmp_path: P
         bot = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
         )
+        log_read = asyncio.create_task(read_all(bot))
         try:
             request = telegram_fake.photo_message(png_bytes(128, 72), "/animate still here")
             telegram_fake.push_update(message=request)
             delivered = await until(lambda: videos_on_telegram(telegram_fake) == 1)
         finally:
             bot.send_signal(signal.SIGTERM)
-            _, err = await asyncio.wait_for(bot.communicate(), 30)
+            await asyncio.wait_for(bot.wait(), 30)
+            err = await log_read
     log = err.decode()
     assert delivered, log[-5000:]
     assert bot.returncode == 0, log[-3000:]
