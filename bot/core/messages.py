@@ -202,6 +202,7 @@ def caption(
     return " · ".join(p for p in parts if p)
 
 
+GENERIC_ERROR = "Something went wrong on my side. Please try again in a moment."
 ATTACHMENT_UNREADABLE = "I could not download that attachment. Please upload it again."
 
 

@@ -21,8 +21,6 @@ from bot.core.service import JobService
 
 log = logging.getLogger(__name__)
 
-GENERIC_ERROR = "Something went wrong on my side. Please try again in a moment."
-
 
 def configure_endpoints(settings: Settings) -> None:
     """discord.py reads these class attributes at call time; a REST proxy such as
@@ -150,7 +148,7 @@ class FramepackTree(app_commands.CommandTree):
         log.error(
             "command %s failed", interaction.command and interaction.command.name, exc_info=error
         )
-        await answer(interaction, GENERIC_ERROR)
+        await answer(interaction, messages.GENERIC_ERROR)
 
 
 async def answer(interaction: discord.Interaction, text: str) -> None:
@@ -170,4 +168,4 @@ async def answer(interaction: discord.Interaction, text: str) -> None:
 async def report_failure(interaction: discord.Interaction, error: BaseException) -> None:
     """For views, modals and buttons: log the detail, tell the user one line."""
     log.error("interaction %s failed", interaction.id, exc_info=error)
-    await answer(interaction, GENERIC_ERROR)
+    await answer(interaction, messages.GENERIC_ERROR)

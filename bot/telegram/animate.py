@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
-from telegram import Bot, Message, MessageEntity, ReplyParameters, Update
+from telegram import Bot, Message, MessageEntity, Update
 from telegram.constants import MessageEntityType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -26,6 +26,7 @@ from bot.core.ratelimit import RequestRate
 from bot.core.service import JobService
 from bot.telegram import texts
 from bot.telegram.options import OptionError, parse, strip_command
+from bot.telegram.replies import post_status, reply
 from bot.telegram.who import ChatAdmins, is_group
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class AnimateHandlers:
         words = _request_words(message, context.bot.username)
         if words is None:
             if not is_group(message.chat) and not caption.strip():
-                await _reply(message, texts.NEEDS_CAPTION)
+                await reply(message, texts.NEEDS_CAPTION)
             return
         first = image_of(message)
         replied = image_of(message.reply_to_message)
@@ -186,7 +187,7 @@ class AnimateHandlers:
             return
         source = image_of(message.reply_to_message)
         if source is None:
-            await _reply(message, texts.USAGE)
+            await reply(message, texts.USAGE)
             return
         await self._animate(context.bot, message, words, source, None)
 
@@ -218,7 +219,7 @@ class AnimateHandlers:
             return  # an album that is not for us
         images = [image_of(m) for m in parts]
         if len(images) != 2 or None in images:
-            await _reply(captioned[0], texts.ALBUM_NOT_TWO)
+            await reply(captioned[0], texts.ALBUM_NOT_TWO)
             return
         await self._animate(bot, captioned[0], words, images[0], images[1])
 
@@ -237,20 +238,20 @@ class AnimateHandlers:
             return
         retry_after = self.rate.hit(user.id)
         if retry_after:
-            await _reply(request, messages.slow_down(math.ceil(retry_after)))
+            await reply(request, messages.slow_down(math.ceil(retry_after)))
             return
         try:
             parsed = parse(words)
         except OptionError as exc:
-            await _reply(request, exc.message)
+            await reply(request, exc.message)
             return
         if not parsed.prompt:
-            await _reply(request, messages.PROMPT_EMPTY + "\n\n" + texts.USAGE)
+            await reply(request, messages.PROMPT_EMPTY + "\n\n" + texts.USAGE)
             return
         images = [ref for ref in (first, last) if ref is not None]
         refusal = next(filter(None, (self._size_refusal(ref) for ref in images)), None)
         if refusal is not None:
-            await _reply(request, refusal)
+            await reply(request, refusal)
             return
         status_id: int | None = None
         try:
@@ -299,12 +300,7 @@ class AnimateHandlers:
             raise RequestFailed(messages.ATTACHMENT_UNREADABLE) from exc
 
     async def _post_status(self, request: Message, photo: str | bytes) -> int:
-        status = await request.reply_photo(
-            photo,
-            caption=messages.status_line("queued"),
-            reply_parameters=ReplyParameters(request.message_id, allow_sending_without_reply=True),
-        )
-        return status.message_id
+        return (await post_status(request, photo)).message_id
 
     async def _post_preview(self, request: Message, image: bytes) -> int | None:
         """For an image sent as a file: a status photo made from it. None when Pillow
@@ -318,7 +314,7 @@ class AnimateHandlers:
 
     async def _say(self, bot: Bot, request: Message, status_id: int | None, text: str) -> None:
         if status_id is None:
-            await _reply(request, text)
+            await reply(request, text)
             return
         await bot.edit_message_caption(
             chat_id=request.chat_id, message_id=status_id, caption=text, reply_markup=None
@@ -350,10 +346,3 @@ def _mention_of(message: Message, username: str | None) -> str | None:
             return text
     found = re.search(rf"@{re.escape(username)}\b", message.text or "", re.IGNORECASE)
     return found.group(0) if found else None
-
-
-async def _reply(message: Message, text: str) -> None:
-    await message.reply_text(
-        text,
-        reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
-    )

@@ -26,14 +26,15 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
+from bot.core import messages
 from bot.core.ratelimit import RequestRate
 from bot.core.service import JobService
-from bot.telegram import texts
 from bot.telegram.animate import AnimateHandlers
 from bot.telegram.buttons import Buttons
 from bot.telegram.commands import Commands
 from bot.telegram.delivery import TelegramDelivery
 from bot.telegram.keyboards import CALLBACK
+from bot.telegram.replies import reply
 from bot.telegram.status import StatusBoard
 from bot.telegram.who import ChatAdmins
 
@@ -121,9 +122,9 @@ class TelegramAdapter:
             return
         try:
             if update.callback_query is not None:
-                await update.callback_query.answer(texts.GENERIC_ERROR, show_alert=True)
+                await update.callback_query.answer(messages.GENERIC_ERROR, show_alert=True)
             elif update.effective_message is not None:
-                await update.effective_message.reply_text(texts.GENERIC_ERROR)
+                await reply(update.effective_message, messages.GENERIC_ERROR)
         except TelegramError as exc:
             log.warning("could not tell the user about it: %s", exc)
 

@@ -9,13 +9,14 @@ import io
 import logging
 
 from PIL import Image
-from telegram import Message, ReplyParameters, Update
+from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.core import messages
 from bot.core.api import Accepted
 from bot.core.service import JobService
 from bot.telegram.keyboards import CALLBACK
+from bot.telegram.replies import post_status
 from bot.telegram.who import ChatAdmins
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,7 @@ class Buttons:
             return
         # Retry or Extend: a new job, with its own status message under this video.
         await query.answer()
-        status = await message.reply_photo(
-            await self._placeholder(job_id),
-            caption=messages.status_line("queued"),
-            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
-        )
+        status = await post_status(message, await self._placeholder(job_id))
         outcome = await self.service.follow_up(
             job_id,
             who,

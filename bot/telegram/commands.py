@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from telegram import Message, ReplyParameters, Update
+from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.core import messages
@@ -16,6 +16,7 @@ from bot.core.api import Requester
 from bot.core.quotas import credits_to_mc, subject_key
 from bot.core.service import JobService
 from bot.telegram import texts
+from bot.telegram.replies import reply
 from bot.telegram.who import ChatAdmins
 
 ON = {"on", "yes", "true", "1", "enable"}
@@ -58,21 +59,21 @@ class Commands:
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, who = await self._who(update, context)
         name = message.from_user.first_name if message.from_user else "there"
-        await _reply(message, texts.greeting(name, await self._quota_text(who)))
+        await reply(message, texts.greeting(name, await self._quota_text(who)))
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, _ = await self._who(update, context)
-        await _reply(message, texts.HELP)
+        await reply(message, texts.HELP)
 
     async def quota(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, who = await self._who(update, context)
-        await _reply(message, await self._quota_text(who))
+        await reply(message, await self._quota_text(who))
 
     async def jobs(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, who = await self._who(update, context)
         history = await self.service.history(who.user_key, limit=10)
         # Without Discord's code marks, which Telegram would show as they are.
-        await _reply(message, messages.job_history(history).replace("`", ""))
+        await reply(message, messages.job_history(history).replace("`", ""))
 
     async def _quota_text(self, who: Requester) -> str:
         quota = await self.service.quotas.user_quota(who.user_key, who.guild_key, who.role_keys)
@@ -89,7 +90,7 @@ class Commands:
                 text = await operation(who, message, list(context.args or []))
             except (AdminRefused, Usage) as exc:
                 text = exc.message
-            await _reply(message, text)
+            await reply(message, text)
 
         return run
 
@@ -174,10 +175,3 @@ def _on_off(args: list[str]) -> bool:
     if word in OFF:
         return False
     raise Usage(texts.ON_OFF)
-
-
-async def _reply(message: Message, text: str) -> None:
-    await message.reply_text(
-        text,
-        reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
-    )

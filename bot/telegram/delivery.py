@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from telegram import InlineKeyboardMarkup, InputFile, InputMediaVideo, Message, ReplyParameters
+from telegram import InlineKeyboardMarkup, InputFile, InputMediaVideo, Message
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
@@ -28,6 +28,7 @@ from telegram.ext import ExtBot
 from bot.core.api import DeliveryError, JobRecord, PostedRef
 from bot.core.media import probe, sample_frames
 from bot.telegram.keyboards import job_keyboard
+from bot.telegram.replies import replying_to
 from bot.telegram.status import StatusBoard
 
 log = logging.getLogger(__name__)
@@ -161,11 +162,7 @@ class TelegramDelivery:
         keyboard: InlineKeyboardMarkup,
     ) -> int:
         request_id = job.reply_ref.get("request_message_id")
-        reply = (
-            ReplyParameters(int(request_id), allow_sending_without_reply=True)
-            if request_id
-            else None
-        )
+        reply = replying_to(int(request_id)) if request_id else None
         message = await self.bot.send_video(
             chat_id,
             InputFile(data, filename=video_filename(job.id)),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from bot.telegram.options import OPTION_NAMES
-
 USAGE = (
     "Send a photo with the caption\n"
     "/animate <what should happen> [options]\n"
@@ -44,8 +42,6 @@ NEEDS_CAPTION = (
     "What should happen in the video? Reply to the photo with a prompt, or send it "
     "again with a caption."
 )
-UNKNOWN_OPTION_HINT = f"Options: {OPTION_NAMES}."
-GENERIC_ERROR = "Something went wrong on my side. Please try again in a moment."
 WHOM = (
     "Whose quota? Reply to one of their messages, or give their numeric user id "
     "(bots cannot look up @usernames)."
