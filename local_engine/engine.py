@@ -109,7 +109,6 @@ class FramePackEngine:
     ) -> Path:
         """Make the video and write it to `out` (an MP4). Raises EngineRefused, or
         Cancelled when `cancel` was set (within one step)."""
-        self.check(request)
         frames = self.frames(request, on_progress=on_progress, cancel=cancel)
         return write_mp4(frames, out, fps=FPS)
 

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.media import CannotFit, VideoUnusable, fit_to_limit, probe, sample_frames
+from bot.core.media import (
+    CannotFit,
+    VideoUnusable,
+    first_frame,
+    fit_to_limit,
+    probe,
+    sample_frames,
+)
 from tests.fakes.media import make_mp4
 from tests.media_clips import noisy_clip
 
@@ -55,6 +62,12 @@ def test_sampled_frames_span_the_video(tmp_path: Path) -> None:
     frames = sample_frames(clip, 6)
     assert len(frames) == 6 and frames[0].size == (64, 36)
     assert frames[0].getpixel((40, 20)) != frames[-1].getpixel((40, 20))
+
+
+def test_the_first_frame_is_the_first_sampled_frame(tmp_path: Path) -> None:
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(make_mp4(90, 64, 36))
+    assert first_frame(clip).tobytes() == sample_frames(clip, 3)[0].tobytes()
 
 
 def test_truncated_or_fake_files_are_unusable(tmp_path: Path) -> None:

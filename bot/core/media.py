@@ -88,6 +88,14 @@ def sample_frames(path: Path, count: int) -> list[Image.Image]:
     return frames
 
 
+def first_frame(path: Path) -> Image.Image:
+    """The video's first frame, decoding nothing after it."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            return frame.to_image()
+    raise VideoUnusable("the video has no frames")
+
+
 def fit_to_limit(source: Path, limit_bytes: int, workdir: Path) -> Fitted:
     """A file no larger than the limit (less the request overhead), as source or
     re-encoded into workdir. Raises CannotFit or VideoUnusable."""

@@ -26,7 +26,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 
 from bot.core.api import DeliveryError, JobRecord, PostedRef
-from bot.core.media import probe, sample_frames
+from bot.core.media import first_frame, probe
 from bot.telegram.keyboards import job_keyboard
 from bot.telegram.replies import replying_to
 from bot.telegram.status import StatusBoard
@@ -50,7 +50,7 @@ class VideoFacts:
 def video_facts(video: Path) -> VideoFacts:
     """Blocking (decodes a frame): call in a thread."""
     info = probe(video)
-    frame = sample_frames(video, 1)[0]
+    frame = first_frame(video)
     frame.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
     for quality in (85, 70, 50):
         buffer = io.BytesIO()
