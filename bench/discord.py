@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -31,6 +29,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from PIL import Image  # noqa: E402
 
+from bench.side_by_side import pct, stop  # noqa: E402
 from tests.fakes.discord import FakeDiscord  # noqa: E402
 from tests.provider_world import API_KEY, FAKES  # noqa: E402
 from tests.subprocess_env import ROOT, bot_env, isolated_env  # noqa: E402
@@ -90,11 +89,6 @@ async def burst(fake: FakeDiscord, size: int, first_user: int) -> tuple[list, li
     )
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 async def run(sizes: list[int], rounds: int, job_seconds: float) -> None:
     results: dict[tuple[str, int], tuple[list, list]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,10 +134,7 @@ async def run(sizes: list[int], rounds: int, job_seconds: float) -> None:
                             got[1].extend(video)
                             await asyncio.sleep(1.0)  # let the last burst's tail settle
             finally:
-                for process in (ours, minimal):
-                    with contextlib.suppress(ProcessLookupError):
-                        process.send_signal(signal.SIGTERM)
-                    await asyncio.wait_for(process.wait(), 30)
+                await stop(ours, minimal)
 
     print(
         f"/animate bursts, {rounds} alternating rounds each; fake provider: {job_seconds:g} s a job"

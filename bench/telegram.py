@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -33,9 +31,10 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from PIL import Image  # noqa: E402
 
+from bench.side_by_side import pct, stop  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 from tests.provider_world import API_KEY, FAKES  # noqa: E402
-from tests.subprocess_env import ROOT, isolated_env  # noqa: E402
+from tests.subprocess_env import ROOT, isolated_env, telegram_env  # noqa: E402
 
 PNG = io.BytesIO()
 Image.new("RGB", (640, 360), (40, 120, 200)).save(PNG, "PNG")
@@ -94,11 +93,6 @@ async def until_delivered(fake: FakeTelegram, count: int, within: float = 300.0)
     print(f"  (not all {count} videos were delivered within {within:g} s)")
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 async def run(chats: int, rounds: int, job_seconds: float) -> None:
     results: dict[str, list[float]] = {"ours": [], "minimal": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,9 +104,7 @@ async def run(chats: int, rounds: int, job_seconds: float) -> None:
             fal.job_seconds = job_seconds
             ours_env = isolated_env(
                 Path(tmp) / "data",
-                TELEGRAM_BOT_TOKEN=ours_fake.token,
-                FPBOT_TELEGRAM__BASE_URL=ours_fake.api_base,
-                FPBOT_TELEGRAM__BASE_FILE_URL=ours_fake.file_base,
+                **telegram_env(ours_fake),
                 FAL_KEY=API_KEY,
                 FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
                 FPBOT_PROVIDERS__FAL__MAX_CONCURRENT="64",
@@ -144,10 +136,7 @@ async def run(chats: int, rounds: int, job_seconds: float) -> None:
                             await until_delivered(ours_fake, len(results["ours"]))
                         await asyncio.sleep(2.0)  # the rate limiter's window clears
             finally:
-                for process in (ours, minimal):
-                    with contextlib.suppress(ProcessLookupError):
-                        process.send_signal(signal.SIGTERM)
-                    await asyncio.wait_for(process.wait(), 30)
+                await stop(ours, minimal)
 
     print(f"{chats} chats send a captioned photo at once, {rounds} alternating rounds each")
     print("  bot      first answer p50  p99")

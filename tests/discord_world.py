@@ -14,12 +14,12 @@ from pathlib import Path
 from PIL import Image
 
 from bot.config import Settings
-from bot.core.safety import DenyList, SafetyChecker
 from bot.core.service import JobService
 from bot.discord.client import FramepackBot, configure_endpoints
 from storage import Store
 from tests.fakes.discord import FakeDiscord, Sent
 from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider
+from tests.service_world import chat_service
 
 
 @dataclass
@@ -185,14 +185,7 @@ async def discord_world(
 
 
 async def _start(settings, store, provider, time, token):
-    service = JobService(
-        store=store,
-        settings=settings,
-        providers={"fal": provider},
-        safety=SafetyChecker(DenyList.load(), None, 0.6),
-        delivery={},
-        sleep=time.sleep,
-    )
+    service = chat_service(settings, store, provider, time)
     bot = FramepackBot(service, settings)
     await bot.login(token)
     runner = asyncio.create_task(bot.connect())

@@ -144,6 +144,20 @@ async def service_world(
             await store.close()
 
 
+def chat_service(settings: Settings, store: Store, provider, time: FakeTime) -> JobService:
+    """The job service behind a chat world (tests/discord_world.py, telegram_world.py):
+    fal alone, the deny-list without NudeNet, the fake time's sleep; the adapter under
+    test registers its own delivery."""
+    return JobService(
+        store=store,
+        settings=settings,
+        providers={"fal": provider},
+        safety=SafetyChecker(DenyList.load(), None, 0.6),
+        delivery={},
+        sleep=time.sleep,
+    )
+
+
 def _utc(time: FakeTime):
     from datetime import UTC, datetime
 

@@ -35,3 +35,12 @@ def bot_env(data_dir: Path, discord_fake, fal, **settings: str) -> dict[str, str
         FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
         **settings,
     )
+
+
+def telegram_env(telegram_fake) -> dict[str, str]:
+    """The settings that point a `framepack-bot run` at a loopback Bot API."""
+    return {
+        "TELEGRAM_BOT_TOKEN": telegram_fake.token,
+        "FPBOT_TELEGRAM__BASE_URL": telegram_fake.api_base,
+        "FPBOT_TELEGRAM__BASE_FILE_URL": telegram_fake.file_base,
+    }

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.core.safety import DenyList, SafetyChecker
 from bot.core.service import JobService
 from bot.telegram.app import TelegramAdapter
 from storage import Store
 from tests.fakes.telegram import FakeTelegram
 from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider
+from tests.service_world import chat_service
 
 GROUP = -100_500
 ADMIN = 7100  # administrator of GROUP
@@ -134,14 +134,7 @@ async def telegram_world(
 async def _start(
     settings: Settings, store: Store, provider: Any, time: FakeTime
 ) -> tuple[JobService, TelegramAdapter, asyncio.Task[None]]:
-    service = JobService(
-        store=store,
-        settings=settings,
-        providers={"fal": provider},
-        safety=SafetyChecker(DenyList.load(), None, 0.6),
-        delivery={},
-        sleep=time.sleep,
-    )
+    service = chat_service(settings, store, provider, time)
     adapter = TelegramAdapter(service, settings)
     await adapter.start()
     await service.start()

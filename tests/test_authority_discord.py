@@ -19,6 +19,7 @@ from tests.fakes.discord import (
     OTHER_CHANNEL_ID,
     OTHER_GUILD_ID,
 )
+from tests.store_state import snapshot
 
 MANAGE_GUILD = str(1 << 5)
 OPERATOR = "700000000000000042"
@@ -204,21 +205,6 @@ REFUSALS = (
 )
 
 
-async def snapshot(world: DiscordWorld) -> dict[str, list]:
-    tables = {
-        "limits": "SELECT * FROM quota_limits ORDER BY scope, scope_key",
-        "usage": "SELECT * FROM quota_usage ORDER BY scope, scope_key, period, period_start",
-        "ledger": "SELECT * FROM quota_ledger ORDER BY job_id, entry",
-        "settings": "SELECT scope, scope_key, name, value FROM scope_settings ORDER BY 1, 2, 3",
-        "jobs": "SELECT id, state, error FROM jobs ORDER BY id",
-        "audit": "SELECT actor, action, target FROM audit_log ORDER BY id",
-    }
-    return {
-        name: [tuple(row) for row in await world.store.db.fetch_all(sql)]
-        for name, sql in tables.items()
-    }
-
-
 def command_options(op: Op, guild: str, job_id: str) -> list[dict]:
     options = op.options(guild, job_id)
     sub = {"name": op.sub, "type": 1, "options": options}
@@ -239,7 +225,7 @@ async def test_authority_matrix(tmp_path: Path, actor: str) -> None:
         await world.service.stop()
 
         for op in OPS:
-            before = await snapshot(world)
+            before = await snapshot(world.store)
             payload = await world.command(
                 "fpadmin",
                 command_options(op, guild, job_id),
@@ -247,7 +233,7 @@ async def test_authority_matrix(tmp_path: Path, actor: str) -> None:
                 **who,
             )
             reply = (await world.callback_for(payload)).payload["data"]["content"]
-            after = await snapshot(world)
+            after = await snapshot(world.store)
             if op.name in ALLOWED[actor]:
                 assert not reply.startswith(REFUSALS), (op.name, reply)
                 if op.audited:

@@ -20,7 +20,7 @@ from local_engine.folders import Folders
 from tests import tiny_framepack as tiny
 from tests.fakes.telegram import FakeTelegram
 from tests.provider_world import png_bytes
-from tests.subprocess_env import ROOT, isolated_env
+from tests.subprocess_env import ROOT, isolated_env, telegram_env
 
 
 def engine_env(folders: Folders) -> dict[str, str]:
@@ -80,10 +80,8 @@ async def test_a_local_job_killed_mid_run_runs_again_and_is_charged_once(tmp_pat
     async with FakeTelegram() as fake:
         env = isolated_env(
             data,
-            TELEGRAM_BOT_TOKEN=fake.token,
-            FPBOT_TELEGRAM__BASE_URL=fake.api_base,
-            FPBOT_TELEGRAM__BASE_FILE_URL=fake.file_base,
             FPBOT_PROVIDERS__DEFAULT_PROVIDER="local",
+            **telegram_env(fake),
             **engine_env(folders),
         )
 

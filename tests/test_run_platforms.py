@@ -14,15 +14,7 @@ from tests.discord_world import png_attachment
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.telegram import FakeTelegram
 from tests.provider_world import API_KEY, FAKES, png_bytes
-from tests.subprocess_env import ROOT, bot_env
-
-
-def telegram_env(fake: FakeTelegram) -> dict[str, str]:
-    return {
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "FPBOT_TELEGRAM__BASE_URL": fake.api_base,
-        "FPBOT_TELEGRAM__BASE_FILE_URL": fake.file_base,
-    }
+from tests.subprocess_env import ROOT, bot_env, telegram_env
 
 
 async def read_all(process: asyncio.subprocess.Process) -> bytes:

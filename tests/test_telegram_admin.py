@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.provider_world import png_bytes
+from tests.store_state import snapshot
 from tests.telegram_world import ADMIN, GROUP, MEMBER, OPERATOR, TelegramWorld, telegram_world
 
 OTHER_GROUP = -100_600  # ADMIN is only a member here
@@ -17,20 +18,6 @@ REFUSALS = (
     "Admins act only inside their own server.",
     "I do not know that job any more.",
 )
-
-
-async def snapshot(world: TelegramWorld) -> dict[str, list]:
-    tables = {
-        "limits": "SELECT * FROM quota_limits ORDER BY scope, scope_key",
-        "usage": "SELECT * FROM quota_usage ORDER BY scope, scope_key, period, period_start",
-        "settings": "SELECT scope, scope_key, name, value FROM scope_settings ORDER BY 1, 2, 3",
-        "jobs": "SELECT id, state, error FROM jobs ORDER BY id",
-        "audit": "SELECT actor, action, target FROM audit_log ORDER BY id",
-    }
-    return {
-        name: [tuple(row) for row in await world.store.db.fetch_all(sql)]
-        for name, sql in tables.items()
-    }
 
 
 async def say(world: TelegramWorld, chat: int, user: int, text: str, **extra) -> str:
@@ -68,9 +55,9 @@ async def test_the_admin_matrix(tmp_path: Path) -> None:
             (GROUP, OPERATOR, "/safety off", True),
         ]
         for chat, user, text, allowed in cases:
-            before = await snapshot(world)
+            before = await snapshot(world.store)
             answer = await say(world, chat, user, text)
-            after = await snapshot(world)
+            after = await snapshot(world.store)
             refused = answer.startswith(REFUSALS)
             assert refused != allowed, (chat, user, text, answer)
             if allowed:
@@ -80,10 +67,10 @@ async def test_the_admin_matrix(tmp_path: Path) -> None:
                 assert after == before, text
 
         # Replying to a member's message names them.
-        before = await snapshot(world)
+        before = await snapshot(world.store)
         answer = await say(world, GROUP, ADMIN, "/quota_grant 5", reply_to_message=member_message)
         assert not answer.startswith(REFUSALS)
-        assert len((await snapshot(world))["audit"]) == len(before["audit"]) + 1
+        assert len((await snapshot(world.store))["audit"]) == len(before["audit"]) + 1
 
         # Jobs of the group: its admin may look and cancel.
         assert job.id in await say(world, GROUP, ADMIN, f"/job {job.id}")
