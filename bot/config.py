@@ -154,8 +154,33 @@ class LannetechConfig(RemoteProviderConfig):
 
 class LocalProviderConfig(Section):
     enabled: bool = False
-    # Redis URL of the GPU worker pool; unset = run the engine in this process.
+    # Redis URL of the GPU worker pool (redis://[:password@]host:6379/0); unset = run
+    # the engine in this process. The bot and every worker need the same URL and secret.
     redis_url: SecretStr | None = None
+    # Signs every task in Redis (HMAC): without it nobody can make a worker or the bot
+    # unpickle what they wrote there. Any long random string; required with redis_url.
+    secret: SecretStr | None = None
+    queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")] = "framepack"
+    # Served before everybody else (user keys like "discord:1234", or Discord role keys
+    # like "discord:5678"); everyone else round-robin.
+    priority_users: list[str] = []
+    priority_roles: list[str] = []
+    # GPU workers: a dead worker's job moves to another after one to two idle timeouts.
+    idle_timeout_s: Annotated[float, Field(ge=1, le=3600)] = 60
+    # After SIGTERM, a worker's current job may finish for this long, else it is handed
+    # back to the queue.
+    grace_s: Annotated[int, Field(ge=0, le=3600)] = 0
+    # How long finished videos wait in Redis for the bot.
+    result_ttl_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
+
+    @model_validator(mode="after")
+    def _pool_needs_a_secret(self) -> LocalProviderConfig:
+        if self.redis_url is not None and (self.secret is None or len(self.secret) < 16):
+            raise ValueError(
+                "providers.local.redis_url needs providers.local.secret too "
+                "(16 or more characters, the same on the bot and every worker)"
+            )
+        return self
 
 
 class ProvidersConfig(Section):
@@ -197,6 +222,13 @@ class SafetyConfig(Section):
     # Guild admins may switch the checker off, and only for age-restricted (NSFW)
     # channels; operators always may. The rule on minors applies regardless.
     guild_admins_may_disable: bool = False
+
+
+class MetricsConfig(Section):
+    # A Prometheus endpoint (/metrics) on this port; unset = none. Workers take
+    # `framepack-bot worker --metrics-port`.
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    address: str = "127.0.0.1"
 
 
 class StorageConfig(Section):
@@ -273,6 +305,7 @@ class Settings(BaseSettings):
     storage: StorageConfig = StorageConfig()
     engine: EngineConfig = EngineConfig()
     admins: AdminsConfig = AdminsConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @property
     def database_path(self) -> Path:

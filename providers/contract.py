@@ -223,6 +223,8 @@ class Handle(BaseModel):
 @dataclass(frozen=True)
 class Queued:
     position: int | None = None
+    eta_s: float | None = None  # until the job starts, where the backend can tell
+    note: str | None = None  # a passing trouble the user should hear about (job kept)
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,18 @@ class VideoResult:
     timings: dict[str, float]
 
 
+@dataclass(frozen=True)
+class JobTag:
+    """Who a job is for, for backends that queue it themselves (the GPU pool): the
+    bot's job id (the queue holds no duplicate of it while it is queued or running),
+    the user (served round-robin) and the user's roles (operators may give some
+    priority). Remote providers ignore it."""
+
+    job_id: str
+    user: str
+    roles: tuple[str, ...] = ()
+
+
 class Provider(Protocol):
     """What the job service and the CLI use of a backend: the remote clients
     (providers.remote.RemoteProvider) and the local engine (providers.local)."""
@@ -266,7 +280,7 @@ class Provider(Protocol):
 
     def check(self, request: GenerationRequest) -> ModelSpec: ...
 
-    async def submit(self, request: GenerationRequest) -> Handle: ...
+    async def submit(self, request: GenerationRequest, tag: JobTag | None = None) -> Handle: ...
 
     def watch(self, handle: Handle) -> AsyncIterator[Event]: ...
 

@@ -3,31 +3,27 @@ watch -> fetch_result, with progress per step and cancel within a step.
 
 Imported lazily (by whoever enables the local provider): the engine needs torch.
 
-One job at a time runs on the engine (it owns the GPU); the others wait their turn and
-report their place. The work runs in a thread, so the event loop stays free. A local job
+Jobs go through a queue of engine jobs (providers.pool): by default the engine runs in
+a thread of this process, one job at a time; with `[providers.local] redis_url` they go
+to a pool of GPU worker machines. Either way users are served round-robin and see their
+real place. The handle's request id is the bot's job id. A job of the in-process engine
 interrupted by a restart paid nobody: the service runs it again (`reruns_lost_jobs`)
-instead of refunding it as an interrupted submit.
+instead of refunding it as an interrupted submit; the pool keeps its jobs in Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+import dataclasses
 import logging
 import random
-import shutil
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from local_engine.engine import Cancelled, EngineRefused, EngineRequest, FramePackEngine, Progress
 from local_engine.folders import Folders
 from local_engine.loading import load_engine
 from local_engine.options import EngineOptions
@@ -38,6 +34,7 @@ from providers.contract import (
     Failed,
     GenerationRequest,
     Handle,
+    JobTag,
     Mode,
     ModelFamily,
     ModelSpec,
@@ -46,12 +43,21 @@ from providers.contract import (
     Succeeded,
     VideoResult,
 )
-from providers.errors import InvalidInputError, JobFailedError, ProviderError
+from providers.errors import InvalidInputError, JobFailedError, ProviderError, TransientError
+from providers.pool.contract import (
+    Broke,
+    Done,
+    EngineQueue,
+    QueueError,
+    Renderer,
+    Unreachable,
+    Waiting,
+    Working,
+)
+from providers.pool.inprocess import InProcessQueue
+from providers.pool.jobs import engine_job
 
 log = logging.getLogger(__name__)
-
-DEFAULT_STEPS = 25  # FramePack's demo
-DEFAULT_GUIDANCE = 10.0  # distilled guidance, FramePack's default
 
 _SPEC = dict(
     frames=(30, 1800),
@@ -78,39 +84,35 @@ CAPABILITIES = Capabilities(
 )
 
 
-@dataclass
-class _Job:
-    id: str
-    request: EngineRequest
-    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    task: asyncio.Task[None] | None = None
-
-
 class LocalProvider:
+    """The contract over a queue of engine jobs: the engine in this process
+    (`InProcessQueue`, the default) or a pool of GPU workers (`RedisQueue`)."""
+
     name = "local"
     capabilities = CAPABILITIES
     reruns_lost_jobs = True
 
     def __init__(
         self,
-        load: Callable[[], FramePackEngine],
+        queue: EngineQueue,
         *,
         buckets: Mapping[str, int],
-        workdir: Path | None = None,
+        priority: Collection[str] = (),
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self._load = load
-        self._engine: FramePackEngine | None = None
+        self.queue = queue
         self.buckets = dict(buckets)
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="framepack-local-"))
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.priority = frozenset(priority)  # user and role keys served first
         self.clock = clock
         self.rng = rng or random.Random()
-        self._jobs: dict[str, _Job] = {}
-        self._waiting: list[str] = []  # in order, for queue places
-        self._turn = asyncio.Lock()  # one job at a time on the engine
+
+    @classmethod
+    def in_process(
+        cls, load: Callable[[], Renderer], *, workdir: Path | None = None, **options: Any
+    ) -> LocalProvider:
+        workdir = workdir or Path(tempfile.mkdtemp(prefix="framepack-local-"))
+        return cls(InProcessQueue(load, workdir), **options)
 
     # --- the contract --------------------------------------------------------------
 
@@ -119,20 +121,27 @@ class LocalProvider:
         return self.capabilities.check(self.name, request)
 
     def knows(self, handle: Handle | Mapping[str, Any]) -> bool:
-        """Whether this process runs that job (after a restart it does not)."""
+        """Whether that job can still be followed (an in-process job dies with a restart)."""
         request_id = handle.request_id if isinstance(handle, Handle) else handle["request_id"]
-        return request_id in self._jobs
+        return self.queue.knows(request_id)
 
-    async def submit(self, request: GenerationRequest) -> Handle:
+    async def submit(self, request: GenerationRequest, tag: JobTag | None = None) -> Handle:
         self.check(request)
         seed = request.seed if request.seed is not None else self.rng.randint(0, MAX_SEED)
-        job = _Job(
-            uuid.uuid4().hex[:16],
-            await asyncio.to_thread(_engine_request, request, seed, self.buckets),
+        tag = tag or JobTag(uuid.uuid4().hex[:16], "anonymous")
+        job = await asyncio.to_thread(
+            engine_job,
+            request,
+            job_id=tag.job_id,
+            user=tag.user,
+            priority=bool(self.priority & {tag.user, *tag.roles}),
+            seed=seed,
+            buckets=self.buckets,
         )
-        self._jobs[job.id] = job
-        self._waiting.append(job.id)
-        job.task = asyncio.create_task(self._run(job), name=f"local-{job.id}")
+        try:
+            await self.queue.submit(job)
+        except QueueError as exc:
+            raise TransientError(str(exc), provider=self.name) from exc
         return Handle(
             provider=self.name,
             endpoint=str(request.model),
@@ -142,22 +151,31 @@ class LocalProvider:
         )
 
     async def watch(self, handle: Handle) -> AsyncIterator[Event]:
-        job = self._jobs.get(handle.request_id)
-        if job is None:
-            yield Failed(
-                JobFailedError("the local job was lost with a restart", provider=self.name)
-            )
-            return
-        position = self._waiting.index(job.id) + 1 if job.id in self._waiting else None
-        if position is not None:
-            yield Queued(position)
-        while True:
-            event = await job.events.get()
-            if isinstance(event, Failed):
-                self._jobs.pop(job.id, None)  # told; a success goes at fetch_result
-            yield event
-            if isinstance(event, Succeeded | Failed):
-                return
+        async for event in self.queue.events(handle.request_id):
+            match event:
+                case Waiting(position=position, eta_s=eta):
+                    yield Queued(position, eta)
+                case Unreachable(reason=reason):
+                    yield Queued(note=reason)
+                case Working(step=step, total_steps=total, section=section, sections=sections):
+                    logs = (f"section {section + 1}/{sections}",) if sections else ()
+                    yield Running(step / total if total else 0.0, logs)
+                case Done(seed=seed, seconds=seconds):
+                    yield Succeeded(
+                        f"local:{handle.request_id}", seed=seed, timings={"inference": seconds}
+                    )
+                    return
+                case Broke(reason=reason, kind=kind):
+                    error: ProviderError = (
+                        InvalidInputError(reason, provider=self.name)
+                        if kind == "refused"
+                        else JobFailedError(
+                            "the local job was lost with a restart" if kind == "lost" else reason,
+                            provider=self.name,
+                        )
+                    )
+                    yield Failed(error)
+                    return
 
     def resume(self, handle: Handle | Mapping[str, Any]) -> AsyncIterator[Event]:
         return self.watch(handle if isinstance(handle, Handle) else Handle.model_validate(handle))
@@ -165,82 +183,20 @@ class LocalProvider:
     async def fetch_result(
         self, handle: Handle, done: Succeeded, dest: Path, **_: Any
     ) -> VideoResult:
-        source = Path(done.video_url.removeprefix("file://"))
-        size = await asyncio.to_thread(_move, source, dest)
-        self._jobs.pop(handle.request_id, None)
-        return VideoResult(dest, size, handle.seed, done.timings)
+        try:
+            size = await self.queue.result(handle.request_id, dest)
+        except QueueError as exc:
+            raise JobFailedError(str(exc), provider=self.name) from exc
+        return VideoResult(dest, size, done.seed, done.timings)
 
     async def cancel(self, handle: Handle) -> bool:
-        job = self._jobs.get(handle.request_id)
-        if job is None:
-            return False
-        job.cancel.set()  # a running job stops within one step
-        if job.task is not None and job.task.done():
-            self._jobs.pop(job.id, None)  # over, and nobody is watching any more
-        return True
+        try:
+            return await self.queue.cancel(handle.request_id)
+        except QueueError as exc:
+            raise TransientError(str(exc), provider=self.name) from exc
 
     async def aclose(self) -> None:
-        tasks = [job.task for job in self._jobs.values() if job.task is not None]
-        for job in self._jobs.values():
-            job.cancel.set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    # --- running -------------------------------------------------------------------
-
-    async def _run(self, job: _Job) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            async with self._turn:
-                self._waiting.remove(job.id)
-                for place, waiting in enumerate(self._waiting, start=1):
-                    self._jobs[waiting].events.put_nowait(Queued(place))
-                if job.cancel.is_set():
-                    raise Cancelled()
-                started = time.monotonic()
-                engine = await self._engine_ready()
-                await job.events.put(Running(0.0))
-
-                def progress(p: Progress) -> None:
-                    loop.call_soon_threadsafe(
-                        job.events.put_nowait,
-                        Running(p.step / p.total_steps, (f"section {p.section + 1}/{p.sections}",)),
-                    )
-
-                out = self.workdir / f"{job.id}.mp4"
-                await asyncio.to_thread(
-                    engine.generate, job.request, out, on_progress=progress, cancel=job.cancel
-                )
-                took = time.monotonic() - started
-            await job.events.put(
-                Succeeded(f"file://{out}", seed=job.request.seed, timings={"inference": took})
-            )
-        except Cancelled:
-            await job.events.put(Failed(JobFailedError("cancelled", provider=self.name)))
-        except EngineRefused as exc:
-            await job.events.put(Failed(InvalidInputError(str(exc), provider=self.name)))
-        except ProviderError as exc:
-            await job.events.put(Failed(exc))
-        except Exception as exc:  # the engine's failure is this job's, not the bot's
-            log.exception("local job %s failed", job.id)
-            await job.events.put(
-                Failed(JobFailedError(f"the local engine failed: {exc}", provider=self.name))
-            )
-        finally:
-            if job.id in self._waiting:
-                self._waiting.remove(job.id)
-
-    async def _engine_ready(self) -> FramePackEngine:
-        """Loaded at the first job, in a thread (minutes for the real weights)."""
-        if self._engine is None:
-            try:
-                self._engine = await asyncio.to_thread(self._load)
-            except Exception as exc:
-                raise JobFailedError(
-                    f"the local engine could not load: {exc}", provider=self.name
-                ) from exc
-        return self._engine
+        await self.queue.aclose()
 
 
 def folders_of(config: Any) -> Folders:
@@ -258,10 +214,37 @@ def missing_weights(config: Any) -> list[str]:
     return folders_of(config).problems()
 
 
-def from_config(config: Any, *, workdir: Path) -> LocalProvider:
-    """The provider for the `[engine]` settings; the weights load at the first job."""
+def from_config(config: Any, *, workdir: Path, pool: Any = None) -> LocalProvider:
+    """The provider for the `[engine]` settings, and `[providers.local]` (`pool`): the
+    engine in this process (weights load at the first job), or, with a Redis URL, the
+    GPU worker pool."""
+    buckets = {str(name): base for name, base in config.buckets.items()}
+    priority = [*pool.priority_users, *pool.priority_roles] if pool is not None else []
+    if pool is not None and pool.redis_url is not None:
+        from providers.pool.redis import RedisQueue
+
+        queue: EngineQueue = RedisQueue(
+            pool.redis_url.get_secret_value(),
+            secret=pool.secret.get_secret_value() if pool.secret else "",
+            queue=pool.queue,
+        )
+        return LocalProvider(queue, buckets=buckets, priority=priority)
+    return LocalProvider.in_process(
+        engine_loader(config), workdir=workdir, buckets=buckets, priority=priority
+    )
+
+
+def engine_loader(config: Any, *, device: str | None = None) -> Callable[[], Renderer]:
+    """Loads the engine of the `[engine]` settings (on `device` if given) when called."""
     folders = folders_of(config)
-    options = EngineOptions(
+    options = engine_options(config)
+    if device is not None:
+        options = dataclasses.replace(options, device=device)
+    return lambda: load_engine(folders, options)
+
+
+def engine_options(config: Any) -> EngineOptions:
+    return EngineOptions(
         device=config.device,
         dtype=config.dtype,
         offload=config.offload,
@@ -272,36 +255,3 @@ def from_config(config: Any, *, workdir: Path) -> LocalProvider:
         attention_backend=config.attention_backend,
         compile=config.compile,
     )
-    return LocalProvider(
-        lambda: load_engine(folders, options),
-        buckets={str(name): base for name, base in config.buckets.items()},
-        workdir=workdir,
-    )
-
-
-def _engine_request(
-    request: GenerationRequest, seed: int, buckets: Mapping[str, int]
-) -> EngineRequest:
-    """Blocking: decodes the images."""
-    image = Image.open(io.BytesIO(request.image.data)).convert("RGB")
-    last = None
-    if request.last_image is not None:
-        last = Image.open(io.BytesIO(request.last_image.data)).convert("RGB")
-    return EngineRequest(
-        image=image,
-        prompt=request.prompt,
-        num_frames=request.frames,
-        base=buckets[request.resolution],
-        last_image=last,
-        seed=seed,
-        steps=request.num_inference_steps or DEFAULT_STEPS,
-        guidance=request.guidance_scale if request.guidance_scale is not None else DEFAULT_GUIDANCE,
-        negative_prompt=request.negative_prompt,
-        f1=request.model is ModelFamily.FRAMEPACK_F1,
-    )
-
-
-def _move(source: Path, dest: Path) -> int:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(source, dest)
-    return dest.stat().st_size

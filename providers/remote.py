@@ -25,6 +25,7 @@ from providers.contract import (
     GenerationRequest,
     Handle,
     ImageInput,
+    JobTag,
     ModelSpec,
     Succeeded,
     VideoResult,
@@ -174,8 +175,9 @@ class RemoteProvider(ABC):
         """Refuse what this provider cannot do, before any network call."""
         return self.capabilities.check(self.name, request)
 
-    async def submit(self, request: GenerationRequest) -> Handle:
-        """Send the job once. The returned handle must be saved before watching."""
+    async def submit(self, request: GenerationRequest, tag: JobTag | None = None) -> Handle:
+        """Send the job once. The returned handle must be saved before watching.
+        (`tag` is for queueing backends; a remote API has its own queue.)"""
         spec = self.check(request)
         # A random seed is chosen here, not by the provider, so it can always be
         # reported back (and a retry can ask for a different one).

@@ -36,3 +36,15 @@ def db_path(tmp_path: Path) -> Path:
 async def store(db_path: Path) -> AsyncIterator[Store]:
     async with await Store.open(db_path) as opened:
         yield opened
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

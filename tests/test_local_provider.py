@@ -54,7 +54,9 @@ async def events_of(provider: LocalProvider, handle) -> list:
 
 
 async def test_jobs_take_turns_report_progress_and_yield_a_video(tmp_path: Path) -> None:
-    provider = LocalProvider(lambda: tiny_engine(tmp_path), buckets=BUCKETS, workdir=tmp_path)
+    provider = LocalProvider.in_process(
+        lambda: tiny_engine(tmp_path), buckets=BUCKETS, workdir=tmp_path
+    )
     first = await provider.submit(request(seed=3))
     second = await provider.submit(request(model=ModelFamily.FRAMEPACK_F1))
     one, two = await asyncio.gather(events_of(provider, first), events_of(provider, second))
@@ -71,7 +73,9 @@ async def test_jobs_take_turns_report_progress_and_yield_a_video(tmp_path: Path)
 
 
 async def test_cancel_stops_the_running_job_and_the_next_runs(tmp_path: Path) -> None:
-    provider = LocalProvider(lambda: tiny_engine(tmp_path), buckets=BUCKETS, workdir=tmp_path)
+    provider = LocalProvider.in_process(
+        lambda: tiny_engine(tmp_path), buckets=BUCKETS, workdir=tmp_path
+    )
     doomed = await provider.submit(request(num_frames=120))
     after = await provider.submit(request())
     seen = []
@@ -90,7 +94,7 @@ async def test_refusals_and_load_failures(tmp_path: Path) -> None:
     def broken() -> FramePackEngine:
         raise RuntimeError("CUDA out of memory")
 
-    provider = LocalProvider(broken, buckets=BUCKETS, workdir=tmp_path)
+    provider = LocalProvider.in_process(broken, buckets=BUCKETS, workdir=tmp_path)
     with pytest.raises(InvalidInputError, match="no wan-flf2v model"):
         provider.check(request(model=ModelFamily.WAN_FLF2V, last_image=png()))
     handle = await provider.submit(request())

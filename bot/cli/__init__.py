@@ -1,4 +1,5 @@
-"""The `framepack-bot` command: run, doctor, and the operators' quota commands.
+"""The `framepack-bot` command: run, worker, doctor, generate, and the operators' quota
+commands.
 
 Exit codes: 0 done, 1 a runtime failure, 2 bad configuration or bad input — always
 with one line on stderr that says what to fix, never a traceback.
@@ -131,6 +132,57 @@ def run(ctx: typer.Context) -> None:
         fail("Telegram refused the token (TELEGRAM_BOT_TOKEN): check it with @BotFather", code=1)
     except telegram.error.NetworkError as exc:
         fail(f"cannot reach Telegram at {settings.telegram.base_url}: {exc}", code=1)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(help="The pool's Redis (default: [providers.local] redis_url)."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=8, help="Jobs at once; each loads its own engine.")
+    ] = 1,
+    gpu: Annotated[
+        int | None, typer.Option(help="CUDA device index (default: [engine] device).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+    worker_id: Annotated[str | None, typer.Option(help="Default: <host>-<pid>.")] = None,
+) -> None:
+    """Serve the GPU worker pool: run the local engine's jobs from Redis."""
+    settings = load(ctx)
+    pool = settings.providers.local
+    url = redis_url or (pool.redis_url.get_secret_value() if pool.redis_url else None)
+    if not url:
+        fail("no Redis URL: give --redis-url or set [providers.local] redis_url")
+    if pool.secret is None or len(pool.secret) < 16:
+        fail(
+            "set [providers.local] secret (FPBOT_PROVIDERS__LOCAL__SECRET, 16 or more "
+            "characters), the same as the bot's"
+        )
+    from providers.local import missing_weights
+
+    problems = missing_weights(settings.engine)
+    if problems:
+        fail("the engine's weights are not all there:\n  " + "\n  ".join(problems))
+    from bot.cli.worker import serve_worker
+
+    try:
+        asyncio.run(
+            serve_worker(
+                settings,
+                url,
+                concurrency=concurrency,
+                gpu=gpu,
+                metrics_port=metrics_port,
+                worker_id=worker_id,
+            )
+        )
+    except KeyboardInterrupt:
+        log.info("stopped")
 
 
 @app.command()

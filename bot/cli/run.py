@@ -29,12 +29,14 @@ def build_providers(settings: Settings, **overrides: Any) -> dict[str, Provider]
 
 
 def build_local(settings: Settings) -> Provider:
-    """The local FramePack engine in this process. Its weights load at the first job
-    (in a thread); a missing folder fails that job with the list of what is missing,
-    and `doctor` shows the same beforehand."""
+    """The local FramePack engine: in this process, where its weights load at the first
+    job (in a thread; a missing folder fails that job with the list of what is missing,
+    and `doctor` shows the same beforehand), or the GPU worker pool behind Redis."""
     from providers.local import from_config
 
-    return from_config(settings.engine, workdir=settings.data_dir / "engine")
+    return from_config(
+        settings.engine, workdir=settings.data_dir / "engine", pool=settings.providers.local
+    )
 
 
 def build_safety(settings: Settings, *, with_detector: bool = True) -> SafetyChecker:

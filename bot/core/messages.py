@@ -145,11 +145,11 @@ def accepted(cost_mc: int, position: int) -> str:
 # --- progress and results --------------------------------------------------------------
 
 
-def eta_text(seconds: float | None) -> str:
+def eta_text(seconds: float | None, what: str = "left") -> str:
     if seconds is None:
         return ""
     minutes, secs = divmod(int(seconds), 60)
-    return f", about {minutes} min {secs} s left" if minutes else f", about {secs} s left"
+    return f", about {minutes} min {secs} s {what}" if minutes else f", about {secs} s {what}"
 
 
 def status_line(
@@ -158,11 +158,14 @@ def status_line(
     position: int | None = None,
     progress: float | None = None,
     eta_s: float | None = None,
+    note: str | None = None,
 ) -> str:
     if state == "queued":
         return "Waiting in the queue" + (f" (position {position})" if position else "") + "…"
     if state in ("submitting", "submitted"):
-        return "Sent to the video model; waiting for a slot…"
+        place = f" (position {position}{eta_text(eta_s, 'until it starts')})" if position else ""
+        waiting = f"Sent to the video model; waiting for a slot{place}…"
+        return f"{waiting} {note}" if note else waiting
     if state == "running":
         percent = f" {progress * 100:.0f}%" if progress is not None else ""
         return f"Generating{percent}{eta_text(eta_s)}…"

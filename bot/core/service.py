@@ -61,7 +61,7 @@ from providers import (
     Running,
     Succeeded,
 )
-from providers.contract import lost_with_restart, reruns_lost_jobs
+from providers.contract import JobTag, lost_with_restart, reruns_lost_jobs
 from providers.errors import (
     ContentPolicyError,
     InvalidInputError,
@@ -472,7 +472,7 @@ class JobService:
         if request.seed is None and job.seed is not None:
             request = request.model_copy(update={"seed": job.seed})
         self._unwait(job.id)
-        handle = await provider.submit(request)
+        handle = await provider.submit(request, self._tag(job))
         log.info("job %s: lost with the restart; %s runs it again", job.id, provider.name)
         async with self.store.db.transaction() as tx:
             if job.state is JobState.SUBMITTING:
@@ -509,7 +509,7 @@ class JobService:
                 provider.check(request)
                 # Shielded and tracked: a graceful stop lets the submit finish and its
                 # handle be saved, so the restart resumes the job instead of failing it.
-                sending = asyncio.ensure_future(self._send(job.id, name, provider, request))
+                sending = asyncio.ensure_future(self._send(job, name, provider, request))
                 self._sending.add(sending)
                 sending.add_done_callback(self._sending.discard)
                 # Retrieved here too, for when the job task was cancelled meanwhile.
@@ -536,10 +536,11 @@ class JobService:
         return None, None
 
     async def _send(
-        self, job_id: str, name: str, provider: Provider, request: GenerationRequest
+        self, job: JobRecord, name: str, provider: Provider, request: GenerationRequest
     ) -> Handle:
         """Submit, then save the handle before anything else can happen."""
-        handle = await provider.submit(request)
+        job_id = job.id
+        handle = await provider.submit(request, self._tag(job))
         try:
             async with self.store.db.transaction() as tx:
                 await self.store.jobs.transition(
@@ -558,17 +559,23 @@ class JobService:
             raise
         return handle
 
+    @staticmethod
+    def _tag(job: JobRecord) -> JobTag:
+        return JobTag(job.id, job.user_key, tuple(job.request.get("role_keys", ())))
+
     async def _watch(self, job_id: str, provider: Provider, handle: Handle) -> None:
         started_running: float | None = None
         async for event in provider.watch(handle):
             match event:
-                case Queued(position=position):
+                case Queued(position=position, eta_s=eta, note=note):
                     await self._progress(
                         job_id,
                         0.0,
-                        {"provider_position": position},
+                        {"provider_position": position, "eta_s": eta, "note": note},
                         JobState.SUBMITTED,
                         position=position,
+                        eta_s=eta,
+                        note=note,
                     )
                 case Running(progress=progress):
                     if started_running is None:
@@ -606,7 +613,9 @@ class JobService:
                 await self.store.jobs.transition(job_id, JobState.RUNNING, now=self.clock(), tx=tx)
             await self.store.jobs.record_progress(job_id, fraction, detail, now=self.clock(), tx=tx)
         job = await self.store.jobs.require(job_id)
-        self._emit(JobUpdate(job, messages.status_line(state.value, **update), **update))
+        note = update.pop("note", None)
+        text = messages.status_line(state.value, note=note, **update)
+        self._emit(JobUpdate(job, text, **update))
 
     async def _collect(
         self, job_id: str, provider: Provider, handle: Handle, done: Succeeded

@@ -1,0 +1,60 @@
+"""From the provider contract's request to an engine job, and from an engine job to
+what the engine takes. Blocking (images are decoded): run in a thread."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+from PIL import Image
+
+from local_engine.engine import EngineRequest
+from providers.contract import GenerationRequest, ModelFamily
+from providers.pool.contract import EngineJob
+
+DEFAULT_STEPS = 25  # FramePack's demo
+DEFAULT_GUIDANCE = 10.0  # distilled guidance, FramePack's default
+
+
+def engine_job(
+    request: GenerationRequest,
+    *,
+    job_id: str,
+    user: str,
+    priority: bool,
+    seed: int,
+    buckets: Mapping[str, int],
+) -> EngineJob:
+    return EngineJob(
+        id=job_id,
+        user=user,
+        priority=priority,
+        image=request.image.data,
+        last_image=request.last_image.data if request.last_image is not None else None,
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        num_frames=request.frames,
+        base=buckets[request.resolution],
+        seed=seed,
+        steps=request.num_inference_steps or DEFAULT_STEPS,
+        guidance=request.guidance_scale if request.guidance_scale is not None else DEFAULT_GUIDANCE,
+        f1=request.model is ModelFamily.FRAMEPACK_F1,
+    )
+
+
+def engine_request(job: EngineJob) -> EngineRequest:
+    def decode(data: bytes) -> Image.Image:
+        return Image.open(io.BytesIO(data)).convert("RGB")
+
+    return EngineRequest(
+        image=decode(job.image),
+        prompt=job.prompt,
+        num_frames=job.num_frames,
+        base=job.base,
+        last_image=decode(job.last_image) if job.last_image is not None else None,
+        seed=job.seed,
+        steps=job.steps,
+        guidance=job.guidance,
+        negative_prompt=job.negative_prompt,
+        f1=job.f1,
+    )

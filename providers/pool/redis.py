@@ -1,0 +1,298 @@
+"""The GPU pool behind Redis, on streaq (a Redis-streams task queue): the bot's side.
+
+The bot enqueues one streaq task per job, with the bot's job id as the task id (streaq
+keeps no duplicate of an id while it is queued or running) and the user's round-robin
+band as the task's priority stream. GPU workers (`providers.pool.worker`) run the
+engine, publish progress to a Redis stream per job (a late watcher replays it), and
+leave the MP4 in a Redis key with a time to live. Task data is pickled by streaq and
+signed with a shared secret (HMAC), so nobody who can write to Redis without the
+secret can make a worker or the bot unpickle what they wrote.
+
+Beside streaq's own keys, under `fpbot:<queue>:`:
+    waiting            sorted set: job id -> (band, arrival); a job's place is its rank
+    user:<user>        set of that user's waiting job ids (the band of their next job)
+    progress:<job>     stream of progress entries (started, step, end)
+    video:<job>        the finished MP4 (bytes), expiring
+    workers            sorted set: worker id -> last heartbeat (live workers, for ETAs)
+    seconds            list of recent job durations (the pool's measured speed)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from coredis import Redis
+from coredis.exceptions import RedisError
+from streaq import TaskStatus, Worker
+from streaq.types import StreaqCancelled
+
+from providers.pool.contract import (
+    Broke,
+    Done,
+    EngineJob,
+    QueueError,
+    QueueEvent,
+    Unreachable,
+    Waiting,
+    Working,
+    band,
+    band_rank,
+    bands,
+    broke,
+)
+
+log = logging.getLogger(__name__)
+
+TASK = "framepack"
+HEARTBEAT_S = 5.0
+# Errors that mean "Redis is not there just now": the job is kept, we try again.
+DOWN = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class Keys:
+    def __init__(self, queue: str) -> None:
+        self.prefix = f"fpbot:{queue}:"
+        self.waiting = self.prefix + "waiting"
+        self.workers = self.prefix + "workers"
+        self.seconds = self.prefix + "seconds"
+
+    def user(self, user: str) -> str:
+        return f"{self.prefix}user:{user}"
+
+    def owner(self) -> str:
+        return self.prefix + "owner"
+
+    def progress(self, job_id: str) -> str:
+        return f"{self.prefix}progress:{job_id}"
+
+    def video(self, job_id: str) -> str:
+        return f"{self.prefix}video:{job_id}"
+
+
+def streaq_worker(
+    redis_url: str,
+    secret: str,
+    queue: str,
+    *,
+    cls: type[Worker[Any]] = Worker,
+    **options: Any,
+) -> Worker[Any]:
+    """A streaq Worker over our bands (the bot uses one as a client, never runs it)."""
+    worker: Worker[Any] = cls(
+        redis_url=redis_url,
+        queue_name=queue,
+        signing_secret=secret,
+        # streaq serves the last-listed priority first.
+        priorities=list(reversed(bands())),
+        **options,
+    )
+    return worker
+
+
+def order_score(band_name: str, now_ms: int) -> float:
+    """The waiting set's score: the band first, then arrival (exact in a float: < 2^53)."""
+    return band_rank(band_name) * 1e15 + now_ms
+
+
+class RedisQueue:
+    """The bot's side of the pool: enqueue, follow, cancel, fetch."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        secret: str,
+        queue: str = "framepack",
+        poll_s: float = 1.0,
+        video_keep_s: int = 600,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client = streaq_worker(redis_url, secret, queue)
+        self._register(self._client)
+        # Videos are bytes: a client that does not decode answers.
+        self._bytes: Redis[bytes] = Redis.from_url(redis_url, decode_responses=False)
+        self.keys = Keys(queue)
+        self.poll_s = poll_s
+        self.video_keep_s = video_keep_s
+        self._clock = clock
+        self._sleep = sleep
+        self._connected = False
+        self._connect_lock = asyncio.Lock()
+        self._submit_lock = asyncio.Lock()
+        self._stack = contextlib.AsyncExitStack()
+
+    @staticmethod
+    def _register(worker: Worker[Any]) -> None:
+        @worker.task(name=TASK)
+        async def framepack(wire: dict[str, Any]) -> dict[str, Any]:  # runs on workers
+            raise NotImplementedError
+
+    async def _redis(self) -> Any:
+        async with self._connect_lock:
+            if not self._connected:
+                await self._stack.enter_async_context(self._client)
+                await self._stack.enter_async_context(self._bytes)
+                self._connected = True
+        return self._client.redis
+
+    # --- the contract --------------------------------------------------------------
+
+    async def submit(self, job: EngineJob) -> None:
+        try:
+            async with self._submit_lock:  # one band decision at a time
+                redis = await self._redis()
+                status = await self._client.status_by_id(job.id)
+                if status is not TaskStatus.NOT_FOUND:
+                    return  # queued, running or done already: never twice
+                already = await redis.scard(self.keys.user(job.user))
+                chosen = band(already, job.priority)
+                now_ms = int(self._clock() * 1000)
+                async with redis.pipeline(transaction=True) as pipe:
+                    pipe.zadd(self.keys.waiting, {job.id: order_score(chosen, now_ms)})
+                    pipe.sadd(self.keys.user(job.user), [job.id])
+                    pipe.hset(self.keys.owner(), {job.id: job.user})
+                task = self._client.enqueue_unsafe(TASK, job.to_wire()).start(priority=chosen)
+                task.id = job.id
+                await task
+        except DOWN as exc:
+            raise QueueError(f"the GPU queue cannot be reached ({exc})") from exc
+
+    async def events(self, job_id: str) -> AsyncIterator[QueueEvent]:
+        last_entry = "0"
+        told: Waiting | None = None
+        down = False
+        while True:
+            ended = False
+            try:
+                redis = await self._redis()
+                entries = await redis.xread({self.keys.progress(job_id): last_entry}, count=100)
+                for _, messages in (entries or {}).items():
+                    for entry in messages:
+                        last_entry, fields = entry.identifier, entry.field_values
+                        if fields.get("kind") == "step":
+                            yield Working(
+                                int(fields["step"]),
+                                int(fields["total"]),
+                                int(fields["section"]),
+                                int(fields["sections"]),
+                            )
+                        elif fields.get("kind") == "started":
+                            yield Working(0, 0, 0, 0)
+                        ended = ended or fields.get("kind") == "end"
+                status = await self._client.status_by_id(job_id)
+                down = False
+                if status is TaskStatus.DONE:
+                    yield await self._outcome(job_id)
+                    return
+                if status is TaskStatus.NOT_FOUND:
+                    yield Broke("the job is no longer in the GPU queue", "lost")
+                    return
+                if status in (TaskStatus.QUEUED, TaskStatus.SCHEDULED):
+                    place = await self._place(job_id)
+                    if place is not None and place != told:
+                        told = place
+                        yield place
+            except DOWN as exc:
+                if not down:
+                    log.warning("GPU queue unreachable while following %s: %s", job_id, exc)
+                    told = None  # tell the place again once it is back
+                    yield Unreachable(
+                        "The GPU queue cannot be reached just now; your job is kept and "
+                        "goes on when it is back."
+                    )
+                down = True
+                ended = False
+            # The result lands a moment after the end entry: look again soon.
+            await self._sleep(0.05 if ended else self.poll_s)
+
+    async def cancel(self, job_id: str) -> bool:
+        try:
+            redis = await self._redis()
+            status = await self._client.status_by_id(job_id)
+            if status not in (TaskStatus.QUEUED, TaskStatus.SCHEDULED, TaskStatus.RUNNING):
+                return False
+            # A waiting task is dropped by the worker that takes it, unrun; a running
+            # one is stopped by its worker within one engine step.
+            await self._client.abort_by_id(job_id, timeout=0)
+            await self._forget_waiting(redis, job_id)
+            return True
+        except DOWN as exc:
+            raise QueueError(f"the GPU queue cannot be reached ({exc})") from exc
+
+    async def result(self, job_id: str, dest: Path) -> int:
+        try:
+            await self._redis()
+            key = self.keys.video(job_id)
+            data = await self._bytes.get(key)
+            if data is None:
+                raise QueueError("the finished video has expired from the GPU queue")
+            size = await asyncio.to_thread(_write, dest, data)
+            # Kept a little longer, for a restart between this write and its record.
+            await self._bytes.expire(key, self.video_keep_s)
+            return size
+        except DOWN as exc:
+            raise QueueError(f"the GPU queue cannot be reached ({exc})") from exc
+
+    def knows(self, job_id: str) -> bool:
+        return True  # Redis keeps it across our restarts; a lost one says so in events
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(*DOWN):
+            await self._stack.aclose()
+
+    # --- reading the pool ----------------------------------------------------------
+
+    async def queue_length(self) -> int:
+        redis = await self._redis()
+        return int(await redis.zcard(self.keys.waiting))
+
+    async def live_workers(self) -> int:
+        redis = await self._redis()
+        since = (self._clock() - 3 * HEARTBEAT_S) * 1000
+        return int(await redis.zcount(self.keys.workers, since, "+inf"))
+
+    async def _place(self, job_id: str) -> Waiting | None:
+        redis = await self._redis()
+        rank = await redis.zrank(self.keys.waiting, job_id)
+        if rank is None:
+            return None  # a worker has just taken it
+        position = int(rank) + 1
+        seconds = [float(s) for s in await redis.lrange(self.keys.seconds, 0, -1)]
+        workers = await self.live_workers()
+        eta = None
+        if seconds and workers:
+            # Whole rounds of the pool before this job's turn, at its measured speed.
+            eta = math.ceil(position / workers) * (sum(seconds) / len(seconds))
+        return Waiting(position, eta)
+
+    async def _outcome(self, job_id: str) -> Done | Broke:
+        result = await self._client.result_by_id(job_id, timeout=10)
+        if result.success:
+            answer = result.result
+            return Done(int(answer["seed"]), float(answer["seconds"]), str(answer["worker"]))
+        error = result.exception
+        if isinstance(error, StreaqCancelled):
+            return Broke("cancelled", "cancelled")
+        return broke(error)
+
+    async def _forget_waiting(self, redis: Any, job_id: str) -> None:
+        user = await redis.hget(self.keys.owner(), job_id)
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.keys.waiting, [job_id])
+            if user is not None:
+                pipe.srem(self.keys.user(user), [job_id])
+            pipe.hdel(self.keys.owner(), [job_id])
+
+
+def _write(dest: Path, data: bytes) -> int:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    return len(data)
