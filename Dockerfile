@@ -16,7 +16,7 @@ COPY bot ./bot
 COPY providers ./providers
 COPY local_engine ./local_engine
 COPY storage ./storage
-RUN pip install . \
+RUN pip install '.[pool]' \
     && useradd --create-home --uid 10001 fpbot \
     && mkdir -p /data \
     && chown fpbot:fpbot /data

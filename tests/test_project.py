@@ -152,7 +152,7 @@ def test_the_gpu_image_runs_the_local_engine_unprivileged_from_mounted_weights()
     text = (ROOT / "Dockerfile.gpu").read_text()
     assert re.search(r"^FROM nvidia/cuda:\S+-runtime", text, re.M)
     assert re.search(r"pip install torch==2\.13\.0 --index-url \S+/whl/cu\d+", text)
-    assert "'.[local,safety]'" in text
+    assert "'.[local,safety,pool]'" in text
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and user[-1] not in {"root", "0"}
     assert "FPBOT_PROVIDERS__LOCAL__ENABLED=true" in text
@@ -160,3 +160,20 @@ def test_the_gpu_image_runs_the_local_engine_unprivileged_from_mounted_weights()
         assert re.search(rf"FPBOT_ENGINE__{folder}=/models/\S+", text)
     assert "hf download" not in text and "huggingface-cli" not in text  # mounted, not fetched
     assert 'VOLUME ["/data"]' in text and 'ENTRYPOINT ["framepack-bot"]' in text
+
+
+def test_the_compose_file_runs_the_bot_redis_append_only_and_gpu_workers() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert "--appendonly yes" in services["redis"]["command"]
+    bot, worker = services["bot"], services["worker"]
+    assert worker["build"]["dockerfile"] == "Dockerfile.gpu" and worker["command"][0] == "worker"
+    for key in ("FPBOT_PROVIDERS__LOCAL__REDIS_URL", "FPBOT_PROVIDERS__LOCAL__SECRET"):
+        assert bot["environment"][key] == worker["environment"][key]
+    assert "@redis:6379" in bot["environment"]["FPBOT_PROVIDERS__LOCAL__REDIS_URL"]
+    assert bot["environment"]["FPBOT_PROVIDERS__DEFAULT_PROVIDER"] == "local"
+    gpu = worker["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["driver"] == "nvidia" and gpu["capabilities"] == ["gpu"]
+    assert any(volume.endswith(":/models:ro") for volume in worker["volumes"])

@@ -94,6 +94,15 @@ async def run_bot(settings: Settings) -> None:
         await store.db.schema_version(),
         ", ".join(providers) or "none",
     )
+    if settings.metrics.port is not None:
+        from bot.core.metrics import BotMetrics
+        from storage.jobs import FINAL_STATES, JobState
+
+        metrics = BotMetrics()
+        metrics.seed(await store.jobs.in_states(set(JobState) - FINAL_STATES))
+        service.subscribe(metrics)
+        metrics.serve(settings.metrics.port, settings.metrics.address)
+        log.info("metrics on http://%s:%d/metrics", settings.metrics.address, settings.metrics.port)
     platforms: list[Platform] = []
     serving: list[asyncio.Task[None]] = []
     try:

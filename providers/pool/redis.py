@@ -124,10 +124,10 @@ class RedisQueue:
         self.video_keep_s = video_keep_s
         self._clock = clock
         self._sleep = sleep
-        self._connected = False
-        self._connect_lock = asyncio.Lock()
+        self._holder: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._closing = asyncio.Event()
         self._submit_lock = asyncio.Lock()
-        self._stack = contextlib.AsyncExitStack()
 
     @staticmethod
     def _register(worker: Worker[Any]) -> None:
@@ -136,12 +136,27 @@ class RedisQueue:
             raise NotImplementedError
 
     async def _redis(self) -> Any:
-        async with self._connect_lock:
-            if not self._connected:
-                await self._stack.enter_async_context(self._client)
-                await self._stack.enter_async_context(self._bytes)
-                self._connected = True
+        """The connected client. coredis's clients are anyio context managers that must
+        be entered and left by one task, so one long-lived task holds them open (a
+        job's task that happened to connect first would end before the queue does)."""
+        if self._holder is None or self._holder.done():
+            self._ready = asyncio.get_running_loop().create_future()
+            self._holder = asyncio.create_task(self._hold(self._ready), name="redis-queue")
+        assert self._ready is not None
+        await asyncio.shield(self._ready)
         return self._client.redis
+
+    async def _hold(self, ready: asyncio.Future[None]) -> None:
+        try:
+            async with self._client, self._bytes:
+                ready.set_result(None)
+                await self._closing.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+                ready.exception()  # retrieved here too: nobody may be waiting any more
+            if not isinstance(exc, Exception):
+                raise
 
     # --- the contract --------------------------------------------------------------
 
@@ -245,8 +260,10 @@ class RedisQueue:
         return True  # Redis keeps it across our restarts; a lost one says so in events
 
     async def aclose(self) -> None:
-        with contextlib.suppress(*DOWN):
-            await self._stack.aclose()
+        self._closing.set()
+        if self._holder is not None:
+            with contextlib.suppress(*DOWN):
+                await self._holder
 
     # --- reading the pool ----------------------------------------------------------
 
