@@ -43,11 +43,13 @@ def pool_env(server: RedisServer) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def workers(
-    tmp_path: Path, server: RedisServer, folders: Folders, *names: str
+    tmp_path: Path, server: RedisServer, folders: Folders, *names: str, **settings: str
 ) -> AsyncIterator[dict[str, asyncio.subprocess.Process]]:
     started = {}
     for name in names:
-        env = isolated_env(tmp_path / name, **engine_env(folders), **pool_env(server))
+        env = isolated_env(
+            tmp_path / name, **engine_env(folders), **{**pool_env(server), **settings}
+        )
         started[name] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "worker", "--worker-id", name,
             cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL,
@@ -224,6 +226,33 @@ async def test_redis_killed_and_restarted_queued_jobs_survive_and_users_are_told
             bot.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(bot.wait(), 60) == 0  # never restarted, stops clean
     assert len(fake.videos) == 2
+
+
+async def test_a_healthy_job_longer_than_the_lease_runs_once(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The engine runs in a thread, so the worker renews its lease (every 0.9 idle
+    timeouts) all through a job several idle timeouts long, and the idle worker beside
+    it never takes the job over. Worker processes: in one event loop, a blocked loop
+    would stall the other worker too and hide exactly this."""
+    folders = tiny.save_weights(tiny.pipeline(tmp_path / "scratch"), tmp_path / "weights")
+    queue = RedisQueue(redis_server.url, secret=SECRET, poll_s=0.05)
+    long = EngineJob(
+        id="long", user="discord:1", priority=False, image=png_bytes(128, 72),
+        prompt="slow waves", num_frames=120, base=64, seed=3, steps=8, guidance=10.0,
+    )  # fmt: skip
+    env = {"FPBOT_PROVIDERS__LOCAL__IDLE_TIMEOUT_S": "1"}
+    async with (
+        Redis.from_url(redis_server.url, decode_responses=True) as redis,
+        workers(tmp_path, redis_server, folders, "gpu-a", "gpu-b", **env),
+    ):
+        await queue.submit(long)
+        events = await asyncio.wait_for(follow_all(queue, "long"), 240)
+        kinds = [e["kind"] for e in await progress_entries(redis, "long")]
+    await queue.aclose()
+    assert isinstance(events[-1], Done)
+    assert events[-1].seconds > 3  # three idle timeouts and more
+    assert kinds.count("started") == 1 and kinds.count("end") == 1
 
 
 def job_states(database: Path) -> list[str]:

@@ -144,14 +144,17 @@ class GpuWorker:
         publisher = asyncio.create_task(self._publish(redis, progress_key, steps))
         if self.metrics is not None:
             self.metrics.busy.inc()
+        out = self.settings.workdir / f"{job.id}.mp4"
         try:
-            seconds = await self._render(renderer, job, steps)
+            seconds = await self._render(renderer, job, out, steps)
+        except BaseException:
+            out.unlink(missing_ok=True)  # what a stopped or failed engine left
+            raise
         finally:
             publisher.cancel()
             self._renderers.put_nowait(renderer)
             if self.metrics is not None:
                 self.metrics.busy.dec()
-        out = self.settings.workdir / f"{job.id}.mp4"
         data = await asyncio.to_thread(out.read_bytes)
         assert self._bytes is not None
         await self._bytes.set(self.keys.video(job.id), data, ex=self.settings.result_ttl_s)
@@ -164,11 +167,10 @@ class GpuWorker:
         return {"seed": job.seed, "seconds": seconds, "worker": self.id}
 
     async def _render(
-        self, renderer: Renderer, job: EngineJob, steps: asyncio.Queue[Progress]
+        self, renderer: Renderer, job: EngineJob, out: Path, steps: asyncio.Queue[Progress]
     ) -> float:
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
-        out = self.settings.workdir / f"{job.id}.mp4"
         started = time.monotonic()
 
         def progress(p: Progress) -> None:
