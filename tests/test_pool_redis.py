@@ -264,6 +264,37 @@ def job_states(database: Path) -> list[str]:
     return []
 
 
+async def test_the_bot_stops_cleanly_while_redis_is_down(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    data = tmp_path / "bot"
+    async with FakeTelegram() as fake:
+        env = isolated_env(
+            data,
+            FPBOT_PROVIDERS__DEFAULT_PROVIDER="local",
+            FPBOT_PROVIDERS__LOCAL__ENABLED="true",
+            **telegram_env(fake),
+            **pool_env(redis_server),
+        )
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            photo = fake.photo_message(png_bytes(128, 72), "/animate waves duration=1")
+            fake.push_update(message=photo)
+
+            async def waiting_in_the_pool():
+                return job_states(data / "framepack-bot.sqlite3") == ["submitted"]
+
+            await wait_until(waiting_in_the_pool)
+            redis_server.kill()
+            await asyncio.sleep(3)  # the bot notices
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(bot.wait(), 30) == 0
+
+
 async def test_a_busy_worker_leaves_waiting_jobs_to_an_idle_one(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:

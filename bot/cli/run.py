@@ -128,8 +128,14 @@ async def run_bot(settings: Settings) -> None:
         for task in serving:
             task.cancel()
         await asyncio.gather(*serving, return_exceptions=True)
-        for provider in providers.values():
-            await provider.aclose()
+        for name, provider in providers.items():
+            # Whatever a backend does on the way out (a pool whose Redis is gone), the
+            # store still closes: its thread would otherwise keep the process alive.
+            try:
+                async with asyncio.timeout(10):
+                    await provider.aclose()
+            except Exception:
+                log.exception("%s did not close cleanly", name)
         await store.close()
 
 
