@@ -188,26 +188,24 @@ class JobStore:
     ) -> JobRecord:
         """Move a job to `to`, checking the transition; extra `fields` (provider_handle,
         seed, result_path, progress, status_detail) are written in the same update."""
-        extra = _encode_fields(fields)
-        row = next(
-            iter(await tx.execute_fetchall("SELECT state FROM jobs WHERE id = ?", (job_id,))), None
-        )
-        if row is None:
-            raise KeyError(job_id)
-        current = JobState(row["state"])
-        if to not in TRANSITIONS[current]:
-            raise InvalidTransition(f"job {job_id}: {current} -> {to}")
-        values: dict[str, Any] = {"state": to.value, "updated_at": timestamp(now)}
-        if error is not None:
-            values["error"] = error
-        if to.is_final:
-            values["finished_at"] = timestamp(now)
-        if to is JobState.DELIVERED:
-            values["delivered"] = 1
-            values["delivered_at"] = timestamp(now)
-        values.update(extra)
-        await _update(tx, job_id, values)
-        return await self._get_in(tx, job_id)
+        sql, params = _transition(job_id, to, now, error, fields)
+        rows = await tx.execute_fetchall(sql, params)
+        if rows:
+            return JobRecord.from_row(next(iter(rows)))
+        found = await tx.execute_fetchall("SELECT state FROM jobs WHERE id = ?", (job_id,))
+        raise _refused(job_id, to, next(iter(found), None))
+
+    async def move(
+        self, job_id: str, to: JobState, *, now: datetime, error: str | None = None, **fields: Any
+    ) -> JobRecord:
+        """`transition` as a write of its own, for a change that needs nothing else in
+        its transaction: one round trip to the writer instead of three."""
+        sql, params = _transition(job_id, to, now, error, fields)
+        rows = await self._db.write(sql, params)
+        if rows:
+            return JobRecord.from_row(rows[0])
+        found = await self._db.fetch_one("SELECT state FROM jobs WHERE id = ?", (job_id,))
+        raise _refused(job_id, to, found)
 
     async def replace_handle(
         self,
@@ -225,24 +223,30 @@ class JobStore:
             {"provider_handle": json.dumps(handle), "seed": seed, "updated_at": timestamp(now)},
         )
 
-    async def record_progress(
+    async def progress(
         self,
         job_id: str,
         progress: float,
         detail: dict[str, Any],
         *,
+        running: bool,
         now: datetime,
-        tx: Connection,
-    ) -> None:
-        await _update(
-            tx,
-            job_id,
-            {
-                "progress": min(1.0, max(0.0, progress)),
-                "status_detail": json.dumps(detail),
-                "updated_at": timestamp(now),
-            },
+    ) -> JobRecord | None:
+        """Record a watched job's progress (and, when `running`, that it has started) in
+        one statement; None when the job is no longer being watched (cancelled, ended)."""
+        rows = await self._db.write(
+            "UPDATE jobs SET progress = ?, status_detail = ?, updated_at = ?,"
+            " state = CASE WHEN ? THEN 'running' ELSE state END"
+            " WHERE id = ? AND state IN ('submitted', 'running') RETURNING *",
+            (
+                min(1.0, max(0.0, progress)),
+                json.dumps(detail),
+                timestamp(now),
+                running,
+                job_id,
+            ),
         )
+        return JobRecord.from_row(rows[0]) if rows else None
 
     async def begin_delivery_attempt(self, job_id: str, *, now: datetime) -> int:
         """Count a post about to start, durably, before it starts; returns the count. A
@@ -297,6 +301,36 @@ def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
         if name in encoded and encoded[name] is not None:
             encoded[name] = json.dumps(encoded[name])
     return encoded
+
+
+def _transition(
+    job_id: str, to: JobState, now: datetime, error: str | None, fields: dict[str, Any]
+) -> tuple[str, tuple[Any, ...]]:
+    """One UPDATE that makes the move only from a state allowed to precede `to` (its
+    WHERE is the check) and returns the row."""
+    values: dict[str, Any] = {"state": to.value, "updated_at": timestamp(now)}
+    if error is not None:
+        values["error"] = error
+    if to.is_final:
+        values["finished_at"] = timestamp(now)
+    if to is JobState.DELIVERED:
+        values["delivered"] = 1
+        values["delivered_at"] = timestamp(now)
+    values.update(_encode_fields(fields))
+    sources = [state.value for state in JobState if to in TRANSITIONS[state]]
+    # Column names come from the fixed sets above, never from user input.
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    marks = ", ".join("?" for _ in sources)
+    return (
+        f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({marks}) RETURNING *",
+        (*values.values(), job_id, *sources),
+    )
+
+
+def _refused(job_id: str, to: JobState, found: Row | None) -> Exception:
+    if found is None:
+        return KeyError(job_id)
+    return InvalidTransition(f"job {job_id}: {JobState(found['state'])} -> {to}")
 
 
 async def _update(tx: Connection, job_id: str, values: dict[str, Any]) -> None:

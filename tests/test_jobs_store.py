@@ -80,8 +80,13 @@ async def test_lifecycle_updates_fields_and_timestamps(store: Store, clock: Fake
             provider_handle={"request_id": "r-1"},
             seed=42,
         )
-        await store.jobs.record_progress(job.id, 0.4, {"section": 2, "of": 5}, now=clock(), tx=tx)
-    record = await store.jobs.get(job.id)
+    queued = await store.jobs.progress(job.id, 0.0, {"position": 3}, running=False, now=clock())
+    assert queued is not None and queued.state is JobState.SUBMITTED
+    record = await store.jobs.progress(
+        job.id, 0.4, {"section": 2, "of": 5}, running=True, now=clock()
+    )
+    assert record == await store.jobs.get(job.id)
+    assert record.state is JobState.RUNNING
     assert record.provider_handle == {"request_id": "r-1"} and record.seed == 42
     assert record.progress == 0.4 and record.status_detail == {"section": 2, "of": 5}
     assert record.updated_at > record.created_at and record.finished_at is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -73,6 +74,9 @@ from storage import JobRecord, JobState, NewJob, Store
 from storage.jobs import InvalidTransition
 
 log = logging.getLogger(__name__)
+
+DOWNLOADS_AT_ONCE = 16
+PROGRESS_SAVE_S = 5.0
 
 MAX_PROMPT = 500
 STOP_GRACE_S = 10.0  # for submits on their way at shutdown (SIGTERM ends within 15 s)
@@ -141,13 +145,17 @@ class JobService:
         # and polls per provider (inside each provider), downloads, and CPU work.
         self._active: dict[str, asyncio.Task[None]] = {}
         cores = os.cpu_count() or 2
-        self._downloads = asyncio.Semaphore(max(2, cores))
+        # Result downloads wait on the network and the disk, not the CPU: bounded for
+        # memory and open files, not by the cores (2 at a time made a burst of 300
+        # finished jobs queue ~5 s for their downloads).
+        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
         self._cpu_work = asyncio.Semaphore(cores)  # encodes, frame sampling, image checks
         self._sending: set[asyncio.Future[Handle]] = set()
         self._listeners: list[Listener] = []
         # Updates go to the adapters off the job's path: per job, the latest one wins
         # while a slow listener (a rate-limited chat edit) is still busy with the last.
         self._pending_updates: dict[str, JobUpdate] = {}
+        self._saved_progress: dict[str, float] = {}  # job id -> when its progress was written
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._side_tasks: set[asyncio.Future[None]] = set()
         self._rng = random.Random()
@@ -184,6 +192,11 @@ class JobService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, *outgoing, return_exceptions=True)
+        # A task cancelled before it ever ran never reached its own clean-up: without
+        # this, join() after a restart in the same process would wait on it forever.
+        self._active = {key: task for key, task in self._active.items() if not task.done()}
+        self._pumps = {key: task for key, task in self._pumps.items() if not task.done()}
+        self._pending_updates.clear()  # their pumps are gone; a restart reports afresh
 
     async def recover(self) -> None:
         interrupted = []
@@ -425,6 +438,7 @@ class JobService:
                 log.exception("job %s: could not record the failure", job_id)
         finally:
             self._active.pop(job_id, None)
+            self._saved_progress.pop(job_id, None)
             self._unwait(job_id)
 
     def _unwait(self, job_id: str) -> None:
@@ -497,8 +511,7 @@ class JobService:
         candidates = [job.provider] + [
             name for name in self.settings.providers.fallback if name != job.provider
         ]
-        async with self.store.db.transaction() as tx:
-            await self.store.jobs.transition(job.id, JobState.SUBMITTING, now=self.clock(), tx=tx)
+        await self.store.jobs.move(job.id, JobState.SUBMITTING, now=self.clock())
         self._unwait(job.id)
         last_error: ProviderError | None = None
         for name in candidates:
@@ -542,16 +555,14 @@ class JobService:
         job_id = job.id
         handle = await provider.submit(request, self._tag(job))
         try:
-            async with self.store.db.transaction() as tx:
-                await self.store.jobs.transition(
-                    job_id,
-                    JobState.SUBMITTED,
-                    now=self.clock(),
-                    tx=tx,
-                    provider=name,
-                    provider_handle=handle.model_dump(mode="json"),
-                    seed=handle.seed,
-                )
+            await self.store.jobs.move(
+                job_id,
+                JobState.SUBMITTED,
+                now=self.clock(),
+                provider=name,
+                provider_handle=handle.model_dump(mode="json"),
+                seed=handle.seed,
+            )
         except InvalidTransition:
             # Cancelled while the submit was on its way: stop the provider's job too.
             with contextlib.suppress(ProviderError):
@@ -605,14 +616,26 @@ class JobService:
     async def _progress(
         self, job_id: str, fraction: float, detail: dict[str, Any], state: JobState, **update: Any
     ) -> None:
-        async with self.store.db.transaction() as tx:
-            job = await self.store.jobs.get(job_id)
-            if job is None or job.state not in ACTIVE:  # cancelled meanwhile
+        # Progress is for showing: it reaches the adapters every time, but is written
+        # at most every PROGRESS_SAVE_S per job (and whenever the state changes), as the
+        # single writer is what a burst of watched jobs would otherwise queue on.
+        job = await self.store.jobs.get(job_id)  # the reader: no writer needed
+        if job is None or job.state not in (JobState.SUBMITTED, JobState.RUNNING):
+            return  # cancelled or ended meanwhile
+        running = state is JobState.RUNNING
+        now = time.monotonic()
+        if (running and job.state is JobState.SUBMITTED) or now - self._saved_progress.get(
+            job_id, -PROGRESS_SAVE_S
+        ) >= PROGRESS_SAVE_S:
+            saved = await self.store.jobs.progress(
+                job_id, fraction, detail, running=running, now=self.clock()
+            )
+            if saved is None:
                 return
-            if state is JobState.RUNNING and job.state is JobState.SUBMITTED:
-                await self.store.jobs.transition(job_id, JobState.RUNNING, now=self.clock(), tx=tx)
-            await self.store.jobs.record_progress(job_id, fraction, detail, now=self.clock(), tx=tx)
-        job = await self.store.jobs.require(job_id)
+            self._saved_progress[job_id] = now
+            job = saved
+        else:
+            job = dataclasses.replace(job, progress=fraction, status_detail=detail)
         note = update.pop("note", None)
         text = messages.status_line(state.value, note=note, **update)
         self._emit(JobUpdate(job, text, **update))
@@ -643,16 +666,14 @@ class JobService:
             if verdict is not None:
                 await self._block(job_id, verdict)
                 return
-        async with self.store.db.transaction() as tx:
-            job = await self.store.jobs.transition(
-                job_id,
-                JobState.SUCCEEDED,
-                now=self.clock(),
-                tx=tx,
-                progress=1.0,
-                result_path=str(result.path),
-                seed=result.seed,
-            )
+        job = await self.store.jobs.move(
+            job_id,
+            JobState.SUCCEEDED,
+            now=self.clock(),
+            progress=1.0,
+            result_path=str(result.path),
+            seed=result.seed,
+        )
         self._emit(JobUpdate(job, messages.status_line("succeeded")))
         await self._deliver(job)
 
@@ -862,6 +883,9 @@ class JobService:
     def _emit(self, update: JobUpdate) -> None:
         """Hand an update to the listeners without waiting for them."""
         job_id = update.job.id
+        pending = self._pending_updates.get(job_id)
+        if pending is not None and pending.job.state.is_final and not update.job.state.is_final:
+            return  # a late progress update never hides how the job ended
         self._pending_updates[job_id] = update  # an older one not yet sent is dropped
         if job_id not in self._pumps:
             self._pumps[job_id] = asyncio.create_task(
