@@ -120,7 +120,14 @@ async def test_illegal_transitions_and_unknown_fields_are_refused(store, clock) 
     with pytest.raises(KeyError):
         async with store.db.transaction() as tx:
             await store.jobs.transition("nope", JobState.FAILED, now=clock(), tx=tx)
-    assert (await store.jobs.get(job.id)).error == "provider down"
+    # The same checks on a transition that is a write of its own.
+    with pytest.raises(InvalidTransition, match="failed -> submitting"):
+        await store.jobs.move(job.id, JobState.SUBMITTING, now=clock())
+    with pytest.raises(KeyError):
+        await store.jobs.move("nope", JobState.SUBMITTING, now=clock())
+    assert await store.jobs.progress(job.id, 0.5, {}, running=True, now=clock()) is None
+    after = await store.jobs.get(job.id)
+    assert after.error == "provider down" and after.state is JobState.FAILED
 
 
 async def test_history_newest_first_and_recovery_oldest_first(store, clock) -> None:
