@@ -511,7 +511,11 @@ class JobService:
         candidates = [job.provider] + [
             name for name in self.settings.providers.fallback if name != job.provider
         ]
-        await self.store.jobs.move(job.id, JobState.SUBMITTING, now=self.clock())
+        # A transaction, not a lone write: one cancelled here (the bot stopping) rolls
+        # back and stays queued, where a lone write would still land and leave a job
+        # that was never sent looking as if it may have been.
+        async with self.store.db.transaction() as tx:
+            await self.store.jobs.transition(job.id, JobState.SUBMITTING, now=self.clock(), tx=tx)
         self._unwait(job.id)
         last_error: ProviderError | None = None
         for name in candidates:
