@@ -621,16 +621,18 @@ class JobService:
         self, job_id: str, fraction: float, detail: dict[str, Any], state: JobState, **update: Any
     ) -> None:
         # Progress is for showing: it reaches the adapters every time, but is written
-        # at most every PROGRESS_SAVE_S per job (and whenever the state changes), as the
-        # single writer is what a burst of watched jobs would otherwise queue on.
+        # only when the state changes, it has moved on by a tenth, or PROGRESS_SAVE_S
+        # have passed: under a burst, the store is what watched jobs would queue on.
         job = await self.store.jobs.get(job_id)  # the reader: no writer needed
         if job is None or job.state not in (JobState.SUBMITTED, JobState.RUNNING):
             return  # cancelled or ended meanwhile
         running = state is JobState.RUNNING
         now = time.monotonic()
-        if (running and job.state is JobState.SUBMITTED) or now - self._saved_progress.get(
-            job_id, -PROGRESS_SAVE_S
-        ) >= PROGRESS_SAVE_S:
+        if (
+            (running and job.state is JobState.SUBMITTED)
+            or fraction - job.progress >= 0.1
+            or now - self._saved_progress.get(job_id, -PROGRESS_SAVE_S) >= PROGRESS_SAVE_S
+        ):
             saved = await self.store.jobs.progress(
                 job_id, fraction, detail, running=running, now=self.clock()
             )
