@@ -73,13 +73,10 @@ def parse_timestamp(text: str) -> datetime:
 class Database:
     """Open with `await Database.open(path)`; close with `await db.close()`."""
 
-    def __init__(
-        self, path: Path, writer: Connection, reader: Connection, statements: Connection
-    ) -> None:
+    def __init__(self, path: Path, writer: Connection, reader: Connection) -> None:
         self.path = path
-        self._writer = writer  # transactions, one at a time under the lock
+        self._writer = writer
         self._reader = reader
-        self._statements = statements  # single-statement writes, beside the transactions
         self._write_lock = asyncio.Lock()
 
     @classmethod
@@ -89,7 +86,7 @@ class Database:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path, busy_timeout_ms)
-        reader = statements = None
+        reader = None
         try:
             await _enable_wal(writer, busy_timeout_ms)
             db_version = await _user_version(writer)
@@ -102,19 +99,16 @@ class Database:
                 await apply_migrations(writer)
             reader = await _connect(path, busy_timeout_ms)
             await reader.execute("PRAGMA query_only = ON")
-            statements = await _connect(path, busy_timeout_ms)
         except BaseException:
             await writer.close()
-            for connection in (reader, statements):
-                if connection is not None:
-                    await connection.close()
+            if reader is not None:
+                await reader.close()
             raise
-        return cls(path, writer, reader, statements)
+        return cls(path, writer, reader)
 
     async def close(self) -> None:
         async with self._write_lock:
             await self._reader.close()
-            await self._statements.close()
             await self._writer.close()
 
     async def __aenter__(self) -> Database:
@@ -151,15 +145,12 @@ class Database:
         """One write statement in its own transaction; returns its RETURNING rows.
 
         A single write statement is atomic and takes SQLite's write lock before it
-        reads anything (it never upgrades from a read lock; when that lock is busy,
-        SQLite's busy handler waits and retries it), so it is as safe as
-        `BEGIN IMMEDIATE ... COMMIT` at a third of the round trips. It runs on a
-        connection of its own, so it never queues behind the asyncio lock of the
-        transactions: that lock is held across several turns of the event loop, and
-        under a burst it was what every job's lone writes waited on. SQLite itself
-        holds its write lock only while a statement or a transaction runs.
+        reads anything (it never upgrades from a read lock), so it is as safe as
+        `BEGIN IMMEDIATE ... COMMIT` at a third of the round trips to the connection's
+        thread. The lock keeps it out of another coroutine's open transaction.
         """
-        return list(await self._statements.execute_fetchall(sql, params))
+        async with self._write_lock:
+            return list(await self._writer.execute_fetchall(sql, params))
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
