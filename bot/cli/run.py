@@ -100,9 +100,14 @@ async def run_bot(settings: Settings) -> None:
 
         metrics = BotMetrics()
         metrics.seed(await store.jobs.in_states(set(JobState) - FINAL_STATES))
-        service.subscribe(metrics)
-        metrics.serve(settings.metrics.port, settings.metrics.address)
-        log.info("metrics on http://%s:%d/metrics", settings.metrics.address, settings.metrics.port)
+        where = f"{settings.metrics.address}:{settings.metrics.port}"
+        try:
+            metrics.serve(settings.metrics.port, settings.metrics.address)
+        except OSError as exc:  # a port in use must not keep the bot from its users
+            log.error("metrics: cannot listen on %s (%s); running without them", where, exc)
+        else:
+            service.subscribe(metrics)
+            log.info("metrics on http://%s/metrics", where)
     platforms: list[Platform] = []
     serving: list[asyncio.Task[None]] = []
     try:

@@ -32,7 +32,13 @@ async def serve_worker(
     metrics = None
     if metrics_port is not None:
         metrics = WorkerMetrics()
-        metrics.serve(metrics_port, settings.metrics.address)
+        try:
+            metrics.serve(metrics_port, settings.metrics.address)
+        except OSError as exc:  # a port in use must not keep the GPU idle
+            log.error(
+                "metrics: cannot listen on port %d (%s); running without them", metrics_port, exc
+            )
+            metrics = None
     worker = GpuWorker(
         WorkerSettings(
             redis_url=redis_url,
