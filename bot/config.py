@@ -152,6 +152,9 @@ class LannetechConfig(RemoteProviderConfig):
     base_url: AnyUrl | None = None
 
 
+MIN_POOL_SECRET = 16  # characters
+
+
 class LocalProviderConfig(Section):
     enabled: bool = False
     # Redis URL of the GPU worker pool (redis://[:password@]host:6379/0); unset = run
@@ -173,12 +176,16 @@ class LocalProviderConfig(Section):
     # How long finished videos wait in Redis for the bot.
     result_ttl_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
 
+    @property
+    def has_pool_secret(self) -> bool:
+        return self.secret is not None and len(self.secret) >= MIN_POOL_SECRET
+
     @model_validator(mode="after")
     def _pool_needs_a_secret(self) -> LocalProviderConfig:
-        if self.redis_url is not None and (self.secret is None or len(self.secret) < 16):
+        if self.redis_url is not None and not self.has_pool_secret:
             raise ValueError(
                 "providers.local.redis_url needs providers.local.secret too "
-                "(16 or more characters, the same on the bot and every worker)"
+                f"({MIN_POOL_SECRET} or more characters, the same on the bot and every worker)"
             )
         return self
 

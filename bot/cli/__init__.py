@@ -24,7 +24,14 @@ from bot.cli.doctor import report
 from bot.cli.generate import BadInput, Outcome, build_request, provider_for, read_image, summary
 from bot.cli.generate import generate as run_generate
 from bot.clock import system_clock
-from bot.config import REMOTE_PROVIDERS, ConfigError, Settings, load_settings, resolve_config_path
+from bot.config import (
+    MIN_POOL_SECRET,
+    REMOTE_PROVIDERS,
+    ConfigError,
+    Settings,
+    load_settings,
+    resolve_config_path,
+)
 from bot.core.admin import AdminRefused, AdminService, QuotaTarget
 from bot.core.api import Requester
 from bot.core.authority import Authority
@@ -158,10 +165,10 @@ def worker(
     url = redis_url or (pool.redis_url.get_secret_value() if pool.redis_url else None)
     if not url:
         fail("no Redis URL: give --redis-url or set [providers.local] redis_url")
-    if pool.secret is None or len(pool.secret) < 16:
+    if not pool.has_pool_secret:
         fail(
-            "set [providers.local] secret (FPBOT_PROVIDERS__LOCAL__SECRET, 16 or more "
-            "characters), the same as the bot's"
+            f"set [providers.local] secret (FPBOT_PROVIDERS__LOCAL__SECRET, {MIN_POOL_SECRET}"
+            " or more characters), the same as the bot's"
         )
     from providers.local import missing_weights
 

@@ -11,6 +11,7 @@ secret can make a worker or the bot unpickle what they wrote.
 Beside streaq's own keys, under `fpbot:<queue>:`:
     waiting            sorted set: job id -> (band, arrival); a job's place is its rank
     user:<user>        set of that user's waiting job ids (the band of their next job)
+    owner              hash: waiting job id -> its user (to clear the above on cancel)
     progress:<job>     stream of progress entries (started, step, end)
     video:<job>        the finished MP4 (bytes), expiring
     workers            sorted set: worker id -> last heartbeat (live workers, for ETAs)
@@ -60,14 +61,12 @@ class Keys:
     def __init__(self, queue: str) -> None:
         self.prefix = f"fpbot:{queue}:"
         self.waiting = self.prefix + "waiting"
+        self.owner = self.prefix + "owner"  # job id -> user, while it waits
         self.workers = self.prefix + "workers"
         self.seconds = self.prefix + "seconds"
 
     def user(self, user: str) -> str:
         return f"{self.prefix}user:{user}"
-
-    def owner(self) -> str:
-        return self.prefix + "owner"
 
     def progress(self, job_id: str) -> str:
         return f"{self.prefix}progress:{job_id}"
@@ -115,8 +114,8 @@ class RedisQueue:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        # A client only: tasks go in by name (enqueue_unsafe), the workers register them.
         self._client = streaq_worker(redis_url, secret, queue)
-        self._register(self._client)
         # Videos are bytes: a client that does not decode answers.
         self._bytes: Redis[bytes] = Redis.from_url(redis_url, decode_responses=False)
         self.keys = Keys(queue)
@@ -128,12 +127,6 @@ class RedisQueue:
         self._ready: asyncio.Future[None] | None = None
         self._closing = asyncio.Event()
         self._submit_lock = asyncio.Lock()
-
-    @staticmethod
-    def _register(worker: Worker[Any]) -> None:
-        @worker.task(name=TASK)
-        async def framepack(wire: dict[str, Any]) -> dict[str, Any]:  # runs on workers
-            raise NotImplementedError
 
     async def _redis(self) -> Any:
         """The connected client. coredis's clients are anyio context managers that must
@@ -173,7 +166,7 @@ class RedisQueue:
                 async with redis.pipeline(transaction=True) as pipe:
                     pipe.zadd(self.keys.waiting, {job.id: order_score(chosen, now_ms)})
                     pipe.sadd(self.keys.user(job.user), [job.id])
-                    pipe.hset(self.keys.owner(), {job.id: job.user})
+                    pipe.hset(self.keys.owner, {job.id: job.user})
                 task = self._client.enqueue_unsafe(TASK, job.to_wire()).start(priority=chosen)
                 task.id = job.id
                 await task
@@ -301,12 +294,12 @@ class RedisQueue:
         return broke(error)
 
     async def _forget_waiting(self, redis: Any, job_id: str) -> None:
-        user = await redis.hget(self.keys.owner(), job_id)
+        user = await redis.hget(self.keys.owner, job_id)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.zrem(self.keys.waiting, [job_id])
             if user is not None:
                 pipe.srem(self.keys.user(user), [job_id])
-            pipe.hdel(self.keys.owner(), [job_id])
+            pipe.hdel(self.keys.owner, [job_id])
 
 
 def _write(dest: Path, data: bytes) -> int:

@@ -136,7 +136,7 @@ class GpuWorker:
         async with redis.pipeline(transaction=True) as pipe:  # it has left the line
             pipe.zrem(self.keys.waiting, [job.id])
             pipe.srem(self.keys.user(job.user), [job.id])
-            pipe.hdel(self.keys.owner(), [job.id])
+            pipe.hdel(self.keys.owner, [job.id])
             pipe.xadd(progress_key, {"kind": "started", "worker": self.id})
             pipe.expire(progress_key, self.settings.result_ttl_s)
         renderer = await self._renderers.get()
