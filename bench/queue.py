@@ -5,9 +5,9 @@ its own overhead per job against the in-process queue, in one run.
 
 A real redis-server on a free loopback port (as the tests start it). Two kinds of work:
 
-- a GPU stand-in: each step sleeps `--step-ms` (a GPU step leaves the CPU free), so
-  the work dominates and the figures are the queue's: `--jobs` jobs submitted at
-  once to 1, 2 and 4 workers (asyncio tasks of this process, each a full streaq
+- a GPU stand-in (tests/paced_renderer.py): each step sleeps `--step-ms` (a GPU step
+  leaves the CPU free), so the work dominates and the figures are the queue's: `--jobs`
+  jobs submitted at once to 1, 2 and 4 workers (asyncio tasks of this process, each a full streaq
   worker with its own Redis connections), throughput and the scaling ratio;
   enqueue-to-start latency with an idle worker (one job at a time); and the per-job
   overhead of the Redis queue over the in-process one on the same jobs, one at a time;
@@ -26,49 +26,22 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from local_engine.encode import write_mp4  # noqa: E402
-from local_engine.engine import Cancelled, EngineRequest, Progress  # noqa: E402
 from providers.pool.contract import Done, EngineJob, EngineQueue, Working  # noqa: E402
 from providers.pool.inprocess import InProcessQueue  # noqa: E402
 from providers.pool.redis import RedisQueue  # noqa: E402
 from providers.pool.worker import GpuWorker, WorkerSettings  # noqa: E402
+from tests.paced_renderer import PacedRenderer  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.subprocess_env import ROOT, isolated_env  # noqa: E402
 
 SECRET = "bench-secret-bench-secret"
-
-
-class SleepingRenderer:
-    """A GPU stand-in: fixed-length steps that leave the CPU free."""
-
-    def __init__(self, step_s: float) -> None:
-        self.step_s = step_s
-
-    def generate(
-        self,
-        request: EngineRequest,
-        out: Path,
-        *,
-        on_progress: Callable[[Progress], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Path:
-        for step in range(1, request.steps + 1):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            time.sleep(self.step_s)
-            if on_progress is not None:
-                on_progress(Progress(step, request.steps, 0, 1, None))
-        return write_mp4(np.zeros((8, 32, 32, 3), dtype=np.uint8), out, fps=30)
 
 
 def image() -> bytes:
@@ -126,7 +99,7 @@ async def stand_in(server: RedisServer, args: argparse.Namespace, tmp: Path) -> 
                     server.url, SECRET, tmp / f"w{count}-{n}", queue=f"q{count}",
                     worker_id=f"w{count}-{n}",
                 ),
-                [SleepingRenderer(step_s)],
+                [PacedRenderer(step_s)],
             )
             for n in range(count)
         ]  # fmt: skip
@@ -155,11 +128,11 @@ async def stand_in(server: RedisServer, args: argparse.Namespace, tmp: Path) -> 
     # The queue's own cost: the same jobs one at a time, in-process against Redis.
     rounds = 10
     jobs = [job(f"o-{n}", args.steps, n) for n in range(rounds)]
-    inprocess = InProcessQueue(lambda: SleepingRenderer(step_s), tmp / "inprocess")
+    inprocess = InProcessQueue(lambda: PacedRenderer(step_s), tmp / "inprocess")
     ours = await one_at_a_time(inprocess, jobs, tmp)
     await inprocess.aclose()
     worker = GpuWorker(
-        WorkerSettings(server.url, SECRET, tmp / "o", queue="o"), [SleepingRenderer(step_s)]
+        WorkerSettings(server.url, SECRET, tmp / "o", queue="o"), [PacedRenderer(step_s)]
     )
     serving = asyncio.create_task(worker.serve())
     queue = RedisQueue(server.url, secret=SECRET, queue="o", poll_s=0.05)

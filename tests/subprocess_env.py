@@ -3,7 +3,9 @@ conventional setting that leaks in from the developer's shell, plus what the tes
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from pathlib import Path
 
 from bot.config import CONVENTIONAL_ENV
@@ -44,3 +46,10 @@ def telegram_env(telegram_fake) -> dict[str, str]:
         "FPBOT_TELEGRAM__BASE_URL": telegram_fake.api_base,
         "FPBOT_TELEGRAM__BASE_FILE_URL": telegram_fake.file_base,
     }
+
+
+async def framepack_bot(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """`framepack-bot ARGS` as a child process of the test, its log dropped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
+    )

@@ -10,7 +10,6 @@ import asyncio
 import io
 import random
 import signal
-import sys
 from pathlib import Path
 
 from PIL import Image
@@ -18,16 +17,14 @@ from PIL import Image
 from storage import JobState, Store
 from tests.fakes.discord import FakeDiscord
 from tests.provider_world import API_KEY, FAKES
-from tests.subprocess_env import ROOT, bot_env
+from tests.subprocess_env import bot_env, framepack_bot
 
 RUNS = 20
 
 
 async def start_bot(env: dict[str, str], fake: FakeDiscord) -> asyncio.subprocess.Process:
     fake.ready.clear()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
-    )
+    process = await framepack_bot("run", env=env)
     await asyncio.wait_for(fake.ready.wait(), 60)
     return process
 

@@ -20,7 +20,7 @@ from local_engine.folders import Folders
 from tests import tiny_framepack as tiny
 from tests.fakes.telegram import FakeTelegram
 from tests.provider_world import png_bytes
-from tests.subprocess_env import ROOT, isolated_env, telegram_env
+from tests.subprocess_env import framepack_bot, isolated_env, telegram_env
 
 
 def engine_env(folders: Folders) -> dict[str, str]:
@@ -85,13 +85,7 @@ async def test_a_local_job_killed_mid_run_runs_again_and_is_charged_once(tmp_pat
             **engine_env(folders),
         )
 
-        async def start() -> asyncio.subprocess.Process:
-            return await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
-                stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-
-        bot = await start()
+        bot = await framepack_bot("run", env=env)
         fake.push_update(
             message=fake.photo_message(png_bytes(128, 72), "/animate slow waves duration=4 steps=8")
         )
@@ -104,7 +98,7 @@ async def test_a_local_job_killed_mid_run_runs_again_and_is_charged_once(tmp_pat
         bot.kill()  # SIGKILL: no clean stop
         await bot.wait()
 
-        again = await start()
+        again = await framepack_bot("run", env=env)
         try:
             for _ in range(1800):
                 if any("video" in m for m in fake.sent.values()):

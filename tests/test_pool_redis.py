@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import signal
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.paced_renderer import PacedRenderer
 from tests.provider_world import png_bytes
 from tests.redis_server import RedisServer, free_port
-from tests.subprocess_env import ROOT, isolated_env, telegram_env
+from tests.subprocess_env import framepack_bot, isolated_env, telegram_env
 from tests.test_local_run import engine_env, job_row
 from tests.test_pool_contract import SECRET, follow, job
 
@@ -41,6 +40,20 @@ def pool_env(server: RedisServer) -> dict[str, str]:
     }
 
 
+def pool_bot_env(data: Path, fake: FakeTelegram, server: RedisServer, **settings: str):
+    """`framepack-bot run` on the loopback Telegram, the pool its default provider."""
+    return isolated_env(
+        data,
+        **{
+            "FPBOT_PROVIDERS__DEFAULT_PROVIDER": "local",
+            "FPBOT_PROVIDERS__LOCAL__ENABLED": "true",
+            **telegram_env(fake),
+            **pool_env(server),
+            **settings,
+        },
+    )
+
+
 @contextlib.asynccontextmanager
 async def workers(
     tmp_path: Path, server: RedisServer, folders: Folders, *names: str, **settings: str
@@ -50,10 +63,7 @@ async def workers(
         env = isolated_env(
             tmp_path / name, **engine_env(folders), **{**pool_env(server), **settings}
         )
-        started[name] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "worker", "--worker-id", name,
-            cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        started[name] = await framepack_bot("worker", "--worker-id", name, env=env)
     try:
         yield started
     finally:
@@ -86,17 +96,8 @@ async def test_a_worker_killed_mid_job_the_job_completes_on_another_once(
         Redis.from_url(redis_server.url, decode_responses=True) as redis,
         workers(tmp_path, redis_server, folders, "gpu-a", "gpu-b") as pool,
     ):
-        env = isolated_env(
-            data,
-            FPBOT_PROVIDERS__DEFAULT_PROVIDER="local",
-            **telegram_env(fake),
-            **engine_env(folders),
-            **pool_env(redis_server),
-        )
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
-            stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        env = pool_bot_env(data, fake, redis_server, **engine_env(folders))
+        bot = await framepack_bot("run", env=env)
         try:
             fake.push_update(
                 message=fake.photo_message(
@@ -179,17 +180,8 @@ async def test_redis_killed_and_restarted_queued_jobs_survive_and_users_are_told
     data = tmp_path / "bot"
     database = data / "framepack-bot.sqlite3"
     async with FakeTelegram() as fake:
-        env = isolated_env(
-            data,
-            FPBOT_PROVIDERS__DEFAULT_PROVIDER="local",
-            **telegram_env(fake),
-            **engine_env(folders),
-            **pool_env(redis_server),
-        )
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
-            stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        env = pool_bot_env(data, fake, redis_server, **engine_env(folders))
+        bot = await framepack_bot("run", env=env)
         try:
             for chat in (5001, 5002):
                 photo = fake.photo_message(
@@ -269,17 +261,8 @@ async def test_the_bot_stops_cleanly_while_redis_is_down(
 ) -> None:
     data = tmp_path / "bot"
     async with FakeTelegram() as fake:
-        env = isolated_env(
-            data,
-            FPBOT_PROVIDERS__DEFAULT_PROVIDER="local",
-            FPBOT_PROVIDERS__LOCAL__ENABLED="true",
-            **telegram_env(fake),
-            **pool_env(redis_server),
-        )
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
-            stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        env = pool_bot_env(data, fake, redis_server)
+        bot = await framepack_bot("run", env=env)
         try:
             photo = fake.photo_message(png_bytes(128, 72), "/animate waves duration=1")
             fake.push_update(message=photo)
