@@ -1,7 +1,7 @@
 """The GPU pool's queue: latency, throughput and scaling with 1, 2 and 4 workers, and
 its own overhead per job against the in-process queue, in one run.
 
-    python bench/queue.py [--jobs 16] [--step-ms 100] [--steps 10] [--tiny-jobs 8]
+    python bench/gpu_pool.py [--jobs 16] [--step-ms 100] [--steps 10] [--tiny-jobs 8]
 
 A real redis-server on a free loopback port (as the tests start it). Two kinds of work:
 
