@@ -5,6 +5,12 @@ Retry only what surely never reached the provider (connection errors, 429, 503) 
 and, for requests that are safe to repeat (status polls, downloads), also timeouts
 and other 5xx. A submit that fails after it was sent is *ambiguous* and is never
 re-sent: see AmbiguousSubmitError.
+
+Built on aiohttp, not httpx: with tens of requests in flight (hundreds of jobs polling
+under a burst), httpx cost ~3 ms of CPU a request here against aiohttp's ~0.1 ms —
+httpcore re-checks every pooled connection, with syscalls, at each request
+(bench/providers.py measures both). The bot's one event loop was spending most of
+its time there.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from providers.answers import is_web_url
 from providers.errors import (
@@ -41,14 +48,16 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
-NEVER_ARRIVED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-MAYBE_ARRIVED = (
-    httpx.ReadTimeout,
-    httpx.WriteTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
+# Failed before a byte of the request left: safe to send again, even a submit.
+NEVER_ARRIVED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# Nothing was or ever will be sent to this URL (a provider handed us a bad one).
+UNUSABLE_URL = (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)
+# Anything else the connection or the answer did (a read timeout, a reset, a truncated
+# or malformed answer) may have come after the provider acted on the request.
+MAYBE_ARRIVED = (aiohttp.ClientError, TimeoutError)
+# An API answer is a small JSON document; a bigger one is a broken or hostile server,
+# not something to hold in memory.
+MAX_ANSWER_BYTES = 4 << 20
 # A provider's Retry-After is waited out up to this; beyond it (a day, say) it is a
 # refusal for now, reported at once, not a reason to hold a job, a shutdown or a
 # terminal for hours.
@@ -87,7 +96,24 @@ class PollSchedule:
         return wait * rng.uniform(0.9, 1.1)
 
 
-def retry_after_seconds(response: httpx.Response, now: float) -> float | None:
+@dataclass(frozen=True)
+class Reply:
+    """An API answer, read whole: status, headers (case-insensitive) and body."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not."""
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+def retry_after_seconds(response: Reply, now: float) -> float | None:
     value = response.headers.get("retry-after")
     if not value:
         return None
@@ -116,19 +142,65 @@ class Transport:
         rng: random.Random | None = None,
     ) -> None:
         self.provider = provider
-        timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-        # Two clients: the provider's own API gets the key; result downloads go to
-        # storage hosts (a CDN, a bucket) and get no credentials at all.
-        self._api = httpx.AsyncClient(base_url=base_url, headers=dict(headers), timeout=timeout)
-        self._download = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+        self.base_url = base_url.rstrip("/") + "/"
+        self._origin = _origin(self.base_url)
+        self.headers = dict(headers)
+        self.timeout = aiohttp.ClientTimeout(
+            total=None,
+            # Waiting for a pooled connection and opening one: nothing was sent yet.
+            connect=connect_timeout + read_timeout,
+            sock_connect=connect_timeout,
+            sock_read=read_timeout,
+        )
+        # Two sessions, opened on first use (aiohttp binds them to the running loop):
+        # the provider's own API gets the key; result downloads go to storage hosts (a
+        # CDN, a bucket) and get no credentials at all. Neither keeps cookies.
+        self._api: aiohttp.ClientSession | None = None
+        self._download: aiohttp.ClientSession | None = None
         self.policy = policy
         self.sleep = sleep
         self.clock = clock
         self.rng = rng or random.Random()
 
+    def _session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            timeout=self.timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            connector=aiohttp.TCPConnector(limit=100),
+        )
+
     async def aclose(self) -> None:
-        await self._api.aclose()
-        await self._download.aclose()
+        for session in (self._api, self._download):
+            if session is not None:
+                await session.close()
+        self._api = self._download = None
+
+    def _target(self, url: str) -> tuple[str, dict[str, str]]:
+        """The absolute URL, and the headers it gets. A path is taken below the API's
+        base URL (as httpx's base_url did). The key goes only to the API's own origin:
+        an absolute URL a provider answered with that points elsewhere gets none."""
+        if not urlsplit(url).scheme:
+            url = self.base_url + url.lstrip("/")
+        origin = _origin(url)
+        return url, self.headers if origin is not None and origin == self._origin else {}
+
+    async def _request(
+        self, method: str, url: str, json_body: Any, params: Mapping[str, str] | None
+    ) -> Reply:
+        if self._api is None:
+            self._api = self._session()
+        target, headers = self._target(url)
+        async with self._api.request(
+            method, target, json=json_body, params=params, headers=headers, allow_redirects=False
+        ) as response:
+            if (response.content_length or 0) > MAX_ANSWER_BYTES:
+                raise _OversizedAnswer(f"an answer of {response.content_length} bytes")
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise _OversizedAnswer(f"an answer over {MAX_ANSWER_BYTES} bytes")
+            return Reply(response.status, response.headers, bytes(body))
 
     async def send(
         self,
@@ -139,7 +211,7 @@ class Transport:
         safe_to_repeat: bool,
         params: Mapping[str, str] | None = None,
         deadline: float | None = None,
-    ) -> httpx.Response:
+    ) -> Reply:
         """Send with retries; returns the first response that is not retried (any status).
         Raises RateLimitedError, TransientError or, for a request that is not safe to
         repeat and may have arrived, AmbiguousSubmitError. No wait runs past `deadline`
@@ -147,8 +219,8 @@ class Transport:
         for attempt in range(self.policy.attempts):
             last = attempt == self.policy.attempts - 1
             try:
-                response = await self._api.request(method, url, json=json_body, params=params)
-            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                response = await self._request(method, url, json_body, params)
+            except UNUSABLE_URL as exc:
                 # Nothing was sent; for a URL a provider handed us, nothing ever will be.
                 raise TransientError(f"unusable URL: {exc}", provider=self.provider) from exc
             except NEVER_ARRIVED as exc:
@@ -160,10 +232,10 @@ class Transport:
                     attempt, None, f"connection failed ({type(exc).__name__})", deadline
                 )
                 continue
-            except MAYBE_ARRIVED as exc:
+            except (*MAYBE_ARRIVED, _OversizedAnswer) as exc:
                 if not safe_to_repeat:
                     raise AmbiguousSubmitError(
-                        f"no answer after the request was sent ({type(exc).__name__}); "
+                        f"no usable answer after the request was sent ({type(exc).__name__}); "
                         "not resubmitted",
                         provider=self.provider,
                     ) from exc
@@ -171,13 +243,6 @@ class Transport:
                     raise TransientError(f"no answer: {exc!r}", provider=self.provider) from exc
                 await self._wait(attempt, None, f"{type(exc).__name__}", deadline)
                 continue
-            except httpx.HTTPError as exc:  # anything else the connection did
-                if not safe_to_repeat:
-                    raise AmbiguousSubmitError(
-                        f"the request failed ({type(exc).__name__}); not resubmitted",
-                        provider=self.provider,
-                    ) from exc
-                raise TransientError(f"request failed: {exc!r}", provider=self.provider) from exc
 
             status = response.status_code
             retry_after = retry_after_seconds(response, self.clock())
@@ -229,7 +294,7 @@ class Transport:
         log.info("%s: %s; retrying in %.1f s", self.provider, why, delay)
         await self.sleep(delay)
 
-    def check_status(self, response: httpx.Response, *, what: str) -> None:
+    def check_status(self, response: Reply, *, what: str) -> None:
         """Map a 4xx answer onto the error types; 2xx passes."""
         status = response.status_code
         if status < 400:
@@ -247,7 +312,7 @@ class Transport:
             raise InvalidInputError(f"{what}: refused as invalid: {detail}", provider=self.provider)
         raise ProviderError(f"{what}: HTTP {status} {detail}", provider=self.provider)
 
-    def json_of(self, response: httpx.Response, *, ambiguous: bool) -> dict[str, Any]:
+    def json_of(self, response: Reply, *, ambiguous: bool) -> dict[str, Any]:
         """The JSON object of a response. Unreadable: ambiguous after a submit (the job
         may exist), transient otherwise."""
         try:
@@ -274,7 +339,7 @@ class Transport:
             last = attempt == self.policy.attempts - 1
             try:
                 size = await self._download_once(url, part, max_bytes)
-            except (*NEVER_ARRIVED, *MAYBE_ARRIVED, httpx.HTTPError, _RetryableDownload) as exc:
+            except (*MAYBE_ARRIVED, _RetryableDownload) as exc:
                 part.unlink(missing_ok=True)
                 if last:
                     raise TransientError(f"download failed: {exc}", provider=self.provider) from exc
@@ -294,8 +359,10 @@ class Transport:
         raise AssertionError("unreachable")
 
     async def _download_once(self, url: str, part: Path, max_bytes: int) -> int:
-        async with self._download.stream("GET", url) as response:
-            status = response.status_code
+        if self._download is None:
+            self._download = self._session()
+        async with self._download.get(url, allow_redirects=True, max_redirects=5) as response:
+            status = response.status
             if status in (403, 404, 410):
                 raise ResultExpiredError(
                     f"the result URL answers {status}: it has expired", provider=self.provider
@@ -314,7 +381,7 @@ class Transport:
             # The writes go to a thread: a slow disk must not stall the event loop.
             out = await asyncio.to_thread(part.open, "wb")
             try:
-                async for chunk in response.aiter_bytes(1 << 20):
+                async for chunk in response.content.iter_chunked(1 << 20):
                     size += len(chunk)
                     if size > max_bytes:
                         raise InvalidResultError(
@@ -330,7 +397,20 @@ class _RetryableDownload(Exception):
     pass
 
 
-def error_detail(response: httpx.Response) -> str:
+class _OversizedAnswer(Exception):
+    pass
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None] | None:
+    """(scheme, host, port); None for a URL too broken to say (aiohttp refuses it)."""
+    parts = urlsplit(url)
+    try:
+        return parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:  # a port out of range or not a number
+        return None
+
+
+def error_detail(response: Reply) -> str:
     """The provider's own words about an error, shortened, when it gave any."""
     try:
         body = response.json()

@@ -3,11 +3,13 @@ outcome, the error type, bounded retries, and never a second submit."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import av
 import pytest
+from aiohttp import web
 
 from providers import Failed, Queued, Running, Succeeded
 from providers.errors import (
@@ -21,8 +23,10 @@ from providers.errors import (
     OutOfCreditError,
     RateLimitedError,
     ResultExpiredError,
+    TransientError,
 )
-from providers.transport import RetryPolicy
+from providers.transport import RetryPolicy, Transport
+from tests.fakes.loopback import LoopbackServer
 from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider, request_for
 
 NAMES = sorted(FAKES)
@@ -133,6 +137,109 @@ async def test_slow_answer_after_an_accepted_submit_is_never_resubmitted(tmp_pat
                 with pytest.raises(AmbiguousSubmitError, match="not resubmitted"):
                     await provider.run(request_for(name), tmp_path / "out.mp4")
             assert (fake.submits, fake.submit_attempts) == (1, 1), name
+
+
+async def test_a_submit_cut_off_after_the_job_was_made_is_ambiguous_never_resent(
+    world, tmp_path
+) -> None:
+    name, fake, provider, _ = world
+    fake.faults.cut_submit = True
+    with pytest.raises(AmbiguousSubmitError, match="not resubmitted"):
+        await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert (fake.submits, fake.submit_attempts) == (1, 1)
+
+
+async def test_polls_cut_off_unanswered_are_polled_again(world, tmp_path) -> None:
+    name, fake, provider, _ = world
+    fake.faults.cut_status = 2
+    result = await provider.run(request_for(name), tmp_path / "out.mp4")
+    assert result.path.exists() and fake.submits == 1
+    assert fake.faults.cut_status == 0
+
+
+async def test_an_api_nobody_listens_on_is_tried_again_then_reported(tmp_path) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    time = FakeTime()
+    async with make_provider("fal", closed, time) as provider:
+        with pytest.raises(TransientError, match="cannot reach"):
+            await provider.submit(request_for("fal"))
+    assert len(time.sleeps) == RetryPolicy().attempts - 1  # a wait between tries
+
+
+async def test_the_key_goes_only_to_the_api_own_origin(tmp_path) -> None:
+    """A provider's answer may name any URL to poll; only the API's own host is sent
+    the key."""
+    seen: dict[str, dict[str, str]] = {}
+
+    class Recorder(LoopbackServer):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.app = web.Application()
+            self.app.router.add_get("/{tail:.*}", self.answer)
+            self.name = name
+
+        async def answer(self, request: web.Request) -> web.Response:
+            seen[self.name] = dict(request.headers)
+            return web.json_response({"status": "IN_QUEUE"})
+
+    async with Recorder("api") as api, Recorder("elsewhere") as elsewhere:
+        transport = Transport(
+            "fal",
+            base_url=api.base_url + "/v1/",
+            headers={"Authorization": f"Key {API_KEY}"},
+            connect_timeout=5,
+            read_timeout=5,
+        )
+        try:
+            await transport.send("GET", "requests/1/status", safe_to_repeat=True)
+            await transport.send("GET", elsewhere.base_url + "/status", safe_to_repeat=True)
+            with pytest.raises(TransientError, match="unusable URL"):  # a port beyond 65535
+                await transport.send("GET", "http://127.0.0.1:99999/status", safe_to_repeat=True)
+        finally:
+            await transport.aclose()
+    assert seen["api"]["Authorization"] == f"Key {API_KEY}"
+    assert "Authorization" not in seen["elsewhere"]
+    assert API_KEY not in str(seen["elsewhere"])
+
+
+async def test_an_endless_answer_is_not_read_whole(tmp_path) -> None:
+    """A status answer far over any real one is a broken server: the poll fails (and
+    is retried) instead of holding it in memory; a submit's is ambiguous."""
+
+    class Endless(LoopbackServer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.app = web.Application()
+            self.app.router.add_route("*", "/{tail:.*}", self.answer)
+
+        async def answer(self, request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse()
+            await response.prepare(request)
+            chunk = b" " * (1 << 20)
+            for _ in range(64):
+                await response.write(chunk)
+            return response
+
+    time = FakeTime()
+    async with Endless() as server:
+        transport = Transport(
+            "fal",
+            base_url=server.base_url,
+            headers={},
+            connect_timeout=5,
+            read_timeout=5,
+            sleep=time.sleep,
+            clock=time.clock,
+        )
+        try:
+            with pytest.raises(TransientError, match="no answer"):
+                await transport.send("GET", "status", safe_to_repeat=True)
+            with pytest.raises(AmbiguousSubmitError):
+                await transport.send("POST", "submit", json_body={}, safe_to_repeat=False)
+        finally:
+            await transport.aclose()
 
 
 async def test_a_queue_that_never_moves_hits_the_deadline(world, tmp_path) -> None:

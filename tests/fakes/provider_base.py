@@ -38,6 +38,8 @@ class Faults:
     truncated_result: bool = False  # the video is served cut in half
     malformed_json: int = 0  # the next N status answers are not JSON
     slow_answers: float = 0.0  # every API answer takes this long (seconds)
+    cut_submit: bool = False  # accept the job, then break the connection off unanswered
+    cut_status: int = 0  # the next N status polls: the connection breaks off unanswered
 
 
 @dataclass
@@ -169,9 +171,22 @@ class FakeProvider(LoopbackServer):
         try:
             if self.faults.slow_answers:
                 await asyncio.sleep(self.faults.slow_answers)
-            return await self._answer_with_faults(request, handler, route)
+            if route == "status" and self.faults.cut_status:
+                self.faults.cut_status -= 1
+                return self._cut(request)
+            response = await self._answer_with_faults(request, handler, route)
+            if route == "submit" and self.faults.cut_submit and response.status < 300:
+                return self._cut(request)
+            return response
         finally:
             self.in_flight -= 1
+
+    @staticmethod
+    def _cut(request: web.Request) -> web.Response:
+        """The connection breaks off without an answer."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
 
     async def _answer_with_faults(self, request: web.Request, handler, route: str):
         if route == "submit":
