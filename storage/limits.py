@@ -47,6 +47,21 @@ class LimitStore:
         )
         return [LimitOverride(r[0], r[1], r[2]) for r in rows]
 
+    async def get_keyed(
+        self, wanted: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], LimitOverride]:
+        """The overrides of several (scope, scope_key) pairs in one read: a job's caps
+        need up to five, and each read is a trip to the reader's thread."""
+        if not wanted:
+            return {}
+        pairs = " OR ".join("(scope = ? AND scope_key = ?)" for _ in wanted)
+        rows = await self._db.fetch_all(
+            "SELECT scope, scope_key, daily_mc, monthly_mc, concurrent_jobs FROM quota_limits"
+            f" WHERE {pairs}",
+            [value for pair in wanted for value in pair],
+        )
+        return {(r[0], r[1]): LimitOverride(r[2], r[3], r[4]) for r in rows}
+
     async def put(
         self,
         scope: str,

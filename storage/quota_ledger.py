@@ -253,8 +253,7 @@ class QuotaLedger:
                 return ReserveOutcome(granted=True)
             # Refused or replayed: look again inside a transaction, where the totals
             # hold still, to say exactly which cap refused.
-            async with self._db.transaction() as own:
-                return await self._reserve_in(own, params, caps, now)
+            return await self._db.run(lambda own: self._reserve_in(own, params, caps, now))
         return await self._reserve_in(tx, params, caps, now)
 
     async def _reserve_in(

@@ -36,6 +36,24 @@ class ScopeSettings:
         )
         return (json.loads(row["value"]), row["updated_by"]) if row else None
 
+    async def get_many_with_author(
+        self, name: str, places: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[Any, str]]:
+        """`get_with_author` for several (scope, scope_key) places in one read: a
+        setting resolved for a channel needs the channel's and the server's."""
+        if not places:
+            return {}
+        pairs = " OR ".join("(scope = ? AND scope_key = ?)" for _ in places)
+        rows = await self._db.fetch_all(
+            "SELECT scope, scope_key, value, updated_by FROM scope_settings"
+            f" WHERE name = ? AND ({pairs})",
+            [name, *(value for place in places for value in place)],
+        )
+        return {
+            (row["scope"], row["scope_key"]): (json.loads(row["value"]), row["updated_by"])
+            for row in rows
+        }
+
     async def set(
         self,
         scope: str,

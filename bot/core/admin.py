@@ -221,12 +221,15 @@ class AdminService:
         change: Callable[[Connection, datetime], Awaitable[None]] | None,
     ) -> None:
         now = self._now()
-        async with self._store.db.transaction() as tx:
+
+        async def change_and_record(tx: Connection) -> None:
             if change is not None:
                 await change(tx, now)
             await self._store.audit.record(
                 action, actor=who.user_key, target=target, detail=detail, now=now, tx=tx
             )
+
+        await self._store.db.run(change_and_record)
 
 
 def _required(key: str | None) -> str:

@@ -135,8 +135,13 @@ class QuotaService:
         override, else the most generous of their roles' there, else none), the
         server's budget and the global queue."""
         role_keys = list(role_keys)
-        user = await self._store.limits.get("user", user_key) or LimitOverride()
-        roles = await self._store.limits.get_many("role", role_keys)
+        wanted = [("user", user_key)] + [("role", role) for role in role_keys]
+        if guild_key is not None:
+            wanted += [("member", member_key(guild_key, user_key)), ("guild", guild_key)]
+            wanted += [("guild_role", member_key(guild_key, role)) for role in role_keys]
+        found = await self._store.limits.get_keyed(wanted)
+        user = found.get(("user", user_key), LimitOverride())
+        roles = [found[("role", r)] for r in role_keys if ("role", r) in found]
 
         def pick(own_limits: LimitOverride, from_roles: list[LimitOverride], field: str):
             own = getattr(own_limits, field)
@@ -146,19 +151,20 @@ class QuotaService:
             return max(values) if values else None
 
         def bot_wide(field: str, default: int) -> int:
-            found = pick(user, roles, field)
-            return default if found is None else found
+            chosen = pick(user, roles, field)
+            return default if chosen is None else chosen
 
         member = LimitOverride()
         member_roles: list[LimitOverride] = []
+        guild_daily_mc = None
         if guild_key is not None:
-            member = (
-                await self._store.limits.get("member", member_key(guild_key, user_key))
-                or LimitOverride()
-            )
-            member_roles = await self._store.limits.get_many(
-                "guild_role", [member_key(guild_key, role) for role in role_keys]
-            )
+            member = found.get(("member", member_key(guild_key, user_key)), LimitOverride())
+            member_roles = [
+                found[key]
+                for key in (("guild_role", member_key(guild_key, r)) for r in role_keys)
+                if key in found
+            ]
+            guild_daily_mc = self._guild_cap_from(found.get(("guild", guild_key)))
 
         return Caps(
             user_daily_mc=bot_wide("daily_mc", credits_to_mc(self._config.user_daily_credits)),
@@ -166,7 +172,7 @@ class QuotaService:
                 "monthly_mc", credits_to_mc(self._config.user_monthly_credits)
             ),
             user_concurrent=bot_wide("concurrent_jobs", self._config.concurrent_jobs_per_user),
-            guild_daily_mc=await self._guild_cap(guild_key) if guild_key is not None else None,
+            guild_daily_mc=guild_daily_mc,
             global_open=self._config.global_queue_length,
             member_daily_mc=pick(member, member_roles, "daily_mc"),
             member_monthly_mc=pick(member, member_roles, "monthly_mc"),
@@ -174,7 +180,9 @@ class QuotaService:
         )
 
     async def _guild_cap(self, guild_key: str) -> int | None:
-        guild = await self._store.limits.get("guild", guild_key)
+        return self._guild_cap_from(await self._store.limits.get("guild", guild_key))
+
+    def _guild_cap_from(self, guild: LimitOverride | None) -> int | None:
         if guild is not None and guild.daily_mc is not None:
             return guild.daily_mc
         if self._config.guild_daily_credits is None:
@@ -191,9 +199,13 @@ class QuotaService:
         guild_key: str | None,
         cost_mc: int,
         role_keys: Iterable[str] = (),
+        caps: Caps | None = None,
         tx: Connection | None = None,
     ) -> ReserveOutcome:
-        caps = await self.caps_for(user_key, guild_key, role_keys)
+        """`caps`, when given, were read by the caller before it opened `tx`: reading
+        them inside would hold the single writer through reads."""
+        if caps is None:
+            caps = await self.caps_for(user_key, guild_key, role_keys)
         return await self._store.ledger.reserve(
             job_id,
             user_key=user_key,
@@ -308,8 +320,11 @@ class QuotaService:
     ) -> None:
         """Apply an admin change and its audit row in one transaction."""
         now = self._clock()
-        async with self._store.db.transaction() as tx:
+
+        async def change_and_record(tx: Connection) -> None:
             await change(tx, now)
             await self._store.audit.record(
                 action, actor=actor, target=f"{scope}:{key}", detail=detail, now=now, tx=tx
             )
+
+        await self._store.db.run(change_and_record)

@@ -70,7 +70,7 @@ from providers.errors import (
     RateLimitedError,
     TransientError,
 )
-from storage import JobRecord, JobState, NewJob, Store
+from storage import Connection, JobRecord, JobState, NewJob, ReserveOutcome, Store
 from storage.jobs import InvalidTransition
 
 log = logging.getLogger(__name__)
@@ -259,29 +259,29 @@ class JobService:
         if verdict is not None:
             return await self._refuse_for_safety(who, verdict)
 
-        async with self._cpu_work:
-            try:
-                images = [
-                    await asyncio.to_thread(load_image, data)
-                    for data in (request.image, request.last_image)
-                    if data is not None
-                ]
-            except ImageRejected as exc:
-                return Refused("image", str(exc))
-            for what, image in zip(("image", "last frame"), images, strict=False):
-                verdict = await asyncio.to_thread(
-                    self.safety.check_images, [image], what=what, enabled=safety_on
-                )
-                if verdict is not None:
-                    return await self._refuse_for_safety(who, verdict)
-
         provider_name = options.provider or await self.scoped.get(
             "provider", channel_key=who.channel_key, guild_key=who.guild_key
         )
         provider = self.providers.get(provider_name)
         if provider is None:
             return Refused("provider", messages.provider_unavailable(provider_name))
-        remote_images = [await asyncio.to_thread(for_remote, image) for image in images]
+
+        remote_images = []
+        async with self._cpu_work:
+            for what, data in (("image", request.image), ("last frame", request.last_image)):
+                if data is None:
+                    continue
+                # One trip to a thread per image: under a burst each trip waits a turn
+                # of the event loop, and this slot is held meanwhile.
+                try:
+                    remote, verdict = await asyncio.to_thread(
+                        self._take_image, data, what, safety_on
+                    )
+                except ImageRejected as exc:
+                    return Refused("image", str(exc))
+                if verdict is not None:
+                    return await self._refuse_for_safety(who, verdict)
+                remote_images.append(remote)
         try:
             generation = self._generation_request(prompt, options, remote_images, safety_on)
             provider.check(generation)
@@ -302,17 +302,24 @@ class JobService:
             request=self._stored_request(generation, who, safety_on),
         )
         await asyncio.to_thread(self._save_inputs, job.id, remote_images)
-        async with self.store.db.transaction() as tx:
+        # The caps are read before the transaction: the writer is the one thing every
+        # job waits its turn for, and a read inside would hold it for a round trip.
+        caps = await self.quotas.caps_for(who.user_key, who.guild_key, who.role_keys)
+
+        async def reserve_and_insert(tx: Connection) -> ReserveOutcome:
             outcome = await self.quotas.reserve(
                 job.id,
                 user_key=who.user_key,
                 guild_key=who.guild_key,
                 cost_mc=cost,
-                role_keys=who.role_keys,
+                caps=caps,
                 tx=tx,
             )
             if outcome.granted:
                 await self.store.jobs.insert(job, now=self.clock(), tx=tx)
+            return outcome
+
+        outcome = await self.store.db.run(reserve_and_insert)
         if not outcome.granted:
             await asyncio.to_thread(shutil.rmtree, self.jobs_dir / job.id, True)
             assert outcome.refusal is not None  # a refused reservation says which cap
@@ -331,6 +338,14 @@ class JobService:
             cost,
         )
         return Accepted(job.id, cost, position, provider_name, messages.accepted(cost, position))
+
+    def _take_image(
+        self, data: bytes, what: str, safety_on: bool
+    ) -> tuple[ImageInput, Verdict | None]:
+        """Blocking: decode and check an image, and encode it for the provider."""
+        image = load_image(data)
+        verdict = self.safety.check_images([image], what=what, enabled=safety_on)
+        return for_remote(image), verdict
 
     def _generation_request(
         self, prompt: str, options: JobOptions, images: list[ImageInput], safety_on: bool
@@ -398,8 +413,8 @@ class JobService:
         return not self.authority.safety_off_honoured(setting.set_by, who.channel_nsfw)
 
     async def _refuse_for_safety(self, who: Requester, verdict: Verdict) -> Refused:
-        async with self.store.db.transaction() as tx:
-            await self.store.audit.record(
+        await self.store.db.run(
+            lambda tx: self.store.audit.record(
                 "safety.block",
                 actor=who.user_key,
                 target=who.guild_key or who.user_key,
@@ -407,6 +422,7 @@ class JobService:
                 now=self.clock(),
                 tx=tx,
             )
+        )
         return Refused("safety", messages.blocked(verdict.check))
 
     # --- the queue --------------------------------------------------------------------------
@@ -488,7 +504,8 @@ class JobService:
         self._unwait(job.id)
         handle = await provider.submit(request, self._tag(job))
         log.info("job %s: lost with the restart; %s runs it again", job.id, provider.name)
-        async with self.store.db.transaction() as tx:
+
+        async def save_handle(tx: Connection) -> None:
             if job.state is JobState.SUBMITTING:
                 await self.store.jobs.transition(
                     job.id,
@@ -502,6 +519,8 @@ class JobService:
                 await self.store.jobs.replace_handle(
                     job.id, handle.model_dump(mode="json"), handle.seed, now=self.clock(), tx=tx
                 )
+
+        await self.store.db.run(save_handle)
         return handle
 
     async def _submit(self, job: JobRecord) -> tuple[Handle | None, Provider | None]:
@@ -511,11 +530,14 @@ class JobService:
         candidates = [job.provider] + [
             name for name in self.settings.providers.fallback if name != job.provider
         ]
-        # A transaction, not a lone write: one cancelled here (the bot stopping) rolls
-        # back and stays queued, where a lone write would still land and leave a job
-        # that was never sent looking as if it may have been.
-        async with self.store.db.transaction() as tx:
-            await self.store.jobs.transition(job.id, JobState.SUBMITTING, now=self.clock(), tx=tx)
+        # Once this write is on its way it lands even if the bot stops meanwhile; the
+        # job then reads 'submitting' though nothing was sent, and the next start fails
+        # and refunds it, as any submit it cannot vouch for (never sent twice).
+        await self.store.db.run(
+            lambda tx: self.store.jobs.transition(
+                job.id, JobState.SUBMITTING, now=self.clock(), tx=tx
+            )
+        )
         self._unwait(job.id)
         last_error: ProviderError | None = None
         for name in candidates:
@@ -733,11 +755,15 @@ class JobService:
                 reason = messages.TOO_LARGE_TO_POST if exc.too_large else messages.POST_FAILED
                 await self._finish(job.id, JobState.FAILED, reason)
                 return
-        async with self.store.db.transaction() as tx:
+
+        async def record_delivery(tx: Connection) -> JobRecord:
             delivered = await self.store.jobs.transition(
                 job.id, JobState.DELIVERED, now=self.clock(), tx=tx, posted_ref=posted
             )
             await self.quotas.commit(job.id, tx=tx)
+            return delivered
+
+        delivered = await self.store.db.run(record_delivery)
         self._emit(JobUpdate(delivered, messages.DELIVERED))
 
     # --- ending jobs -------------------------------------------------------------------------
@@ -745,12 +771,16 @@ class JobService:
     async def _finish(self, job_id: str, state: JobState, reason: str) -> bool:
         """End a job that did not deliver, refunding in the same transaction.
         False when it had already ended (a race with cancel or delivery)."""
+
+        async def end_and_refund(tx: Connection) -> JobRecord:
+            job = await self.store.jobs.transition(
+                job_id, state, now=self.clock(), tx=tx, error=reason
+            )
+            await self.quotas.refund(job_id, reason=f"{state.value}: {reason}", tx=tx)
+            return job
+
         try:
-            async with self.store.db.transaction() as tx:
-                job = await self.store.jobs.transition(
-                    job_id, state, now=self.clock(), tx=tx, error=reason
-                )
-                await self.quotas.refund(job_id, reason=f"{state.value}: {reason}", tx=tx)
+            job = await self.store.db.run(end_and_refund)
         except InvalidTransition:
             return False
         text = (
@@ -765,8 +795,8 @@ class JobService:
 
     async def _block(self, job_id: str, verdict: Verdict) -> None:
         job = await self.store.jobs.require(job_id)
-        async with self.store.db.transaction() as tx:
-            await self.store.audit.record(
+        await self.store.db.run(
+            lambda tx: self.store.audit.record(
                 "safety.block",
                 actor=job.user_key,
                 target=f"job:{job_id}",
@@ -774,6 +804,7 @@ class JobService:
                 now=self.clock(),
                 tx=tx,
             )
+        )
         await self._finish(job_id, JobState.BLOCKED, verdict.check)
 
     async def cancel(self, job_id: str, *, by: Requester) -> bool:

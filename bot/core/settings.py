@@ -63,12 +63,16 @@ class ScopedSettings:
     ) -> Resolved:
         """The channel's value, else the server's, else the configured default."""
         declared = self.declared(name)
-        for scope, key in (("channel", channel_key), ("guild", guild_key)):
-            if key is None or scope not in declared.scopes:
-                continue
-            found = await self._rows.get_with_author(scope, key, name)
-            if found is not None and isinstance(found[0], declared.kind):
-                return Resolved(found[0], found[1], scope)
+        places = [
+            (scope, key)
+            for scope, key in (("channel", channel_key), ("guild", guild_key))
+            if key is not None and scope in declared.scopes
+        ]
+        found = await self._rows.get_many_with_author(name, places)
+        for place in places:
+            value = found.get(place)
+            if value is not None and isinstance(value[0], declared.kind):
+                return Resolved(value[0], value[1], place[0])
         return Resolved(declared.default(self._config), None, None)
 
     async def set(
