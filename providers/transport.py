@@ -167,6 +167,7 @@ class Transport:
             timeout=self.timeout,
             cookie_jar=aiohttp.DummyCookieJar(),
             connector=aiohttp.TCPConnector(limit=100),
+            trust_env=True,  # HTTPS_PROXY and friends, as httpx honoured them before
         )
 
     async def aclose(self) -> None:
