@@ -223,6 +223,16 @@ class JobStore:
             {"provider_handle": json.dumps(handle), "seed": seed, "updated_at": timestamp(now)},
         )
 
+    async def unsubmit(self, job_id: str, *, now: datetime) -> bool:
+        """Back to 'queued' from 'submitting', for a job whose send never started (the
+        bot stopped in between); True if it was moved back."""
+        rows = await self._db.write(
+            "UPDATE jobs SET state = 'queued', updated_at = ?"
+            " WHERE id = ? AND state = 'submitting' RETURNING id",
+            (timestamp(now), job_id),
+        )
+        return bool(rows)
+
     async def progress(
         self,
         job_id: str,

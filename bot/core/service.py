@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import random
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -73,6 +75,7 @@ from providers.errors import (
 from storage import Connection, JobRecord, JobState, NewJob, ReserveOutcome, Store
 from storage.jobs import InvalidTransition
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 DOWNLOADS_AT_ONCE = 16
@@ -149,7 +152,10 @@ class JobService:
         # memory and open files, not by the cores (2 at a time made a burst of 300
         # finished jobs queue ~5 s for their downloads).
         self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
-        self._cpu_work = asyncio.Semaphore(cores)  # encodes, frame sampling, image checks
+        # Encodes, frame sampling, image checks: a pool of its own as wide as the cores.
+        # (Not a semaphore around a trip to a thread: the slot would stay taken until
+        # the busy event loop came round to the finished trip, tens of ms under a burst.)
+        self._cpu_pool = ThreadPoolExecutor(cores, thread_name_prefix="cpu-work")
         self._sending: set[asyncio.Future[Handle]] = set()
         self._listeners: list[Listener] = []
         # Updates go to the adapters off the job's path: per job, the latest one wins
@@ -267,21 +273,18 @@ class JobService:
             return Refused("provider", messages.provider_unavailable(provider_name))
 
         remote_images = []
-        async with self._cpu_work:
-            for what, data in (("image", request.image), ("last frame", request.last_image)):
-                if data is None:
-                    continue
-                # One trip to a thread per image: under a burst each trip waits a turn
-                # of the event loop, and this slot is held meanwhile.
-                try:
-                    remote, verdict = await asyncio.to_thread(
-                        self._take_image, data, what, safety_on
-                    )
-                except ImageRejected as exc:
-                    return Refused("image", str(exc))
-                if verdict is not None:
-                    return await self._refuse_for_safety(who, verdict)
-                remote_images.append(remote)
+        for what, data in (("image", request.image), ("last frame", request.last_image)):
+            if data is None:
+                continue
+            # One trip to a thread per image: under a burst each trip waits a turn of
+            # the event loop.
+            try:
+                remote, verdict = await self._on_cpu(self._take_image, data, what, safety_on)
+            except ImageRejected as exc:
+                return Refused("image", str(exc))
+            if verdict is not None:
+                return await self._refuse_for_safety(who, verdict)
+            remote_images.append(remote)
         try:
             generation = self._generation_request(prompt, options, remote_images, safety_on)
             provider.check(generation)
@@ -338,6 +341,16 @@ class JobService:
             cost,
         )
         return Accepted(job.id, cost, position, provider_name, messages.accepted(cost, position))
+
+    async def _on_cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._cpu_pool, functools.partial(fn, *args)
+        )
+
+    def _check_video(self, path: Path) -> Verdict | None:
+        """Blocking: sample a finished video's frames and check them."""
+        frames = sample_frames(path, self.settings.safety.output_frames_checked)
+        return self.safety.check_images(frames, what="output video", enabled=True)
 
     def _take_image(
         self, data: bytes, what: str, safety_on: bool
@@ -462,11 +475,14 @@ class JobService:
             self._waiting.remove(job_id)
 
     async def join(self) -> None:
-        """Wait until every job in flight has ended and its updates went out (tests,
-        CLI)."""
-        while self._active or self._pumps:
+        """Wait until every job in flight has ended, its updates went out and any stop
+        it asked of its provider was sent (tests, CLI)."""
+        while self._active or self._pumps or self._side_tasks:
             await asyncio.gather(
-                *self._active.values(), *self._pumps.values(), return_exceptions=True
+                *self._active.values(),
+                *self._pumps.values(),
+                *self._side_tasks,
+                return_exceptions=True,
             )
 
     # --- running a job --------------------------------------------------------------------------
@@ -530,14 +546,19 @@ class JobService:
         candidates = [job.provider] + [
             name for name in self.settings.providers.fallback if name != job.provider
         ]
-        # Once this write is on its way it lands even if the bot stops meanwhile; the
-        # job then reads 'submitting' though nothing was sent, and the next start fails
-        # and refunds it, as any submit it cannot vouch for (never sent twice).
-        await self.store.db.run(
-            lambda tx: self.store.jobs.transition(
-                job.id, JobState.SUBMITTING, now=self.clock(), tx=tx
+        try:
+            await self.store.db.run(
+                lambda tx: self.store.jobs.transition(
+                    job.id, JobState.SUBMITTING, now=self.clock(), tx=tx
+                )
             )
-        )
+        except asyncio.CancelledError:
+            # The bot is stopping. The move, once handed to the writer, lands anyway;
+            # nothing was sent, so the job goes back to the queue (the writer runs this
+            # after it) instead of reading as a submit that may have gone out, which
+            # the next start would fail and refund.
+            await asyncio.shield(self.store.jobs.unsubmit(job.id, now=self.clock()))
+            raise
         self._unwait(job.id)
         last_error: ProviderError | None = None
         for name in candidates:
@@ -680,17 +701,11 @@ class JobService:
             return
         job = await self.store.jobs.require(job_id)
         if job.request.get("safety") and self.safety.detector is not None:
-            async with self._cpu_work:
-                try:
-                    frames = await asyncio.to_thread(
-                        sample_frames, result.path, self.settings.safety.output_frames_checked
-                    )
-                except VideoUnusable as exc:
-                    await self._finish(job_id, JobState.FAILED, f"the video is unusable ({exc})")
-                    return
-                verdict = await asyncio.to_thread(
-                    self.safety.check_images, frames, what="output video", enabled=True
-                )
+            try:
+                verdict = await self._on_cpu(self._check_video, result.path)
+            except VideoUnusable as exc:
+                await self._finish(job_id, JobState.FAILED, f"the video is unusable ({exc})")
+                return
             if verdict is not None:
                 await self._block(job_id, verdict)
                 return
@@ -727,10 +742,9 @@ class JobService:
         transient_failures = refits = 0
         while True:
             try:
-                async with self._cpu_work:
-                    fitted = await asyncio.to_thread(
-                        fit_to_limit, source, limit, self.jobs_dir / job.id / "fit"
-                    )
+                fitted = await self._on_cpu(
+                    fit_to_limit, source, limit, self.jobs_dir / job.id / "fit"
+                )
             except (CannotFit, VideoUnusable):
                 await self._finish(job.id, JobState.FAILED, messages.TOO_LARGE_TO_POST)
                 return
