@@ -19,6 +19,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -167,7 +168,7 @@ class Transport:
             timeout=self.timeout,
             cookie_jar=aiohttp.DummyCookieJar(),
             connector=aiohttp.TCPConnector(limit=100),
-            trust_env=True,  # HTTPS_PROXY and friends, as httpx honoured them before
+            trust_env=_proxy_configured(),
         )
 
     async def aclose(self) -> None:
@@ -400,6 +401,22 @@ class _RetryableDownload(Exception):
 
 class _OversizedAnswer(Exception):
     pass
+
+
+def _proxy_configured() -> bool:
+    """Whether to honour HTTPS_PROXY and friends, as httpx did. Asked only when one is
+    set: with trust_env aiohttp also reads ~/.netrc, in a thread, at every request."""
+    return any(
+        os.environ.get(name)
+        for name in (
+            "https_proxy",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "HTTP_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+        )
+    )
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None] | None:

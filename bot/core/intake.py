@@ -77,7 +77,8 @@ def load_image(data: bytes, limits: IntakeLimits = IntakeLimits()) -> Image.Imag
         raise ImageRejected("unsupported", messages.IMAGE_UNSUPPORTED) from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise ImageRejected("corrupt", messages.IMAGE_CORRUPT) from None
-    image = ImageOps.exif_transpose(image)
+    # In place: without it Pillow copies every image, rotated or not.
+    ImageOps.exif_transpose(image, in_place=True)
     return _flatten(image)
 
 
@@ -103,7 +104,7 @@ def _flatten(image: Image.Image) -> Image.Image:
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
         return background
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def for_remote(image: Image.Image, max_side: int = 1280) -> ImageInput:
