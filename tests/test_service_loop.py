@@ -92,3 +92,17 @@ async def _value(value: bool) -> bool:
 async def _state_is(world, job_id: str, state: JobState) -> bool:
     job = await world.store.jobs.get(job_id)
     return job is not None and job.state is state
+
+
+async def test_cpu_work_runs_below_the_event_loop_in_priority(tmp_path: Path) -> None:
+    """Image checks fill every core in a burst; the event loop must still come first."""
+    import os
+    import threading
+
+    from bot.core.service import CPU_WORK_NICENESS
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    async with service_world(tmp_path) as world:
+        assert await world.service._on_cpu(niceness) == min(19, niceness() + CPU_WORK_NICENESS)

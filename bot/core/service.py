@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import shutil
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -155,7 +156,12 @@ class JobService:
         # Encodes, frame sampling, image checks: a pool of its own as wide as the cores.
         # (Not a semaphore around a trip to a thread: the slot would stay taken until
         # the busy event loop came round to the finished trip, tens of ms under a burst.)
-        self._cpu_pool = ThreadPoolExecutor(cores, thread_name_prefix="cpu-work")
+        # Its threads run at a lower OS priority: when checks fill every core, the
+        # event loop still answers chats first (Discord's 3 seconds) and the checks get
+        # whatever CPU is left.
+        self._cpu_pool = ThreadPoolExecutor(
+            cores, thread_name_prefix="cpu-work", initializer=_yield_to_the_event_loop
+        )
         self._sending: set[asyncio.Future[Handle]] = set()
         self._listeners: list[Listener] = []
         # Updates go to the adapters off the job's path: per job, the latest one wins
@@ -953,6 +959,21 @@ class JobService:
                         log.exception("a job listener failed")
         finally:
             self._pumps.pop(job_id, None)
+
+
+CPU_WORK_NICENESS = 10  # added to the process's own: below the event loop, not starved
+
+
+def _yield_to_the_event_loop() -> None:
+    """Lower this thread's scheduling priority (Linux: a thread's nice value is its own;
+    raising it needs no privilege). Where that is not possible, nothing changes."""
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + CPU_WORK_NICENESS
+        )
+    except (AttributeError, OSError):
+        log.debug("CPU work runs at the event loop's priority here")
 
 
 def _first_error(exc: Exception) -> str:
