@@ -82,6 +82,13 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def any_place(places: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
+    """A WHERE clause matching any of these (scope, scope_key) pairs, and its
+    parameters: several scoped rows in one read."""
+    clause = " OR ".join("(scope = ? AND scope_key = ?)" for _ in places)
+    return f"({clause})", [value for place in places for value in place]
+
+
 def parse_timestamp(text: str) -> datetime:
     return datetime.fromisoformat(text)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, Database, timestamp
+from storage.db import Connection, Database, any_place, timestamp
 
 # user, role: bot-wide (operators); guild: a server's daily budget (operators);
 # member, guild_role: caps inside one server ("<guild_key>|<user or role key>").
@@ -54,11 +54,11 @@ class LimitStore:
         need up to five, and each read is a trip to the reader's thread."""
         if not wanted:
             return {}
-        pairs = " OR ".join("(scope = ? AND scope_key = ?)" for _ in wanted)
+        where, params = any_place(wanted)
         rows = await self._db.fetch_all(
             "SELECT scope, scope_key, daily_mc, monthly_mc, concurrent_jobs FROM quota_limits"
-            f" WHERE {pairs}",
-            [value for pair in wanted for value in pair],
+            f" WHERE {where}",
+            params,
         )
         return {(r[0], r[1]): LimitOverride(r[2], r[3], r[4]) for r in rows}
 

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from storage.db import Connection, Database, timestamp
+from storage.db import Connection, Database, any_place, timestamp
 
 SETTING_SCOPES = ("guild", "channel")
 
@@ -43,11 +43,11 @@ class ScopeSettings:
         setting resolved for a channel needs the channel's and the server's."""
         if not places:
             return {}
-        pairs = " OR ".join("(scope = ? AND scope_key = ?)" for _ in places)
+        where, params = any_place(places)
         rows = await self._db.fetch_all(
             "SELECT scope, scope_key, value, updated_by FROM scope_settings"
-            f" WHERE name = ? AND ({pairs})",
-            [name, *(value for place in places for value in place)],
+            f" WHERE name = ? AND {where}",
+            [name, *params],
         )
         return {
             (row["scope"], row["scope_key"]): (json.loads(row["value"]), row["updated_by"])
