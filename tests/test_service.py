@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import replace
 from pathlib import Path
@@ -282,3 +283,34 @@ async def test_a_provider_error_echoing_the_api_key_is_redacted_everywhere(tmp_p
         operator = Requester("cli", "cli:op")
         record = await world.service.admin.job_info(operator, job.id)
         assert API_KEY not in record and "[redacted]" in record
+
+
+async def test_a_stop_while_submitting_is_recorded_leaves_the_job_queued(tmp_path: Path) -> None:
+    """The move to 'submitting' is handed to the writer's thread and lands even if the
+    bot stops meanwhile; nothing was sent, so the job must read 'queued' afterwards
+    (not 'submitting', which the next start fails and refunds as a submit that may
+    have gone out)."""
+    import threading
+
+    async with service_world(tmp_path) as world:
+        started, release = threading.Event(), threading.Event()
+
+        async def hold_the_writer(tx) -> None:  # a slow disk, say
+            started.set()
+            release.wait(10)
+
+        accepted = await world.service.submit(animate())
+        holding = asyncio.create_task(world.store.db.run(hold_the_writer))
+        await asyncio.to_thread(started.wait, 10)
+        await asyncio.sleep(0.2)  # the job's move to 'submitting' queues behind it
+        stopping = asyncio.create_task(world.service.stop())
+        await asyncio.sleep(0.05)
+        release.set()
+        await holding
+        await stopping
+        assert (await world.store.jobs.get(accepted.job_id)).state is JobState.QUEUED
+        assert world.fake.submit_attempts == 0
+        await world.service.start()
+        await world.service.join()
+        assert (await world.store.jobs.get(accepted.job_id)).state is JobState.DELIVERED
+        assert world.fake.submits == 1
