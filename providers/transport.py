@@ -59,6 +59,7 @@ MAYBE_ARRIVED = (aiohttp.ClientError, TimeoutError)
 # An API answer is a small JSON document; a bigger one is a broken or hostile server,
 # not something to hold in memory.
 MAX_ANSWER_BYTES = 4 << 20
+WRITE_BYTES = 1 << 20  # a download's writes to disk go a megabyte at a time
 # A provider's Retry-After is waited out up to this; beyond it (a day, say) it is a
 # refusal for now, reported at once, not a reason to hold a job, a shutdown or a
 # terminal for hours.
@@ -340,7 +341,7 @@ class Transport:
         for attempt in range(self.policy.attempts):
             last = attempt == self.policy.attempts - 1
             try:
-                size = await self._download_once(url, part, max_bytes)
+                size, problem = await self._download_once(url, part, dest, max_bytes)
             except (*MAYBE_ARRIVED, _RetryableDownload) as exc:
                 part.unlink(missing_ok=True)
                 if last:
@@ -350,17 +351,17 @@ class Transport:
             except BaseException:
                 part.unlink(missing_ok=True)
                 raise
-            problem = mp4_problem(part)
             if problem:
-                part.unlink(missing_ok=True)
                 raise InvalidResultError(
                     f"the result is not a usable MP4: {problem}", provider=self.provider
                 )
-            part.replace(dest)
             return size
         raise AssertionError("unreachable")
 
-    async def _download_once(self, url: str, part: Path, max_bytes: int) -> int:
+    async def _download_once(
+        self, url: str, part: Path, dest: Path, max_bytes: int
+    ) -> tuple[int, str | None]:
+        """(bytes, what is wrong with them as an MP4 or None); a whole MP4 is at `dest`."""
         if self._download is None:
             self._download = self._session()
         async with self._download.get(url, allow_redirects=True, max_redirects=5) as response:
@@ -379,20 +380,42 @@ class Transport:
                     f"the result is {declared} bytes, over the {max_bytes} byte cap",
                     provider=self.provider,
                 )
-            size = 0
-            # The writes go to a thread: a slow disk must not stall the event loop.
-            out = await asyncio.to_thread(part.open, "wb")
-            try:
-                async for chunk in response.content.iter_chunked(1 << 20):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise InvalidResultError(
-                            f"the result is over the {max_bytes} byte cap", provider=self.provider
-                        )
-                    await asyncio.to_thread(out.write, chunk)
-            finally:
-                await asyncio.to_thread(out.close)
-            return size
+            # The writes go to a thread (a slow disk must not stall the event loop), a
+            # megabyte at a time: under a burst each trip waits a turn of the loop, and
+            # most results then take one, which also checks and renames the file.
+            size = buffered = 0
+            pending: list[bytes] = []
+            started = False
+            async for chunk in response.content.iter_chunked(1 << 20):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise InvalidResultError(
+                        f"the result is over the {max_bytes} byte cap", provider=self.provider
+                    )
+                pending.append(chunk)
+                buffered += len(chunk)
+                if buffered >= WRITE_BYTES:
+                    await asyncio.to_thread(_write_part, part, pending, started)
+                    pending, buffered, started = [], 0, True
+            problem = await asyncio.to_thread(_finish_part, part, dest, pending, started)
+            return size, problem
+
+
+def _write_part(part: Path, chunks: list[bytes], append: bool) -> None:
+    with part.open("ab" if append else "wb") as out:
+        out.writelines(chunks)
+
+
+def _finish_part(part: Path, dest: Path, chunks: list[bytes], append: bool) -> str | None:
+    """The last chunks written, then the MP4 check: a whole one becomes `dest`, anything
+    else is removed and said what is wrong with it."""
+    _write_part(part, chunks, append)
+    problem = mp4_problem(part)
+    if problem:
+        part.unlink(missing_ok=True)
+    else:
+        part.replace(dest)
+    return problem
 
 
 class _RetryableDownload(Exception):

@@ -4,6 +4,7 @@ outcome, the error type, bounded retries, and never a second submit."""
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from providers.errors import (
 )
 from providers.transport import RetryPolicy, Transport
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.media import make_mp4
 from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider, request_for
 
 NAMES = sorted(FAKES)
@@ -390,3 +392,42 @@ async def test_providers_without_cancel_say_so(tmp_path) -> None:
             async with provider:
                 handle = await provider.submit(request_for(name))
                 assert await provider.cancel(handle) is False
+
+
+async def test_a_result_of_several_megabytes_arrives_whole(tmp_path) -> None:
+    """Written a megabyte at a time: the pieces must land in order, nothing doubled."""
+    clip = make_mp4(4, 64, 36)
+    padding = 3 * (1 << 20) + 12345
+    whole = (
+        clip
+        + struct.pack(">I4s", padding, b"free")
+        + bytes(range(256)) * ((padding - 8) // 256)
+        + bytes((padding - 8) % 256)
+    )
+
+    class Storage(LoopbackServer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.app = web.Application()
+            self.app.router.add_get("/clip.mp4", self.answer)
+
+        async def answer(self, request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse()
+            await response.prepare(request)
+            for start in range(0, len(whole), 300_000):  # in pieces, as a CDN sends
+                await response.write(whole[start : start + 300_000])
+            return response
+
+    async with Storage() as storage:
+        transport = Transport(
+            "fal", base_url=storage.base_url, headers={}, connect_timeout=5, read_timeout=5
+        )
+        try:
+            dest = tmp_path / "out" / "result.mp4"
+            size = await transport.download(
+                storage.base_url + "/clip.mp4", dest, max_bytes=10 << 20
+            )
+        finally:
+            await transport.aclose()
+    assert size == len(whole) and dest.read_bytes() == whole
+    assert not dest.with_name("result.mp4.part").exists()
