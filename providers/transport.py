@@ -385,7 +385,6 @@ class Transport:
             # most results then take one, which also checks and renames the file.
             size = buffered = 0
             pending: list[bytes] = []
-            started = False
             async for chunk in response.content.iter_chunked(1 << 20):
                 size += len(chunk)
                 if size > max_bytes:
@@ -395,9 +394,11 @@ class Transport:
                 pending.append(chunk)
                 buffered += len(chunk)
                 if buffered >= WRITE_BYTES:
-                    await asyncio.to_thread(_write_part, part, pending, started)
-                    pending, buffered, started = [], 0, True
-            problem = await asyncio.to_thread(_finish_part, part, dest, pending, started)
+                    written = size - buffered
+                    await asyncio.to_thread(_write_part, part, pending, written > 0)
+                    pending, buffered = [], 0
+            written = size - buffered
+            problem = await asyncio.to_thread(_finish_part, part, dest, pending, written > 0)
             return size, problem
 
 

@@ -286,10 +286,6 @@ class JobStore:
         )
         return [JobRecord.from_row(r) for r in rows]
 
-    async def _get_in(self, tx: Connection, job_id: str) -> JobRecord:
-        rows = await tx.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return JobRecord.from_row(next(iter(rows)))
-
 
 _WRITABLE_FIELDS = {
     "provider_handle",

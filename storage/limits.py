@@ -36,17 +36,6 @@ class LimitStore:
         )
         return LimitOverride(row[0], row[1], row[2]) if row else None
 
-    async def get_many(self, scope: str, scope_keys: list[str]) -> list[LimitOverride]:
-        if not scope_keys:
-            return []
-        marks = ", ".join("?" for _ in scope_keys)
-        rows = await self._db.fetch_all(
-            "SELECT daily_mc, monthly_mc, concurrent_jobs FROM quota_limits"
-            f" WHERE scope = ? AND scope_key IN ({marks})",
-            (scope, *scope_keys),
-        )
-        return [LimitOverride(r[0], r[1], r[2]) for r in rows]
-
     async def get_keyed(
         self, wanted: list[tuple[str, str]]
     ) -> dict[tuple[str, str], LimitOverride]:

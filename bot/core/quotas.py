@@ -140,8 +140,12 @@ class QuotaService:
             wanted += [("member", member_key(guild_key, user_key)), ("guild", guild_key)]
             wanted += [("guild_role", member_key(guild_key, role)) for role in role_keys]
         found = await self._store.limits.get_keyed(wanted)
+
+        def those_set(keys: Iterable[tuple[str, str]]) -> list[LimitOverride]:
+            return [found[key] for key in keys if key in found]
+
         user = found.get(("user", user_key), LimitOverride())
-        roles = [found[("role", r)] for r in role_keys if ("role", r) in found]
+        roles = those_set(("role", role) for role in role_keys)
 
         def pick(own_limits: LimitOverride, from_roles: list[LimitOverride], field: str):
             own = getattr(own_limits, field)
@@ -159,11 +163,9 @@ class QuotaService:
         guild_daily_mc = None
         if guild_key is not None:
             member = found.get(("member", member_key(guild_key, user_key)), LimitOverride())
-            member_roles = [
-                found[key]
-                for key in (("guild_role", member_key(guild_key, r)) for r in role_keys)
-                if key in found
-            ]
+            member_roles = those_set(
+                ("guild_role", member_key(guild_key, role)) for role in role_keys
+            )
             guild_daily_mc = self._guild_cap_from(found.get(("guild", guild_key)))
 
         return Caps(

@@ -553,11 +553,7 @@ class JobService:
             name for name in self.settings.providers.fallback if name != job.provider
         ]
         try:
-            await self.store.db.run(
-                lambda tx: self.store.jobs.transition(
-                    job.id, JobState.SUBMITTING, now=self.clock(), tx=tx
-                )
-            )
+            await self.store.jobs.move(job.id, JobState.SUBMITTING, now=self.clock())
         except asyncio.CancelledError:
             # The bot is stopping. The move, once handed to the writer, lands anyway;
             # nothing was sent, so the job goes back to the queue (the writer runs this
