@@ -27,7 +27,7 @@ from providers.errors import (
     TransientError,
 )
 from providers.transport import RetryPolicy, Transport
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.loopback import HandlerServer
 from tests.fakes.media import make_mp4
 from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider, request_for
 
@@ -175,18 +175,14 @@ async def test_the_key_goes_only_to_the_api_own_origin(tmp_path) -> None:
     the key."""
     seen: dict[str, dict[str, str]] = {}
 
-    class Recorder(LoopbackServer):
-        def __init__(self, name: str) -> None:
-            super().__init__()
-            self.app = web.Application()
-            self.app.router.add_get("/{tail:.*}", self.answer)
-            self.name = name
-
-        async def answer(self, request: web.Request) -> web.Response:
-            seen[self.name] = dict(request.headers)
+    def recorder(name: str) -> HandlerServer:
+        async def answer(request: web.Request) -> web.Response:
+            seen[name] = dict(request.headers)
             return web.json_response({"status": "IN_QUEUE"})
 
-    async with Recorder("api") as api, Recorder("elsewhere") as elsewhere:
+        return HandlerServer(answer)
+
+    async with recorder("api") as api, recorder("elsewhere") as elsewhere:
         transport = Transport(
             "fal",
             base_url=api.base_url + "/v1/",
@@ -210,22 +206,16 @@ async def test_an_endless_answer_is_not_read_whole(tmp_path) -> None:
     """A status answer far over any real one is a broken server: the poll fails (and
     is retried) instead of holding it in memory; a submit's is ambiguous."""
 
-    class Endless(LoopbackServer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.app = web.Application()
-            self.app.router.add_route("*", "/{tail:.*}", self.answer)
-
-        async def answer(self, request: web.Request) -> web.StreamResponse:
-            response = web.StreamResponse()
-            await response.prepare(request)
-            chunk = b" " * (1 << 20)
-            for _ in range(64):
-                await response.write(chunk)
-            return response
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        chunk = b" " * (1 << 20)
+        for _ in range(64):
+            await response.write(chunk)
+        return response
 
     time = FakeTime()
-    async with Endless() as server:
+    async with HandlerServer(endless) as server:
         transport = Transport(
             "fal",
             base_url=server.base_url,
@@ -405,20 +395,14 @@ async def test_a_result_of_several_megabytes_arrives_whole(tmp_path) -> None:
         + bytes((padding - 8) % 256)
     )
 
-    class Storage(LoopbackServer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.app = web.Application()
-            self.app.router.add_get("/clip.mp4", self.answer)
+    async def in_pieces(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for start in range(0, len(whole), 300_000):  # in pieces, as a CDN sends
+            await response.write(whole[start : start + 300_000])
+        return response
 
-        async def answer(self, request: web.Request) -> web.StreamResponse:
-            response = web.StreamResponse()
-            await response.prepare(request)
-            for start in range(0, len(whole), 300_000):  # in pieces, as a CDN sends
-                await response.write(whole[start : start + 300_000])
-            return response
-
-    async with Storage() as storage:
+    async with HandlerServer(in_pieces) as storage:
         transport = Transport(
             "fal", base_url=storage.base_url, headers={}, connect_timeout=5, read_timeout=5
         )

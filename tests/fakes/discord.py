@@ -614,7 +614,7 @@ class FakeDiscord(LoopbackServer):
         if fault == "500":
             return self._json({"message": "Internal Server Error", "code": 0}, 500)
         if fault == "drop-before-create":
-            return self._drop(request)
+            return self.break_off(request)
         message = self._message(payload, files, channel_id)
         self.bot_messages.append(message)
         self.sent.append(Sent(kind, payload, files, asyncio.get_running_loop().time()))
@@ -623,15 +623,8 @@ class FakeDiscord(LoopbackServer):
         if fault == "500-after-create":
             return self._json({"message": "Internal Server Error", "code": 0}, 500)
         if fault == "drop-after-create":
-            return self._drop(request)
+            return self.break_off(request)
         return self._json(message)
-
-    @staticmethod
-    def _drop(request: web.Request) -> web.Response:
-        """The connection breaks off without an answer."""
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response(status=500)
 
     async def _history(self, request: web.Request) -> web.Response:
         """GET channel messages: newest first, `limit` of them, those after `after`."""

@@ -10,6 +10,13 @@ from aiohttp import web
 class LoopbackServer:
     app: web.Application
 
+    @staticmethod
+    def break_off(request: web.Request) -> web.Response:
+        """The connection breaks off without an answer (return what this returns)."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
+
     def __init__(self) -> None:
         self.base_url = ""
         self._runner: web.AppRunner | None = None
@@ -38,3 +45,12 @@ class LoopbackServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+class HandlerServer(LoopbackServer):
+    """A one-off loopback server: every request, any method and path, to `handler`."""
+
+    def __init__(self, handler) -> None:
+        super().__init__()
+        self.app = web.Application()
+        self.app.router.add_route("*", "/{tail:.*}", handler)

@@ -173,20 +173,13 @@ class FakeProvider(LoopbackServer):
                 await asyncio.sleep(self.faults.slow_answers)
             if route == "status" and self.faults.cut_status:
                 self.faults.cut_status -= 1
-                return self._cut(request)
+                return self.break_off(request)
             response = await self._answer_with_faults(request, handler, route)
             if route == "submit" and self.faults.cut_submit and response.status < 300:
-                return self._cut(request)
+                return self.break_off(request)
             return response
         finally:
             self.in_flight -= 1
-
-    @staticmethod
-    def _cut(request: web.Request) -> web.Response:
-        """The connection breaks off without an answer."""
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response(status=500)
 
     async def _answer_with_faults(self, request: web.Request, handler, route: str):
         if route == "submit":
