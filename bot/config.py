@@ -141,6 +141,9 @@ class FalConfig(RemoteProviderConfig):
 
 class WaveSpeedConfig(RemoteProviderConfig):
     base_url: AnyUrl = AnyUrl("https://api.wavespeed.ai")
+    # WaveSpeed documents its image fields as URLs: each image is uploaded through its
+    # media API first (as its SDK does). False sends data URIs instead.
+    upload_images: bool = True
 
 
 class PiAPIConfig(RemoteProviderConfig):
@@ -150,6 +153,10 @@ class PiAPIConfig(RemoteProviderConfig):
 class LannetechConfig(RemoteProviderConfig):
     # No public default endpoint: the account page gives each customer's base URL.
     base_url: AnyUrl | None = None
+    # lannetech documents one model, "framepack", and no end image. An operator whose
+    # account has a first-last-frame model may name it here (e.g. "framepack-flf2v");
+    # unset, first-last jobs are refused before anything is sent or charged.
+    first_last_model: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,80}$")] | None = None
 
 
 MIN_POOL_SECRET = 16  # characters

@@ -116,26 +116,139 @@ class GenerationRequest(BaseModel):
         return DEFAULT_FRAMES
 
     @property
+    def length_set(self) -> bool:
+        """Whether a length was asked for (else each model makes its default)."""
+        return self.num_frames is not None or self.duration is not None
+
+    @property
     def seconds(self) -> float:
-        return self.frames / FPS
+        """The length asked for (the bot's default when none was)."""
+        return self.duration if self.duration is not None else self.frames / FPS
+
+
+# A requested length within this much of a model's range is made at the range's end
+# (fal's Wan makes 81 frames at 16 fps, 5.06 s: "5 s" is that).
+LENGTH_SLACK_S = 0.1
+
+
+def _number(value: float) -> str:
+    """A range bound or a length as users read it: 5.06 -> "5.1", 10.0 -> "10"."""
+    return f"{round(value, 1):g}"
+
+
+def _plain(value: float) -> str:
+    """A bound or a value as written: 2147483647, 1.01, 10."""
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Length:
+    """How long one model's videos can be, in the unit its API takes: frames at the
+    model's own frame rate, or whole seconds. Users always speak in seconds (or in
+    frames at 30 fps, which is seconds too); this converts."""
+
+    low: int
+    high: int
+    unit: Literal["frames", "seconds"] = "frames"
+    fps: int = FPS  # the frame rate the frames are counted at (frames unit)
+
+    @property
+    def _per_second(self) -> int:
+        return self.fps if self.unit == "frames" else 1
+
+    @property
+    def seconds_range(self) -> tuple[float, float]:
+        return self.low / self._per_second, self.high / self._per_second
+
+    def accepts(self, seconds: float) -> bool:
+        low, high = self.seconds_range
+        return low - LENGTH_SLACK_S <= seconds <= high + LENGTH_SLACK_S
+
+    def value_for(self, seconds: float) -> int:
+        """What the API is sent for a length: the nearest it takes."""
+        return min(self.high, max(self.low, round(seconds * self._per_second)))
+
+    def made_seconds(self, seconds: float) -> float:
+        """How long the video made for a requested length really is."""
+        return self.value_for(seconds) / self._per_second
+
+    def describe(self) -> str:
+        low, high = self.seconds_range
+        return f"{_number(low)} to {_number(high)} s"
+
+
+Bounds = tuple[float, float]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What one provider can do with one model family."""
+    """What one provider can do with one model family, as its documentation says. A
+    range of None: the option cannot be set there."""
 
     endpoint: dict[Mode, str]  # the provider's model/app id per mode
-    frames: tuple[int, int] | None = (30, 1800)  # None: length is set in seconds
-    seconds: tuple[float, float] | None = None
+    length: Length = Length(30, 1800)
     aspect_ratios: tuple[str, ...] = ("16:9", "9:16")
     resolutions: tuple[str, ...] = ("480p", "720p")
-    steps: bool = False
-    guidance: bool = True
-    cfg: bool = False
-    strength: bool = False
+    steps: tuple[int, int] | None = None
+    guidance: Bounds | None = (0, 32)
+    cfg: Bounds | None = None
+    strength: Bounds | None = None
+    # None: the provider picks the seed and does not say which.
+    seed: tuple[int, int] | None = (0, MAX_SEED)
     negative_prompt: bool = True
-    seed: bool = True  # False: the provider picks the seed and does not say which
     safety_switch: bool = True  # whether enable_safety_checker can be sent
+    whole_scales: bool = False  # guidance and cfg scales are integers there
+
+    @property
+    def default_seconds(self) -> float:
+        """The length a job that sets none gets: the one nearest the bot's default."""
+        return self.length.made_seconds(DEFAULT_FRAMES / FPS)
+
+    def made_seconds(self, request: GenerationRequest) -> float:
+        """How long the video made for this request is."""
+        return self.length.made_seconds(request.seconds)
+
+    def length_value(self, request: GenerationRequest) -> int:
+        """The length as this model's API takes it (frames at its rate, or seconds)."""
+        return self.length.value_for(request.seconds)
+
+    def problems(self, request: GenerationRequest) -> list[str]:
+        """What in the request this model cannot do, in the user's terms."""
+        problems = []
+        if request.mode not in self.endpoint:
+            problems.append(f"{request.model} does not do {request.mode} jobs")
+        if request.length_set and not self.length.accepts(request.seconds):
+            problems.append(
+                f"{request.model} makes {self.length.describe()} of video here, "
+                f"not {_number(request.seconds)} s"
+            )
+        if request.aspect_ratio != "auto" and request.aspect_ratio not in self.aspect_ratios:
+            offered = ", ".join(self.aspect_ratios) or "only the image's own"
+            problems.append(f"aspect ratio {request.aspect_ratio} is not offered ({offered})")
+        if request.resolution not in self.resolutions:
+            problems.append(
+                f"resolution {request.resolution} is not offered ({', '.join(self.resolutions)})"
+            )
+        for option, bounds in (
+            ("seed", self.seed),
+            ("num_inference_steps", self.steps),
+            ("guidance_scale", self.guidance),
+            ("cfg_scale", self.cfg),
+            ("strength", self.strength),
+        ):
+            value = getattr(request, option)
+            if value is None:
+                continue
+            if bounds is None:
+                problems.append(f"{option} cannot be set here")
+            elif not bounds[0] <= value <= bounds[1]:
+                low, high = (_plain(bound) for bound in bounds)
+                problems.append(f"{option} must be {low} to {high} here, not {_plain(value)}")
+            elif self.whole_scales and option.endswith("_scale") and value != int(value):
+                problems.append(f"{option} must be a whole number here, not {_plain(value)}")
+        if request.negative_prompt and not self.negative_prompt:
+            problems.append("negative_prompt is not taken here")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -144,52 +257,31 @@ class Capabilities:
     cancel: bool
     webhooks: bool
 
-    def check(self, provider: str, request: GenerationRequest) -> ModelSpec:
-        """The spec that serves the request, or InvalidInputError saying why none can."""
+    def spec_for(self, provider: str, request: GenerationRequest) -> ModelSpec:
         spec = self.models.get(request.model)
         if spec is None:
             offered = ", ".join(sorted(self.models))
             raise InvalidInputError(
                 f"no {request.model} model here (offers {offered})", provider=provider
             )
-        problems = []
-        if request.mode not in spec.endpoint:
-            problems.append(f"{request.model} does not do {request.mode} jobs")
-        if spec.frames is not None and not spec.frames[0] <= request.frames <= spec.frames[1]:
-            problems.append(
-                f"{request.model} makes {spec.frames[0]} to {spec.frames[1]} frames,"
-                f" not {request.frames}"
-            )
-        if spec.seconds is not None:
-            low, high = spec.seconds
-            if not low <= request.seconds <= high:
-                problems.append(
-                    f"{request.model} makes {low:g} to {high:g} s of video, "
-                    f"not {request.seconds:g} s"
-                )
-        if request.aspect_ratio != "auto" and request.aspect_ratio not in spec.aspect_ratios:
-            problems.append(
-                f"aspect ratio {request.aspect_ratio} is not offered "
-                f"({', '.join(spec.aspect_ratios)})"
-            )
-        if request.resolution not in spec.resolutions:
-            problems.append(
-                f"resolution {request.resolution} is not offered ({', '.join(spec.resolutions)})"
-            )
-        for option, supported in (
-            ("seed", spec.seed),
-            ("num_inference_steps", spec.steps),
-            ("guidance_scale", spec.guidance),
-            ("cfg_scale", spec.cfg),
-            ("strength", spec.strength),
-        ):
-            if getattr(request, option) is not None and not supported:
-                problems.append(f"{option} cannot be set here")
-        if request.negative_prompt and not spec.negative_prompt:
-            problems.append("negative_prompt is not taken here")
+        return spec
+
+    def check(self, provider: str, request: GenerationRequest) -> ModelSpec:
+        """The spec that serves the request, or InvalidInputError saying why none can."""
+        spec = self.spec_for(provider, request)
+        problems = spec.problems(request)
         if problems:
             raise InvalidInputError("; ".join(problems), provider=provider)
         return spec
+
+
+def settle(request: GenerationRequest, spec: ModelSpec) -> GenerationRequest:
+    """The request with its length pinned: one that sets none gets the model's default
+    (the length nearest the bot's own default that the model makes), so the cost, the
+    status, a fallback provider and a Retry all mean the same video."""
+    if request.length_set:
+        return request
+    return request.model_copy(update={"duration": spec.default_seconds})
 
 
 def pick_aspect_ratio(request: GenerationRequest, offered: tuple[str, ...]) -> str:

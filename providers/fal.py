@@ -17,6 +17,7 @@ from providers.contract import (
     Failed,
     GenerationRequest,
     Handle,
+    Length,
     Mode,
     ModelFamily,
     ModelSpec,
@@ -78,19 +79,27 @@ class ErrorBody(Answer):
     detail: Items = Field(default_factory=list)
 
 
+# Wan 2.1 counts frames at its own rate; fal documents 81 to 100 frames at 16 fps
+# (frames_per_second 5..24, default 16): 5.1 to 6.2 s.
+WAN_FPS = 16
+FRAMEPACK = ModelSpec(
+    endpoint={I2V: "fal-ai/framepack", FLF: "fal-ai/framepack/flf2v"},
+    cfg=(0, 32),
+    strength=(0, 1),
+)
+
+
 class FalProvider(RemoteProvider):
     name = "fal"
     capabilities = Capabilities(
         models={
-            ModelFamily.FRAMEPACK: ModelSpec(
-                endpoint={I2V: "fal-ai/framepack", FLF: "fal-ai/framepack/flf2v"},
-                cfg=True,
-                strength=True,
-            ),
-            ModelFamily.FRAMEPACK_F1: ModelSpec(endpoint={I2V: "fal-ai/framepack/f1"}, cfg=True),
-            # Wan counts frames at its own 16 fps: 81..100 frames is 5 to 6 s.
+            ModelFamily.FRAMEPACK: FRAMEPACK,
+            ModelFamily.FRAMEPACK_F1: ModelSpec(endpoint={I2V: "fal-ai/framepack/f1"}, cfg=(0, 32)),
             ModelFamily.WAN_FLF2V: ModelSpec(
-                endpoint={FLF: "fal-ai/wan-flf2v"}, frames=(81, 100), steps=True
+                endpoint={FLF: "fal-ai/wan-flf2v"},
+                length=Length(81, 100, fps=WAN_FPS),
+                steps=(1, 40),
+                guidance=(1, 10),
             ),
         },
         cancel=True,
@@ -101,19 +110,20 @@ class FalProvider(RemoteProvider):
     def auth_headers(api_key: str) -> Mapping[str, str]:
         return {"Authorization": f"Key {api_key}"}
 
-    def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
+    async def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
         app = spec.endpoint[request.job_mode]
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "aspect_ratio": pick_aspect_ratio(request, spec.aspect_ratios),
             "resolution": request.resolution,
-            "num_frames": request.frames,
+            "num_frames": spec.length_value(request),
             "seed": seed,
             "enable_safety_checker": request.enable_safety_checker,
         }
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
         if request.model is ModelFamily.WAN_FLF2V:
+            body["frames_per_second"] = WAN_FPS
             body["start_image_url"] = data_uri(request.image)
             body["end_image_url"] = data_uri(request.end_image)
             if request.guidance_scale is not None:

@@ -1,6 +1,17 @@
 """lannetech: POST /v1/generate-video (Bearer) with fal-shaped input; the same
 endpoint answers a POST of {"request_id": ...} with the job's status (pending,
-success, complete, failed). No cancel."""
+success, complete, failed). No cancel.
+
+Its documentation marks every field required (model `framepack`, prompt,
+negative_prompt, image_url, aspect_ratio, resolution, cfg_scale and guidance_scale as
+integers, num_frames, enable_safety_checker), so every one is always sent, defaults
+included, and nothing else: no seed (the video's seed is not known, and is not
+claimed), no strength. It documents no end image and no other model: first-last jobs
+exist only where an operator names a model for them (`first_last_model`), which then
+gets the first frame as image_url and the last as end_image_url, as fal's API shapes
+them. Images go as data URIs: lannetech documents image_url as a URL and offers no
+upload endpoint, and the only URLs we hold for a user's image are the chat
+platform's, which carry the bot's token."""
 
 from __future__ import annotations
 
@@ -44,28 +55,45 @@ class Status(Answer):
     seed: int | None = None
 
 
-class LannetechProvider(RemoteProvider):
-    name = "lannetech"
-    capabilities = Capabilities(
+MODEL = "framepack"
+# The documented example's values, sent when the user sets none (both are required).
+DEFAULT_CFG = 1
+DEFAULT_GUIDANCE = 10
+
+
+def capabilities_for(first_last_model: str | None) -> Capabilities:
+    endpoint = {Mode.IMAGE_TO_VIDEO: MODEL}
+    if first_last_model:
+        endpoint[Mode.FIRST_LAST_FRAME] = first_last_model
+    return Capabilities(
         models={
             ModelFamily.FRAMEPACK: ModelSpec(
-                endpoint={
-                    Mode.IMAGE_TO_VIDEO: "framepack",
-                    Mode.FIRST_LAST_FRAME: "framepack-flf2v",
-                },
-                cfg=True,
-                strength=True,
-            ),
+                endpoint=endpoint, cfg=(0, 32), seed=None, whole_scales=True
+            )
         },
         cancel=False,
         webhooks=False,
     )
 
+
+class LannetechProvider(RemoteProvider):
+    name = "lannetech"
+    capabilities = capabilities_for(None)
+
+    def __init__(self, *, first_last_model: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.capabilities = capabilities_for(first_last_model)
+
+    @classmethod
+    def options_from(cls, config: Any) -> dict[str, Any]:
+        return {"first_last_model": getattr(config, "first_last_model", None)}
+
     @staticmethod
     def auth_headers(api_key: str) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
 
-    def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
+    async def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
+        cfg, guidance = request.cfg_scale, request.guidance_scale
         body: dict[str, Any] = {
             "model": spec.endpoint[request.job_mode],
             "prompt": request.prompt,
@@ -73,15 +101,14 @@ class LannetechProvider(RemoteProvider):
             "image_url": data_uri(request.image),
             "aspect_ratio": pick_aspect_ratio(request, spec.aspect_ratios),
             "resolution": request.resolution,
-            "num_frames": request.frames,
-            "seed": seed,
+            # Integers, as documented (the spec refuses fractions before this).
+            "cfg_scale": DEFAULT_CFG if cfg is None else int(cfg),
+            "guidance_scale": DEFAULT_GUIDANCE if guidance is None else int(guidance),
+            "num_frames": spec.length_value(request),
             "enable_safety_checker": request.enable_safety_checker,
         }
         if request.last_image is not None:
             body["end_image_url"] = data_uri(request.last_image)
-        for option in ("guidance_scale", "cfg_scale", "strength"):
-            if getattr(request, option) is not None:
-                body[option] = getattr(request, option)
         return body["model"], ENDPOINT, body
 
     def handle_from(self, data: dict[str, Any], endpoint: str, seed: int | None) -> Handle:

@@ -60,12 +60,9 @@ from providers.pool.jobs import engine_job
 log = logging.getLogger(__name__)
 
 _SPEC = dict(
-    frames=(30, 1800),
     aspect_ratios=("16:9", "9:16"),  # from the image's own aspect, by bucket
-    steps=True,
-    guidance=True,
-    negative_prompt=True,
-    seed=True,
+    steps=(4, 50),
+    guidance=(0, 32),
     safety_switch=False,
 )
 CAPABILITIES = Capabilities(

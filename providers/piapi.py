@@ -1,6 +1,8 @@
 """PiAPI: POST /api/v1/task with model Qubico/framepack, task_type img2video
-(x-api-key), then GET /api/v1/task/{task_id}. Length is a duration of 10 to 30 s;
-no seed, steps or guidance. The video URL has been seen in two shapes: accept both."""
+(x-api-key), then GET /api/v1/task/{task_id}. Length is a duration of 10 to 30 s (at
+30 fps); no seed, steps or guidance. Answers come as the task itself at the top level
+(as the model's page documents the submit answer) or inside `data` (as the unified
+API's reference does); the video URL in two shapes too: accept every one."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from providers.contract import (
     Failed,
     GenerationRequest,
     Handle,
+    Length,
     Mode,
     ModelFamily,
     ModelSpec,
@@ -58,19 +61,27 @@ class Envelope(Answer):
     data: Task | None = None
 
 
+def task_of(data: dict[str, Any]) -> Task | None:
+    """The task, whether the answer wraps it in `data` or is the task itself."""
+    wrapped = read(Envelope, data).data
+    if wrapped is not None and (wrapped.task_id or wrapped.status):
+        return wrapped
+    task = read(Task, data)
+    return task if task.task_id or task.status else None
+
+
 class PiAPIProvider(RemoteProvider):
     name = "piapi"
     capabilities = Capabilities(
         models={
             ModelFamily.FRAMEPACK: ModelSpec(
                 endpoint={Mode.IMAGE_TO_VIDEO: MODEL, Mode.FIRST_LAST_FRAME: MODEL},
-                frames=None,
-                seconds=(10, 30),
+                length=Length(10, 30, unit="seconds"),
                 # The output follows the input image; no ratio or resolution option.
                 aspect_ratios=(),
                 resolutions=("480p",),
-                guidance=False,
-                seed=False,
+                guidance=None,
+                seed=None,
                 safety_switch=False,
             ),
         },
@@ -82,12 +93,12 @@ class PiAPIProvider(RemoteProvider):
     def auth_headers(api_key: str) -> Mapping[str, str]:
         return {"x-api-key": api_key}
 
-    def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
+    async def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
         task_input: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,
             "start_image": data_uri(request.image),
-            "duration": round(request.seconds),
+            "duration": spec.length_value(request),
         }
         if request.last_image is not None:
             task_input["end_image"] = data_uri(request.last_image)
@@ -95,7 +106,7 @@ class PiAPIProvider(RemoteProvider):
         return MODEL, "api/v1/task", body
 
     def handle_from(self, data: dict[str, Any], endpoint: str, seed: int | None) -> Handle:
-        task = read(Envelope, data).data
+        task = task_of(data)
         if task is None or not task.task_id:
             raise AmbiguousSubmitError("the submit answer has no task_id", provider=self.name)
         return Handle(
@@ -107,8 +118,7 @@ class PiAPIProvider(RemoteProvider):
         )
 
     async def poll(self, handle: Handle) -> Event:
-        answer = await self.status_json("GET", f"api/v1/task/{handle.request_id}")
-        task = read(Envelope, answer).data
+        task = task_of(await self.status_json("GET", f"api/v1/task/{handle.request_id}"))
         if task is None:
             raise TransientError("the status answer has no data", provider=self.name)
         status = (task.status or "").lower()

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from providers.contract import (
-    MAX_SEED,
     Capabilities,
     Event,
     Failed,
@@ -30,7 +29,12 @@ from providers.contract import (
     Succeeded,
     VideoResult,
 )
-from providers.errors import DeadlineExceededError, ProviderError, TransientError
+from providers.errors import (
+    DeadlineExceededError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
 from providers.transport import (
     DEFAULT_RETRY,
     Clock,
@@ -76,7 +80,9 @@ class RemoteSettings(Protocol):
 
 class RemoteProvider(ABC):
     name: ClassVar[str]
-    capabilities: ClassVar[Capabilities]
+    # What the provider's documentation says each model takes; a client whose operator
+    # can enable more (lannetech's undocumented models) sets its own in __init__.
+    capabilities: Capabilities
 
     def __init__(
         self,
@@ -128,8 +134,13 @@ class RemoteProvider(ABC):
             max_poll_interval=config.max_poll_interval,
             deadline=config.deadline,
             max_concurrent=config.max_concurrent,
-            **overrides,
+            **{**cls.options_from(config), **overrides},
         )
+
+    @classmethod
+    def options_from(cls, config: Any) -> dict[str, Any]:
+        """This provider's own settings (beyond RemoteSettings), as constructor options."""
+        return {}
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -147,10 +158,11 @@ class RemoteProvider(ABC):
     def auth_headers(api_key: str) -> Mapping[str, str]: ...
 
     @abstractmethod
-    def submission(
+    async def submission(
         self, request: GenerationRequest, spec: ModelSpec, seed: int | None
     ) -> tuple[str, str, dict[str, Any]]:
-        """(endpoint id, URL path, JSON body) for a request already checked against spec."""
+        """(endpoint id, URL path, JSON body) for a request already checked against spec.
+        Async for clients that first upload the images (WaveSpeed)."""
 
     @abstractmethod
     def handle_from(self, data: dict[str, Any], endpoint: str, seed: int | None) -> Handle:
@@ -182,9 +194,9 @@ class RemoteProvider(ABC):
         # A random seed is chosen here, not by the provider, so it can always be
         # reported back (and a retry can ask for a different one).
         seed = None
-        if spec.seed:
-            seed = request.seed if request.seed is not None else self.rng.randint(0, MAX_SEED)
-        endpoint, path, body = self.submission(request, spec, seed)
+        if spec.seed is not None:
+            seed = request.seed if request.seed is not None else self.rng.randint(*spec.seed)
+        endpoint, path, body = await self.submission(request, spec, seed)
         async with self.slots:
             response = await self.http.send(
                 "POST",
@@ -220,6 +232,19 @@ class RemoteProvider(ABC):
                 async with self.slots:
                     event = await self.poll(handle)
                 last_problem = ""
+            except RateLimitedError as exc:
+                # The provider is still running the job it was paid for: a rate limit
+                # slows the polling down, it never ends the job (only the deadline does).
+                last_problem = exc.message
+                wait = schedule.slow_down(exc.retry_after)
+                log.info(
+                    "%s: job %s: rate limited; next poll in %.0f s",
+                    self.name,
+                    handle.request_id,
+                    wait,
+                )
+                await self.sleep(wait)
+                continue
             except TransientError as exc:
                 last_problem = exc.message
                 # Outages and unreadable answers pass: keep polling until the deadline.

@@ -64,6 +64,10 @@ WRITE_BYTES = 1 << 20  # a download's writes to disk go a megabyte at a time
 # refusal for now, reported at once, not a reason to hold a job, a shutdown or a
 # terminal for hours.
 MAX_RETRY_AFTER_S = 60.0
+# A rate-limit reset above this is a time (epoch seconds), below it a wait in seconds.
+EPOCH_LIKE = 1e9
+# A rate-limited job's polls slow down to at most one a minute: it is still running.
+RATE_LIMITED_MAX_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,14 @@ class PollSchedule:
         self._next = min(self.maximum, self._next * self.factor)
         return wait * rng.uniform(0.9, 1.1)
 
+    def slow_down(self, retry_after: float | None) -> float:
+        """After a rate limit: the wait before the next poll (the provider's hint, or
+        twice the last wait, up to RATE_LIMITED_MAX_WAIT_S), and the pace from then on."""
+        ceiling = max(self.maximum, RATE_LIMITED_MAX_WAIT_S)
+        wait = min(ceiling, max(self._next * 2, retry_after or 0.0))
+        self._next = max(self._next, min(wait, ceiling))
+        return wait
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -113,6 +125,25 @@ class Reply:
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
+
+
+def rate_limit_reset(response: Reply, now: float) -> float | None:
+    """When an API that counts requests (X-RateLimit-Remaining / X-RateLimit-Reset, as
+    lannetech documents) has none left: the clock() time it gives them back. The reset
+    is read as epoch seconds when it looks like one, else as seconds from now."""
+    remaining = response.headers.get("x-ratelimit-remaining")
+    reset = response.headers.get("x-ratelimit-reset")
+    if remaining is None or reset is None:
+        return None
+    try:
+        if float(remaining) > 0:
+            return None
+        value = float(reset)
+    except ValueError:
+        return None
+    if value != value or value < 0:  # NaN or negative: no usable hint
+        return None
+    return value if value > EPOCH_LIKE else now + value
 
 
 def retry_after_seconds(response: Reply, now: float) -> float | None:
@@ -163,6 +194,8 @@ class Transport:
         self.sleep = sleep
         self.clock = clock
         self.rng = rng or random.Random()
+        # Until when the API has said it takes no more requests (clock() time).
+        self._paused_until = 0.0
 
     def _session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
@@ -188,13 +221,21 @@ class Transport:
         return url, self.headers if origin is not None and origin == self._origin else {}
 
     async def _request(
-        self, method: str, url: str, json_body: Any, params: Mapping[str, str] | None
+        self,
+        method: str,
+        url: str,
+        json_body: Any,
+        params: Mapping[str, str] | None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         if self._api is None:
             self._api = self._session()
-        target, headers = self._target(url)
+        target, credentials = self._target(url)
+        payload: dict[str, Any] = {"json": json_body} if data is None else {"data": data}
+        headers = credentials if headers is None else dict(headers)
         async with self._api.request(
-            method, target, json=json_body, params=params, headers=headers, allow_redirects=False
+            method, target, params=params, headers=headers, allow_redirects=False, **payload
         ) as response:
             if (response.content_length or 0) > MAX_ANSWER_BYTES:
                 raise _OversizedAnswer(f"an answer of {response.content_length} bytes")
@@ -214,15 +255,20 @@ class Transport:
         safe_to_repeat: bool,
         params: Mapping[str, str] | None = None,
         deadline: float | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         """Send with retries; returns the first response that is not retried (any status).
+        The body is `json_body` as JSON, or `data` as it is. `headers`, when given, are
+        sent instead of the API's credentials (an upload to a storage host gets none).
         Raises RateLimitedError, TransientError or, for a request that is not safe to
         repeat and may have arrived, AmbiguousSubmitError. No wait runs past `deadline`
         (a clock() time): the retry that would is given up instead."""
         for attempt in range(self.policy.attempts):
             last = attempt == self.policy.attempts - 1
+            await self._wait_out_pause(deadline)
             try:
-                response = await self._request(method, url, json_body, params)
+                response = await self._request(method, url, json_body, params, data, headers)
             except UNUSABLE_URL as exc:
                 # Nothing was sent; for a URL a provider handed us, nothing ever will be.
                 raise TransientError(f"unusable URL: {exc}", provider=self.provider) from exc
@@ -248,6 +294,9 @@ class Transport:
                 continue
 
             status = response.status_code
+            reset = rate_limit_reset(response, self.clock())
+            if reset is not None:
+                self._paused_until = max(self._paused_until, reset)
             retry_after = retry_after_seconds(response, self.clock())
             too_long = retry_after is not None and retry_after > MAX_RETRY_AFTER_S
             if status == 429:
@@ -269,6 +318,19 @@ class Transport:
                 )
             return response
         raise AssertionError("unreachable")
+
+    async def _wait_out_pause(self, deadline: float | None) -> None:
+        """Before a request: wait while the API has said it has no requests left for
+        us (up to MAX_RETRY_AFTER_S a time); past the deadline, a rate limit now."""
+        pause = self._paused_until - self.clock()
+        if pause <= 0:
+            return
+        if pause > MAX_RETRY_AFTER_S or (deadline is not None and self.clock() + pause > deadline):
+            raise RateLimitedError(
+                "no requests left until the API's reset", provider=self.provider, retry_after=pause
+            )
+        log.info("%s: no requests left; waiting %.1f s for the reset", self.provider, pause)
+        await self.sleep(pause)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         delay = self.policy.backoff(attempt, self.rng)

@@ -145,6 +145,7 @@ async def discord_world(
     *,
     quotas: dict | None = None,
     fake_polls=(1, 1),
+    backend: str = "fal",
     admins: dict | None = None,
     safety: dict | None = None,
     discord: dict | None = None,
@@ -152,10 +153,12 @@ async def discord_world(
     time = FakeTime()
     async with (
         FakeDiscord() as discord_fake,
-        FAKES["fal"](API_KEY, queue_polls=fake_polls[0], running_polls=fake_polls[1]) as fal,
+        # `fal` names the fake provider whichever it is (fal unless `backend` says).
+        FAKES[backend](API_KEY, queue_polls=fake_polls[0], running_polls=fake_polls[1]) as fal,
     ):
         settings = Settings(
             data_dir=tmp_path / "data",
+            providers={"default_provider": backend},
             quotas=quotas or {},
             admins=admins or {},
             safety=safety or {},
@@ -168,7 +171,7 @@ async def discord_world(
         )
         configure_endpoints(settings)
         store = await Store.open(settings.database_path)
-        provider = make_provider("fal", fal.base_url, time)
+        provider = make_provider(backend, fal.base_url, time)
         service, bot, runner = await _start(settings, store, provider, time, discord_fake.token)
         world = DiscordWorld(
             discord_fake, fal, bot, service, store, settings, provider, time, runner

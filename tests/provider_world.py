@@ -23,7 +23,7 @@ FAKES: dict[str, type[FakeProvider]] = {
     "lannetech": FakeLannetech,
 }
 # What each provider needs on top of a plain request (PiAPI: 10..30 s only).
-REQUEST_EXTRAS = {"fal": {}, "wavespeed": {}, "piapi": {"duration": 10}, "lannetech": {}}
+REQUEST_EXTRAS: dict[str, dict] = {"fal": {}, "wavespeed": {}, "piapi": {}, "lannetech": {}}
 
 
 def png_bytes(width: int = 64, height: int = 36, color=(200, 60, 40)) -> bytes:

@@ -112,7 +112,11 @@ async def service_world(
     provider_options: dict | None = None,
 ) -> AsyncIterator[World]:
     time = FakeTime()
-    fields = {"data_dir": tmp_path / "data", **(settings_overrides or {})}
+    fields = {
+        "data_dir": tmp_path / "data",
+        "providers": {"default_provider": provider},
+        **(settings_overrides or {}),
+    }
     settings = Settings(**fields)
     async with FAKES[provider](
         API_KEY, queue_polls=fake_polls[0], running_polls=fake_polls[1]
@@ -146,12 +150,12 @@ async def service_world(
 
 def chat_service(settings: Settings, store: Store, provider, time: FakeTime) -> JobService:
     """The job service behind a chat world (tests/discord_world.py, telegram_world.py):
-    fal alone, the deny-list without NudeNet, the fake time's sleep; the adapter under
-    test registers its own delivery."""
+    one provider (fal unless the world says), the deny-list without NudeNet, the fake
+    time's sleep; the adapter under test registers its own delivery."""
     return JobService(
         store=store,
         settings=settings,
-        providers={"fal": provider},
+        providers={provider.name: provider},
         safety=SafetyChecker(DenyList.load(), None, 0.6),
         delivery={},
         sleep=time.sleep,

@@ -99,15 +99,18 @@ async def telegram_world(
     admins: dict | None = None,
     telegram: dict | None = None,
     fake_polls: tuple[int, int] = (1, 1),
+    backend: str = "fal",
 ) -> AsyncIterator[TelegramWorld]:
     time = FakeTime()
     async with (
         FakeTelegram() as fake,
-        FAKES["fal"](API_KEY, queue_polls=fake_polls[0], running_polls=fake_polls[1]) as fal,
+        # `fal` names the fake provider whichever it is (fal unless `backend` says).
+        FAKES[backend](API_KEY, queue_polls=fake_polls[0], running_polls=fake_polls[1]) as fal,
     ):
         fake.admins[GROUP] = {ADMIN}
         settings = Settings(
             data_dir=tmp_path / "data",
+            providers={"default_provider": backend},
             quotas=quotas or {},
             admins={"telegram_user_ids": [OPERATOR], **(admins or {})},
             telegram={
@@ -120,7 +123,7 @@ async def telegram_world(
         )
         store = await Store.open(settings.database_path)
         # Fake time runs fast: a job left waiting must not reach its deadline mid-test.
-        provider = make_provider("fal", fal.base_url, time, deadline=10**7)
+        provider = make_provider(backend, fal.base_url, time, deadline=10**7)
         service, adapter, serving = await _start(settings, store, provider, time)
         world = TelegramWorld(fake, fal, adapter, service, store, settings, provider, time, serving)
         try:

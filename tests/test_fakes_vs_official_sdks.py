@@ -4,6 +4,7 @@ real protocols (fal-client 1.0.3 and wavespeed 2.0.5 are test-only dependencies)
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import fal_client
@@ -15,7 +16,7 @@ import wavespeed
 from providers.mp4 import mp4_problem
 from tests.fakes.fal import FakeFal
 from tests.fakes.wavespeed import FakeWaveSpeed
-from tests.provider_world import API_KEY
+from tests.provider_world import API_KEY, png_bytes
 
 IMAGE_URI = "data:image/png;base64,iVBORw0KGgo="
 
@@ -88,15 +89,19 @@ async def test_wavespeed_sdk_completes_a_job_against_the_fake(tmp_path) -> None:
     async with FakeWaveSpeed(API_KEY) as fake:
         client = wavespeed.Client(api_key=API_KEY, base_url=fake.base_url)
         # The SDK is synchronous: run it in a thread while the fake serves on this loop.
+        # Images are URLs there: uploaded first, through the SDK's own upload.
+        picture = png_bytes()
+        image_url = await asyncio.to_thread(client.upload, io.BytesIO(picture))
         output = await asyncio.to_thread(
             client.run,
             "wavespeed-ai/framepack",
-            {"prompt": "a fox", "image": IMAGE_URI, "num_frames": 45, "seed": 3},
+            {"prompt": "a fox", "image": image_url, "num_frames": 45, "seed": 3},
             poll_interval=0.01,
         )
         video = await download(output["outputs"][0], tmp_path / "ws.mp4")
         assert mp4_problem(video) is None
-        assert fake.submits == 1
+        assert fake.submits == 1 and fake.refused == []
+        assert fake.image_bytes(image_url) == picture
         assert fake.last_headers["Authorization"] == f"Bearer {API_KEY}"
 
 
@@ -104,14 +109,15 @@ async def test_wavespeed_sdk_reports_a_failed_job(tmp_path) -> None:
     async with FakeWaveSpeed(API_KEY) as fake:
         fake.faults.fail_job = "GPU lost"
         client = wavespeed.Client(api_key=API_KEY, base_url=fake.base_url, max_retries=0)
+        image_url = await asyncio.to_thread(client.upload, io.BytesIO(png_bytes()))
         with pytest.raises(RuntimeError, match="GPU lost"):
             await asyncio.to_thread(
                 client.run,
                 "wavespeed-ai/wan-flf2v",
                 {
                     "prompt": "x",
-                    "image": IMAGE_URI,
-                    "last_image": IMAGE_URI,
+                    "first_image": image_url,
+                    "last_image": image_url,
                     "size": "832*480",
                     "duration": 5,
                 },

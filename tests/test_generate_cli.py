@@ -92,7 +92,7 @@ async def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
         cases = [
             (["--image", "missing.png"], "cannot read missing.png"),
             (["--image", "notes.txt"], "notes.txt is not an image"),
-            (["--image", "first.png", "--duration", "5"], "10 to 30 s of video, not 5 s"),
+            (["--image", "first.png", "--duration", "5"], "10 to 30 s of video here, not 5 s"),
             (
                 ["--image", "first.png", "--duration", "10", "--num-frames", "300"],
                 "give num_frames or duration, not both",

@@ -3,6 +3,7 @@ outcome, the error type, bounded retries, and never a second submit."""
 
 from __future__ import annotations
 
+import base64
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ import av
 import pytest
 from aiohttp import web
 
-from providers import Failed, Queued, Running, Succeeded
+from providers import Failed, ImageInput, Queued, Running, Succeeded
 from providers.errors import (
     AmbiguousSubmitError,
     AuthenticationError,
@@ -29,7 +30,14 @@ from providers.errors import (
 from providers.transport import RetryPolicy, Transport
 from tests.fakes.loopback import HandlerServer
 from tests.fakes.media import make_mp4
-from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider, request_for
+from tests.provider_world import (
+    API_KEY,
+    FAKES,
+    FakeTime,
+    make_provider,
+    png_bytes,
+    request_for,
+)
 
 NAMES = sorted(FAKES)
 
@@ -60,14 +68,25 @@ async def test_success_events_in_order_and_a_decodable_video(world, tmp_path: Pa
     assert kinds[0] is Queued and Running in kinds and kinds[-1] is Succeeded
     assert kinds.index(Running) > kinds.index(Queued)
     result = await provider.fetch_result(handle, events[-1], tmp_path / "out.mp4")
-    assert frame_count(result.path) == fake.jobs[handle.request_id].frames == request.frames
+    job = fake.jobs[handle.request_id]
+    # No length asked: each model's nearest to the bot's 6 s (PiAPI's shortest, 10 s).
+    assert frame_count(result.path) == job.frames
+    assert job.frames / job.fps == provider.check(request).default_seconds
+    assert job.frames / job.fps == (10 if name == "piapi" else 6)
     assert result.size_bytes == result.path.stat().st_size
     assert (fake.submits, fake.submit_attempts) == (1, 1)
-    if name != "piapi":  # PiAPI picks its own seed and does not say which
+    if name in ("piapi", "lannetech"):  # they take no seed and do not say which
+        assert result.seed is None and handle.seed is None
+    else:
         assert result.seed == fake.jobs[handle.request_id].seed is not None
-    # The image travelled inline; the API key never went to the storage host.
-    body = str(fake.jobs[handle.request_id].input)
-    assert "data:image/png;base64," in body
+    body = fake.jobs[handle.request_id].input
+    if name == "wavespeed":
+        # Uploaded through WaveSpeed's media API first (its fields are URLs), and the
+        # storage host got the bytes but never the key.
+        assert fake.image_bytes(body["image"]) == request.image.data
+        assert fake.upload_headers and API_KEY not in str(fake.upload_headers)
+    else:  # the image travelled inline
+        assert "data:image/png;base64," in str(body)
     assert API_KEY not in str(fake.media_headers)
 
 
@@ -304,7 +323,8 @@ async def test_a_refused_key_is_an_authentication_error(world, tmp_path) -> None
     fake.faults.unauthorized = True
     with pytest.raises(AuthenticationError):
         await provider.run(request_for(name), tmp_path / "out.mp4")
-    assert fake.submit_attempts == 1 and fake.submits == 0
+    # WaveSpeed's image upload, the first call, is refused: the submit is never tried.
+    assert fake.submit_attempts == (0 if name == "wavespeed" else 1) and fake.submits == 0
 
 
 async def test_an_empty_account_is_out_of_credit(world, tmp_path) -> None:
@@ -318,19 +338,29 @@ async def test_an_empty_account_is_out_of_credit(world, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("name", "changes", "message"),
     [
-        ("piapi", {"duration": 5}, "10 to 30 s of video, not 5 s"),
+        ("piapi", {"duration": 5}, "10 to 30 s of video here, not 5 s"),
         ("piapi", {"seed": 3}, "seed cannot be set here"),
         ("piapi", {"aspect_ratio": "9:16"}, "aspect ratio 9:16 is not offered"),
-        ("wavespeed", {"model": "wan-flf2v", "duration": 12}, "5 to 10 s of video"),
-        ("fal", {"model": "wan-flf2v", "num_frames": 120}, "81 to 100 frames, not 120"),
+        ("wavespeed", {"model": "wan-flf2v", "duration": 12}, "5 to 10 s of video here, not 12"),
+        ("wavespeed", {"model": "wan-flf2v", "num_inference_steps": 45}, "steps must be 1 to 40"),
+        ("wavespeed", {"model": "wan-flf2v", "guidance_scale": 1}, "must be 1.01 to 10 here"),
+        ("wavespeed", {"seed": 3_000_000_000}, "seed must be 0 to 2147483647 here"),
+        # In seconds, the user's terms: 120 frames at 30 fps is 4 s; Wan makes 81 to 100
+        # frames at 16 fps.
+        ("fal", {"model": "wan-flf2v", "num_frames": 120}, "5.1 to 6.2 s of video here, not 4 s"),
+        ("fal", {"model": "wan-flf2v", "duration": 7}, "5.1 to 6.2 s of video here, not 7 s"),
+        ("fal", {"model": "wan-flf2v", "guidance_scale": 12}, "guidance_scale must be 1 to 10"),
         ("fal", {"num_inference_steps": 20}, "num_inference_steps cannot be set here"),
         ("lannetech", {"model": "framepack-f1"}, "no framepack-f1 model here"),
+        ("lannetech", {"guidance_scale": 7.5}, "guidance_scale must be a whole number"),
+        ("lannetech", {"seed": 3}, "seed cannot be set here"),
+        ("lannetech", {"last_image": "first"}, "does not do first-last-frame jobs"),
         ("wavespeed", {"model": "framepack-f1"}, "no framepack-f1 model here"),
     ],
 )
 async def test_mapping_refuses_before_any_network_call(name, changes, message) -> None:
     time = FakeTime()
-    if changes.get("model") == "wan-flf2v":
+    if changes.get("model") == "wan-flf2v" or changes.get("last_image") == "first":
         changes["last_image"] = request_for(name).image
     async with FAKES[name](API_KEY) as fake:
         async with make_provider(name, fake.base_url, time) as provider:
@@ -340,26 +370,52 @@ async def test_mapping_refuses_before_any_network_call(name, changes, message) -
 
 
 async def test_first_last_frame_jobs_send_both_images(tmp_path) -> None:
-    for name, model, extra in [
-        ("fal", "framepack", {"strength": 0.6}),
-        ("fal", "wan-flf2v", {"num_frames": 81}),
-        ("wavespeed", "wan-flf2v", {"duration": 5}),
-        ("piapi", "framepack", {}),
-        ("lannetech", "framepack", {"strength": 0.9}),
+    for name, model, extra, options in [
+        ("fal", "framepack", {"strength": 0.6}, {}),
+        ("fal", "wan-flf2v", {"duration": 5}, {}),
+        ("wavespeed", "wan-flf2v", {"duration": 5}, {}),
+        ("piapi", "framepack", {}, {}),
+        # Undocumented: only with a model the operator names.
+        ("lannetech", "framepack", {}, {"first_last_model": "framepack-flf2v"}),
     ]:
         time = FakeTime()
         async with FAKES[name](API_KEY) as fake:
-            async with make_provider(name, fake.base_url, time) as provider:
+            fake.first_last_models = frozenset(options.values())
+            first, last = png_bytes(color=(200, 0, 0)), png_bytes(color=(0, 0, 200))
+            async with make_provider(name, fake.base_url, time, **options) as provider:
                 request = request_for(
-                    name, model=model, last_image=request_for(name).image, **extra
+                    name,
+                    model=model,
+                    image=ImageInput(data=first, mime_type="image/png"),
+                    last_image=ImageInput(data=last, mime_type="image/png"),
+                    **extra,
                 )
                 result = await provider.run(request, tmp_path / f"{name}-{model}.mp4")
             job = next(iter(fake.jobs.values()))
-        body = str(job.input)
-        assert body.count("data:image/png;base64,") == 2, (name, model)
+            body = job.input
+            if name == "wavespeed":
+                sent = [fake.image_bytes(body["first_image"]), fake.image_bytes(body["last_image"])]
+            else:
+                fields = {
+                    "fal": ("image_url", "end_image_url"),
+                    "piapi": ("start_image", "end_image"),
+                }
+                if model == "wan-flf2v":
+                    fields["fal"] = ("start_image_url", "end_image_url")
+                sent = [
+                    _decoded(body["input"] if name == "piapi" else body, field)
+                    for field in fields.get(name, ("image_url", "end_image_url"))
+                ]
+        assert sent == [first, last], (name, model)
         assert frame_count(result.path) == job.frames
         if "strength" in extra:
             assert job.input["strength"] == extra["strength"]
+
+
+def _decoded(body: dict, field: str) -> bytes:
+    uri = body[field]
+    assert uri.startswith("data:image/png;base64,")
+    return base64.b64decode(uri.split(",", 1)[1])
 
 
 async def test_fal_cancel_stops_the_job(tmp_path) -> None:

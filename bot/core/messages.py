@@ -137,9 +137,17 @@ def blocked(check: str) -> str:
     return f"This request was stopped by {name}. Your credits were not charged."
 
 
-def accepted(cost_mc: int, position: int) -> str:
+def seconds_text(seconds: float) -> str:
+    """A video's length as users read it: 6 -> "6 s", 5.0625 -> "5.1 s"."""
+    return f"{round(seconds, 1):g} s"
+
+
+def accepted(cost_mc: int, position: int, seconds: float) -> str:
     where = "next in line" if position <= 1 else f"number {position} in the queue"
-    return f"Queued ({where}). This video costs {format_credits(cost_mc)} credits."
+    return (
+        f"Queued ({where}). This {seconds_text(seconds)} video costs "
+        f"{format_credits(cost_mc)} credits."
+    )
 
 
 # --- progress and results --------------------------------------------------------------
@@ -197,7 +205,7 @@ def caption(
         f"“{quote(prompt, 120)}”",
         provider,
         f"seed {seed}" if seed is not None else None,
-        f"{seconds:g} s",
+        seconds_text(seconds),
         f"{format_credits(cost_mc)} credits",
     ]
     if remaining_mc is not None:

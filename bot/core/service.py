@@ -65,7 +65,7 @@ from providers import (
     Running,
     Succeeded,
 )
-from providers.contract import JobTag, lost_with_restart, reruns_lost_jobs
+from providers.contract import FPS, JobTag, lost_with_restart, reruns_lost_jobs, settle
 from providers.errors import (
     ContentPolicyError,
     InvalidInputError,
@@ -293,13 +293,17 @@ class JobService:
             remote_images.append(remote)
         try:
             generation = self._generation_request(prompt, options, remote_images, safety_on)
-            provider.check(generation)
+            # The length pinned to what this model makes (its nearest to the default
+            # when none was asked): the cost, the status and any fallback mean it.
+            spec = provider.check(generation)
+            generation = settle(generation, spec)
         except (ValidationError, ValueError) as exc:
             return Refused("bad_option", messages.bad_option("options", _first_error(exc)))
         except InvalidInputError as exc:
             return Refused("provider", messages.provider_cannot(provider_name, exc.message))
 
-        cost = job_cost_mc(generation.frames, generation.resolution)
+        seconds = spec.made_seconds(generation)
+        cost = job_cost_mc(round(seconds * FPS), generation.resolution)
         job = NewJob(
             platform=who.platform,
             user_key=who.user_key,
@@ -308,7 +312,7 @@ class JobService:
             provider=provider_name,
             cost_mc=cost,
             reply_ref=dict(request.reply_ref),
-            request=self._stored_request(generation, who, safety_on),
+            request=self._stored_request(generation, seconds, who, safety_on),
         )
         await asyncio.to_thread(self._save_inputs, job.id, remote_images)
         # The caps are read before the transaction: the writer is the one thing every
@@ -343,10 +347,12 @@ class JobService:
             job.id,
             who.user_key,
             provider_name,
-            generation.frames,
+            round(seconds * FPS),
             cost,
         )
-        return Accepted(job.id, cost, position, provider_name, messages.accepted(cost, position))
+        return Accepted(
+            job.id, cost, position, provider_name, messages.accepted(cost, position, seconds)
+        )
 
     async def _on_cpu(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -389,12 +395,13 @@ class JobService:
 
     @staticmethod
     def _stored_request(
-        generation: GenerationRequest, who: Requester, safety_on: bool
+        generation: GenerationRequest, seconds: float, who: Requester, safety_on: bool
     ) -> dict[str, Any]:
         stored = generation.model_dump(mode="json", exclude={"image", "last_image"})
         stored.update(
             has_last_image=generation.last_image is not None,
-            frames=generation.frames,
+            # The video's length (at 30 fps), as the model makes it.
+            frames=round(seconds * FPS),
             channel_key=who.channel_key,
             role_keys=list(who.role_keys),
             safety=safety_on,

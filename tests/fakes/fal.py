@@ -8,6 +8,7 @@ import time
 
 from aiohttp import web
 
+from tests.fakes.documented import FAL
 from tests.fakes.provider_base import KIND, FakeProvider
 
 
@@ -43,26 +44,31 @@ class FakeFal(FakeProvider):
         parts = [request.match_info["owner"], request.match_info["alias"]]
         if "sub" in request.match_info:
             parts.append(request.match_info["sub"])
-        if not body.get("prompt") or not (body.get("image_url") or body.get("start_image_url")):
+        app = "/".join(parts)
+        schema = FAL.get(app)
+        if schema is None:
+            return self.json({"detail": f"Application '{app}' not found"}, 404)
+        found = self.undocumented(schema, body)
+        if found:
+            # fal answers a body its schema refuses with 422 and pydantic-style details.
             return self.json(
                 {
                     "detail": [
-                        {
-                            "loc": ["body", "prompt"],
-                            "msg": "field required",
-                            "type": "value_error.missing",
-                        }
+                        {"loc": ["body"], "msg": problem, "type": "value_error"}
+                        for problem in found
                     ]
                 },
                 422,
             )
+        document = schema.model_validate(body)
         job = self.new_job(
-            "/".join(parts),
+            app,
             body,
-            frames=int(body.get("num_frames", 180)),
-            resolution=body.get("resolution", "480p"),
-            aspect=body.get("aspect_ratio", "16:9"),
-            seed=body.get("seed"),
+            frames=document.num_frames,
+            resolution=document.resolution,
+            aspect=getattr(document, "aspect_ratio", "16:9"),
+            seed=document.seed,
+            fps=getattr(document, "frames_per_second", 30),
         )
         await self.after_accept()
         return self.json({"request_id": job.id, **self._urls(request, job.id), "queue_position": 0})

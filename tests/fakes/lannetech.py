@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tests.fakes.documented import LannetechFirstLast, LannetechGenerate
 from tests.fakes.provider_base import KIND, FakeProvider
 
 BODY = web.RequestKey("body", dict)
 
 
 class FakeLannetech(FakeProvider):
+    first_last_models: frozenset[str] = frozenset()
+
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/generate-video", self.dispatch, name="api")
         self.app.middlewares.insert(0, self._name_by_body)
@@ -33,15 +36,22 @@ class FakeLannetech(FakeProvider):
         body = request[BODY]
         if set(body) == {"request_id"}:
             return await self.status(body["request_id"])
-        if not body.get("prompt") or not body.get("image_url"):
-            return self.json({"error": "prompt and image_url are required"}, 400)
+        # The documented model; an operator's undocumented first-last model (named in
+        # `first_last_models`) is taken in fal's shape, with end_image_url.
+        schema = (
+            LannetechFirstLast if body.get("model") in self.first_last_models else LannetechGenerate
+        )
+        found = self.undocumented(schema, body)
+        if found:
+            return self.json({"error": "; ".join(found)}, 400)
+        document = schema.model_validate(body)
         job = self.new_job(
-            body.get("model", "framepack"),
+            document.model,
             body,
-            frames=int(body.get("num_frames", 180)),
-            resolution=body.get("resolution", "480p"),
-            aspect=body.get("aspect_ratio", "16:9"),
-            seed=body.get("seed"),
+            frames=document.num_frames,
+            resolution=document.resolution,
+            aspect=document.aspect_ratio,
+            seed=None,
         )
         await self.after_accept()
         return self.json({"request_id": job.id, "status": "pending"})
@@ -60,6 +70,4 @@ class FakeLannetech(FakeProvider):
             return self.json(
                 {**base, "status": "failed", "error": self.faults.fail_job or "content flagged"}
             )
-        return self.json(
-            {**base, "status": "success", "video": {"url": self.media_url(job)}, "seed": job.seed}
-        )
+        return self.json({**base, "status": "success", "video": {"url": self.media_url(job)}})

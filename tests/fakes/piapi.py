@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tests.fakes.documented import PiAPITask
 from tests.fakes.provider_base import FakeJob, FakeProvider
 
 
 class FakePiAPI(FakeProvider):
+    # True: answer a submit with the task at the top level, as the framepack page shows
+    # ({"task_id", "status", "created_at"}); False: inside the unified API's `data`.
+    top_level_answers = False
+
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/api/v1/task", self.submit, name="submit")
         router.add_get("/api/v1/task/{id}", self.status, name="status")
@@ -39,23 +44,22 @@ class FakePiAPI(FakeProvider):
 
     async def submit(self, request: web.Request) -> web.Response:
         body = await request.json()
-        task_input = body.get("input") or {}
-        if body.get("model") != "Qubico/framepack" or body.get("task_type") != "img2video":
-            return self.json({"code": 400, "message": "unknown model or task type"}, 400)
-        duration = task_input.get("duration")
-        if not isinstance(duration, int) or not 10 <= duration <= 30:
-            return self.json({"code": 400, "message": "duration must be 10 to 30"}, 400)
-        if not task_input.get("start_image"):
-            return self.json({"code": 400, "message": "start_image is required"}, 400)
+        found = self.undocumented(PiAPITask, body)
+        if found:
+            return self.json({"code": 400, "message": "; ".join(found)}, 400)
+        task = PiAPITask.model_validate(body)
         job = self.new_job(
             "Qubico/framepack",
             body,
-            frames=duration * 30,
+            frames=task.input.duration * 30,
             resolution="480p",
             aspect="16:9",
             seed=None,
         )
         await self.after_accept()
+        if self.top_level_answers:
+            # The submit answer as the model's page documents it.
+            return self.json({"task_id": job.id, "status": "pending", "created_at": "2026-12-01"})
         return self._task(job, "pending")
 
     async def status(self, request: web.Request) -> web.Response:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.documented import Documented, problems
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.media import SIZES, make_mp4
 
@@ -26,6 +27,7 @@ class Faults:
     unauthorized: bool = False  # every API call answers 401
     no_credit: bool = False  # submits answer 402
     rate_limit: int = 0  # the next N API calls answer 429 with Retry-After
+    rate_limit_on: str | None = None  # only calls of this kind (submit | status); None: all
     retry_after: float = 2.0
     error_burst: int = 0  # the next N calls of kind `burst_on` answer `burst_status`
     burst_status: int = 503
@@ -54,6 +56,7 @@ class FakeJob:
     cancelled: bool = False
     created: float = field(default_factory=time.monotonic)
     seconds: float | None = None  # runs this long after its submit (real time), if set
+    fps: int = 30  # the frame rate the model makes its video at
 
     def stage(self, faults: Faults, queue_polls: int, running_polls: int) -> str:
         if self.cancelled:
@@ -86,6 +89,9 @@ class FakeProvider(LoopbackServer):
         self.submit_attempts = 0  # submit requests received, accepted or not
         self.calls: Counter[str] = Counter()
         self.media_downloads = 0
+        # Submit bodies refused for not being what the documentation requires: the
+        # problems found in each, in order.
+        self.refused: list[list[str]] = []
         self.last_headers: dict[str, str] = {}
         self.received: list[str] = []  # every request line, headers and body
         self.media_headers: dict[str, str] = {}
@@ -119,6 +125,7 @@ class FakeProvider(LoopbackServer):
         resolution: str,
         aspect: str,
         seed: int | None,
+        fps: int = 30,
     ) -> FakeJob:
         job_id = f"{type(self).__name__.lower()}-{next(self._ids)}"
         size = SIZES[
@@ -127,7 +134,7 @@ class FakeProvider(LoopbackServer):
                 aspect if aspect in ("16:9", "9:16") else "16:9",
             )
         ]
-        job = FakeJob(job_id, endpoint, body, frames, size, seed, seconds=self.job_seconds)
+        job = FakeJob(job_id, endpoint, body, frames, size, seed, seconds=self.job_seconds, fps=fps)
         self.jobs[job_id] = job
         self.submits += 1
         return job
@@ -136,6 +143,14 @@ class FakeProvider(LoopbackServer):
         """The slow-submit fault: the job exists, the answer comes late."""
         if self.faults.slow_submit:
             await asyncio.sleep(self.faults.slow_submit)
+
+    def undocumented(self, schema: type[Documented], body: Any) -> list[str]:
+        """What the provider's documentation says is wrong with a submit body; each
+        refusal is recorded for tests to read."""
+        found = problems(schema, body)
+        if found:
+            self.refused.append(found)
+        return found
 
     def polled(self, job: FakeJob) -> str:
         job.polls += 1
@@ -162,7 +177,7 @@ class FakeProvider(LoopbackServer):
         self.received.append(f"{request.method} {request.path_qs}\n{dict(request.headers)}\n")
         self.received.append(body.decode("utf-8", "replace"))
         route = request.get(KIND) or request.match_info.route.name or ""
-        if route == "media":
+        if route.startswith("media"):  # storage (videos, uploads): no key, no faults
             return await handler(request)
         self.calls[route] += 1
         self.last_headers = dict(request.headers)
@@ -187,7 +202,9 @@ class FakeProvider(LoopbackServer):
         faults = self.faults
         if faults.unauthorized or not self.authorized(request):
             return self.json({"detail": "Invalid API key"}, 401)
-        if faults.rate_limit:
+        if route == "upload":  # the fault switches are about jobs, not image uploads
+            return await handler(request)
+        if faults.rate_limit and faults.rate_limit_on in (None, route):
             faults.rate_limit -= 1
             return web.Response(
                 status=429,
@@ -211,7 +228,7 @@ class FakeProvider(LoopbackServer):
             return web.Response(status=self.faults.expired_result or 404, text="expired")
         self.media_downloads += 1
         self.media_headers = dict(request.headers)
-        data = self.video_override or make_mp4(job.frames, *job.size)
+        data = self.video_override or make_mp4(job.frames, *job.size, fps=job.fps)
         if self.faults.truncated_result:
             data = data[: len(data) // 2]
         return web.Response(body=data, content_type="video/mp4")
