@@ -11,7 +11,7 @@ from pathlib import Path
 
 from storage.audit import AuditEntry, AuditLog
 from storage.db import SCHEMA_VERSION, Connection, Database, StorageError
-from storage.jobs import FINAL_STATES, JobRecord, JobState, JobStore, NewJob
+from storage.jobs import FINAL_STATES, DuplicateSource, JobRecord, JobState, JobStore, NewJob
 from storage.limits import LimitOverride, LimitStore
 from storage.quota_ledger import Caps, Limit, QuotaLedger, Refusal, ReserveOutcome, member_key
 from storage.scope_settings import ScopeSettings
@@ -51,6 +51,7 @@ __all__ = [
     "Caps",
     "Connection",
     "Database",
+    "DuplicateSource",
     "JobRecord",
     "JobState",
     "JobStore",

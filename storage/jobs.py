@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -62,6 +63,10 @@ class InvalidTransition(Exception):
     pass
 
 
+class DuplicateSource(Exception):
+    """A job was already made from this platform event (see NewJob.source)."""
+
+
 def new_job_id() -> str:
     """Short, URL- and custom_id-safe, hard to guess: 12 hex characters."""
     return secrets.token_hex(6)
@@ -77,6 +82,9 @@ class NewJob:
     provider: str
     cost_mc: int
     reply_ref: dict[str, Any] = field(default_factory=dict)
+    # The platform event the job is made from ("telegram:<chat>:<message>", ...): at
+    # most one job per event, however often the platform delivers it.
+    source: str | None = None
     id: str = field(default_factory=new_job_id)
 
 
@@ -144,26 +152,39 @@ class JobStore:
         self._db = db
 
     async def insert(self, job: NewJob, *, now: datetime, tx: Connection) -> None:
+        """Raises DuplicateSource when a job was already made from `job.source` (the
+        transaction is then to be rolled back: nothing of it may stand)."""
         at = timestamp(now)
-        await tx.execute(
-            "INSERT INTO jobs (id, platform, user_key, guild_key, channel_id, reply_ref, request,"
-            " provider, state, cost_mc, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job.id,
-                job.platform,
-                job.user_key,
-                job.guild_key,
-                job.channel_id,
-                json.dumps(job.reply_ref),
-                json.dumps(job.request),
-                job.provider,
-                JobState.QUEUED.value,
-                job.cost_mc,
-                at,
-                at,
-            ),
-        )
+        try:
+            await tx.execute(
+                "INSERT INTO jobs (id, platform, user_key, guild_key, channel_id, reply_ref,"
+                " request, provider, state, cost_mc, created_at, updated_at, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.platform,
+                    job.user_key,
+                    job.guild_key,
+                    job.channel_id,
+                    json.dumps(job.reply_ref),
+                    json.dumps(job.request),
+                    job.provider,
+                    JobState.QUEUED.value,
+                    job.cost_mc,
+                    at,
+                    at,
+                    job.source,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            if job.source is not None and "jobs.source" in str(exc):
+                raise DuplicateSource(job.source) from exc
+            raise
+
+    async def from_source(self, source: str) -> JobRecord | None:
+        """The job made from this platform event, if one was."""
+        row = await self._db.fetch_one("SELECT * FROM jobs WHERE source = ?", (source,))
+        return JobRecord.from_row(row) if row else None
 
     async def get(self, job_id: str) -> JobRecord | None:
         row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))

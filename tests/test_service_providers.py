@@ -174,3 +174,27 @@ async def test_a_fallback_makes_the_length_that_was_charged(tmp_path: Path) -> N
         made = next(iter(other.jobs.values()))
         assert made.frames == 300 and made.input["num_frames"] == 300
         await world.service.providers["fal"].aclose()
+
+
+async def test_the_same_platform_event_submitted_twice_at_once_makes_one_job(
+    tmp_path: Path,
+) -> None:
+    """Two deliveries of one event racing past the adapter's check: the store's unique
+    source takes one; the other's reservation is rolled back with it."""
+    import asyncio
+    from dataclasses import replace
+
+    async with service_world(tmp_path) as world:
+        request = replace(animate(), source="telegram:5001:42")
+        first, second = await asyncio.gather(
+            world.service.submit(request), world.service.submit(request)
+        )
+        outcomes = sorted((first, second), key=lambda o: isinstance(o, Refused))
+        assert isinstance(outcomes[0], Accepted)
+        assert isinstance(outcomes[1], Refused) and outcomes[1].reason == "duplicate"
+        await world.service.join()
+        (job,) = await world.service.history("discord:1")
+        assert await world.store.ledger.entries(job.id) == {"reserve": 6000, "commit": 6000}
+        again = await world.service.submit(request)
+        assert isinstance(again, Refused) and again.reason == "duplicate"
+        assert world.fake.submits == 1

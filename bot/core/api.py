@@ -59,6 +59,10 @@ class AnimateRequest:
     last_image: bytes | None = field(default=None, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
     reply_ref: Mapping[str, Any] = field(default_factory=dict)
+    # The platform event this request came from, unique per platform: "telegram:<chat
+    # id>:<message id>", "discord:message:<id>", "telegram:press:<query id>". Platforms
+    # deliver at least once; one event makes at most one job. None: no such event (CLI).
+    source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,9 @@ def job_history(jobs) -> str:
 
 
 UNKNOWN_JOB = "I do not know that job any more."
+# Said (where anything is said) when a platform hands over an event already handled.
+ALREADY_TAKEN = "I already have that request; its video is on the way."
+BUTTON_UNKNOWN = "This button no longer works. Please start again with /animate."
 NOTHING_TO_EXTEND = "Only a finished video can be extended."
 INPUTS_GONE = "The images of that job are no longer stored, so it cannot be repeated."
 NOT_YOURS = "Only the person who asked for this video, or an admin, can cancel it."

@@ -73,7 +73,15 @@ from providers.errors import (
     RateLimitedError,
     TransientError,
 )
-from storage import Connection, JobRecord, JobState, NewJob, ReserveOutcome, Store
+from storage import (
+    Connection,
+    DuplicateSource,
+    JobRecord,
+    JobState,
+    NewJob,
+    ReserveOutcome,
+    Store,
+)
 from storage.jobs import InvalidTransition
 
 T = TypeVar("T")
@@ -248,8 +256,16 @@ class JobService:
             return messages.image_too_many_bytes(size_bytes, limit)
         return None
 
+    async def already_taken(self, source: str | None) -> bool:
+        """For adapters, before they answer an event at all: whether a job was already
+        made from it (a platform handing the same event over again)."""
+        return source is not None and await self.store.jobs.from_source(source) is not None
+
     async def submit(self, request: AnimateRequest) -> Accepted | Refused:
         who = request.requester
+        if await self.already_taken(request.source):
+            log.info("%s: already taken; not a second job", request.source)
+            return Refused("duplicate", messages.ALREADY_TAKEN)
         raw_options = dict(request.options)
         if isinstance(raw_options.get("negative_prompt"), str):
             raw_options["negative_prompt"] = clean_prompt(raw_options["negative_prompt"])
@@ -313,6 +329,7 @@ class JobService:
             cost_mc=cost,
             reply_ref=dict(request.reply_ref),
             request=self._stored_request(generation, seconds, who, safety_on),
+            source=request.source,
         )
         await asyncio.to_thread(self._save_inputs, job.id, remote_images)
         # The caps are read before the transaction: the writer is the one thing every
@@ -332,7 +349,11 @@ class JobService:
                 await self.store.jobs.insert(job, now=self.clock(), tx=tx)
             return outcome
 
-        outcome = await self.store.db.run(reserve_and_insert)
+        try:
+            outcome = await self.store.db.run(reserve_and_insert)
+        except DuplicateSource:  # the same event, handled twice at once: rolled back
+            await asyncio.to_thread(shutil.rmtree, self.jobs_dir / job.id, True)
+            return Refused("duplicate", messages.ALREADY_TAKEN)
         if not outcome.granted:
             await asyncio.to_thread(shutil.rmtree, self.jobs_dir / job.id, True)
             assert outcome.refusal is not None  # a refused reservation says which cap
@@ -866,18 +887,25 @@ class JobService:
         task.add_done_callback(self._side_tasks.discard)
 
     async def follow_up(
-        self, job_id: str, by: Requester, *, extend: bool, reply_ref: Mapping[str, Any]
+        self,
+        job_id: str,
+        by: Requester,
+        *,
+        extend: bool,
+        reply_ref: Mapping[str, Any],
+        source: str | None = None,
     ) -> Accepted | Refused:
         """Retry (the same inputs, a new seed) or Extend (a new job whose first frame is
         the last frame of this one's video). Charged to `by` like any new job."""
         job = await self.store.jobs.get(job_id)
-        if job is None or not self.authority.may_follow_up(by, job):
-            return Refused("unknown_job", messages.UNKNOWN_JOB)
+        refusal = self._follow_up_refusal(job, by, extend=extend)
+        if refusal is not None:
+            return refusal
+        assert job is not None
         folder = self.jobs_dir / job.id
         try:
             if extend:
-                if job.state is not JobState.DELIVERED or not job.result_path:
-                    return Refused("not_finished", messages.NOTHING_TO_EXTEND)
+                assert job.result_path is not None
                 first = await asyncio.to_thread(last_frame_png, Path(job.result_path))
                 last = None
             else:
@@ -907,8 +935,25 @@ class JobService:
             options["model"] = "framepack"
         options = {k: v for k, v in options.items() if v is not None}
         return await self.submit(
-            AnimateRequest(by, stored["prompt"], first, last, options, dict(reply_ref))
+            AnimateRequest(by, stored["prompt"], first, last, options, dict(reply_ref), source)
         )
+
+    async def follow_up_refusal(
+        self, job_id: str, by: Requester, *, extend: bool
+    ) -> Refused | None:
+        """Why `by` may not Retry or Extend this job, or None when they may: for
+        adapters, before they post or show anything of the job (its first frame is
+        someone's picture)."""
+        return self._follow_up_refusal(await self.store.jobs.get(job_id), by, extend=extend)
+
+    def _follow_up_refusal(
+        self, job: JobRecord | None, by: Requester, *, extend: bool
+    ) -> Refused | None:
+        if job is None or not self.authority.may_follow_up(by, job):
+            return Refused("unknown_job", messages.UNKNOWN_JOB)
+        if extend and (job.state is not JobState.DELIVERED or not job.result_path):
+            return Refused("not_finished", messages.NOTHING_TO_EXTEND)
+        return None
 
     async def first_frame(self, job_id: str) -> bytes | None:
         """The first frame a job was made from (JPEG), as kept for Retry; None once the

@@ -107,6 +107,7 @@ class AnimateCog(commands.Cog):
                 last,
                 options,
                 reply_ref_of(interaction, callback),
+                f"discord:interaction:{interaction.id}",
             )
         )
         await show_outcome(interaction, outcome)

@@ -67,6 +67,7 @@ class JobButton(
             who,
             extend=self.action == "extend",
             reply_ref=reply_ref_of(interaction, callback),
+            source=f"discord:interaction:{interaction.id}",
         )
         await interaction.edit_original_response(
             content=outcome.message,

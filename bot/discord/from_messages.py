@@ -108,6 +108,7 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
                 last,
                 options,
                 reply_ref_of(interaction, callback),
+                f"discord:interaction:{interaction.id}",
             )
         )
         await show_outcome(interaction, outcome)
@@ -196,6 +197,11 @@ class MessageCog(commands.Cog):
         if me not in message.mentions and not await self._replies_allowed(message):
             return
         prompt = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
+        # A gateway resume replays events: the message is the request's identity.
+        request_source = f"discord:message:{message.id}"
+        if await self.bot.service.already_taken(request_source):
+            log.info("%s: handled before; ignored", request_source)
+            return
         retry_after = self.bot.rate_limit.hit(message.author.id)
         if retry_after:
             await message.reply(
@@ -222,7 +228,7 @@ class MessageCog(commands.Cog):
         who = requester_from_message(message)
         reply_ref = {"message_id": str(message.id), "status_message_id": str(status.id)}
         outcome = await self.bot.service.submit(
-            AnimateRequest(who, prompt, first, last, {}, reply_ref)
+            AnimateRequest(who, prompt, first, last, {}, reply_ref, request_source)
         )
         await status.edit(
             content=outcome.message,

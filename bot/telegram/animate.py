@@ -236,6 +236,12 @@ class AnimateHandlers:
         user = request.from_user
         if first is None or user is None:
             return
+        # Telegram hands an unconfirmed update over again after a crash: the message
+        # is the request's identity, and a second delivery gets nothing at all.
+        source = request_source(request)
+        if await self.service.already_taken(source):
+            log.info("%s: handled before; ignored", source)
+            return
         retry_after = self.rate.hit(user.id)
         if retry_after:
             await reply(request, messages.slow_down(math.ceil(retry_after)))
@@ -277,6 +283,7 @@ class AnimateHandlers:
                     "request_message_id": request.message_id,
                     "status_message_id": status_id,
                 },
+                source,
             )
         )
         # Accepted: the service's first update (queue place, cost, Cancel) edits the
@@ -325,6 +332,11 @@ class AnimateHandlers:
         return bool(
             await self.service.scoped.get("reply_without_mention", channel_key=key, guild_key=key)
         )
+
+
+def request_source(message: Message) -> str:
+    """The request's identity: its chat and message (message ids are per chat)."""
+    return f"telegram:{message.chat_id}:{message.message_id}"
 
 
 def _request_words(message: Message, bot_username: str | None) -> str | None:

@@ -33,7 +33,6 @@ from bot.telegram.animate import AnimateHandlers
 from bot.telegram.buttons import Buttons
 from bot.telegram.commands import Commands
 from bot.telegram.delivery import TelegramDelivery
-from bot.telegram.keyboards import CALLBACK
 from bot.telegram.replies import reply
 from bot.telegram.status import StatusBoard
 from bot.telegram.who import ChatAdmins
@@ -105,14 +104,18 @@ class TelegramAdapter:
         """Every handler, in one place. Order matters within a group: the first match
         handles an update."""
         app = self.application
-        app.add_handler(CommandHandler("animate", self.animate.on_command))
+        # New messages only: an edit arrives as an update too (`edited_message`), and
+        # would otherwise start a second job or repeat a command. Edits are not read.
+        new = filters.UpdateType.MESSAGE
+        app.add_handler(CommandHandler("animate", self.animate.on_command, filters=new))
         for name, handler in self.commands.handlers().items():
-            app.add_handler(CommandHandler(name, handler))
-        images = filters.PHOTO | filters.Document.IMAGE
+            app.add_handler(CommandHandler(name, handler, filters=new))
+        images = (filters.PHOTO | filters.Document.IMAGE) & new
         app.add_handler(MessageHandler(images, self.animate.on_image))
-        plain_replies = filters.TEXT & filters.REPLY & ~filters.COMMAND
+        plain_replies = filters.TEXT & filters.REPLY & ~filters.COMMAND & new
         app.add_handler(MessageHandler(plain_replies, self.animate.on_text_reply))
-        app.add_handler(CallbackQueryHandler(self.buttons.on_press, pattern=CALLBACK))
+        # Every callback query, junk included: each gets an answer.
+        app.add_handler(CallbackQueryHandler(self.buttons.on_press))
         app.add_error_handler(self.on_error)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

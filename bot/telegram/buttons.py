@@ -29,8 +29,14 @@ class Buttons:
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        match = CALLBACK.match(query.data or "") if query is not None else None
-        if query is None or match is None:
+        if query is None:
+            return
+        # callback_data is whatever the client sent: parse it, and answer even junk
+        # (an unanswered query leaves the user's app spinning).
+        match = CALLBACK.match(query.data or "")
+        if match is None:
+            log.info("callback query with unknown data %r", (query.data or "")[:64])
+            await query.answer(messages.BUTTON_UNKNOWN, show_alert=True)
             return
         message = query.message
         if not isinstance(message, Message):  # too old for Telegram to show it
@@ -50,17 +56,28 @@ class Buttons:
                 messages.CANNOT_CANCEL if allowed else messages.NOT_YOURS, show_alert=True
             )
             return
-        # Retry or Extend: a new job, with its own status message under this video.
+        # Retry or Extend: who may is decided before anything is posted (the status
+        # shows the job's first frame: someone's picture).
+        extend = action == "extend"
+        refusal = await self.service.follow_up_refusal(job_id, who, extend=extend)
+        if refusal is not None:
+            await query.answer(refusal.message, show_alert=True)
+            return
+        source = f"telegram:press:{query.id}"  # a press handed over again is no new job
+        if await self.service.already_taken(source):
+            await query.answer(messages.ALREADY_TAKEN)
+            return
         await query.answer()
         status = await post_status(message, await self._placeholder(job_id))
         outcome = await self.service.follow_up(
             job_id,
             who,
-            extend=action == "extend",
+            extend=extend,
             reply_ref={
                 "request_message_id": message.message_id,
                 "status_message_id": status.message_id,
             },
+            source=source,
         )
         if not isinstance(outcome, Accepted):
             await status.edit_caption(caption=outcome.message, reply_markup=None)

@@ -101,6 +101,17 @@ class FakeTelegram(LoopbackServer):
         self._new_update.set()
         return update
 
+    def redeliver(self, update: dict[str, Any]) -> None:
+        """What Telegram does after a bot died before confirming an update (by asking
+        for a higher offset): the same update, same update_id, is handed over again."""
+        self._updates.append(update)
+        self._updates.sort(key=lambda u: u["update_id"])
+        self._new_update.set()
+
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """Updates not yet confirmed by the bot."""
+        return list(self._updates)
+
     def add_file(self, data: bytes) -> str:
         file_id = f"file-{len(self.files) + 1}"
         self.files[file_id] = data

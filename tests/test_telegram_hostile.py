@@ -1,0 +1,109 @@
+"""Telegram under hostile or careless input: forged and junk buttons, updates handed over
+twice, edited captions, files whose size or path lies. The real python-telegram-bot
+against the loopback Bot API, the real job service and store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.provider_world import png_bytes
+from tests.telegram_world import telegram_world
+
+STRANGER = 6006  # a user in a private chat of their own
+
+
+def _buttons(message: dict) -> dict[str, str]:
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+@pytest.mark.parametrize("action", ["Retry", "Extend"])
+async def test_a_forged_follow_up_for_someone_elses_job_shows_nothing(
+    action: str, tmp_path: Path
+) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        private = fake.photo_message(png_bytes(128, 72, (250, 10, 10)), "/animate my picture")
+        fake.push_update(message=private)
+        video = await world.video_for(private)
+        await world.service.join()
+        photos_before = len(fake.of_method("sendPhoto"))
+        # The stranger copies the button's data into a press in their own chat.
+        elsewhere = fake.message("hello", chat_id=STRANGER, user_id=STRANGER)
+        fake.press(_buttons(video)[action], elsewhere, user_id=STRANGER)
+        (answer,) = await world.wait_for(lambda: fake.of_method("answerCallbackQuery"))
+        await world.service.join()
+        assert "do not know that job" in answer.params["text"]
+        assert len(fake.of_method("sendPhoto")) == photos_before  # no first frame shown
+        assert not [c for c in fake.calls if int(c.params.get("chat_id") or 0) == STRANGER]
+        assert await world.service.history(f"telegram:{STRANGER}") == []
+        assert world.fal.submits == 1
+
+
+JUNK = [
+    "\x00\xff\xfe garbage",
+    "fp:retry:../../etc/passwd",
+    "x" * 64,
+    "fp:retry:ABCDEF012345",
+    "",
+]
+
+
+async def test_junk_button_data_is_always_answered(tmp_path: Path) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        anywhere = fake.message("hi")
+        pressed = [fake.press(data, anywhere)["callback_query"]["id"] for data in JUNK]
+        answers = await world.wait_for(
+            lambda: (
+                len(fake.of_method("answerCallbackQuery")) >= len(JUNK)
+                and fake.of_method("answerCallbackQuery")
+            )
+        )
+        assert all("no longer works" in a.params["text"] for a in answers)
+        assert sorted(a.params["callback_query_id"] for a in answers) == sorted(pressed)
+        assert world.fal.submit_attempts == 0
+
+
+async def test_a_photo_handed_over_again_after_a_restart_is_one_job(tmp_path: Path) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        request = fake.photo_message(png_bytes(128, 72), "/animate only once")
+        update = fake.push_update(message=request)
+        await world.video_for(request)
+        await world.service.join()
+        await world.restart()  # the next process; Telegram hands the update over again
+        fake.redeliver(update)
+        later = fake.photo_message(png_bytes(128, 72), "/animate a new one", user_id=7002)
+        fake.push_update(message=later)
+        await world.video_for(later)
+        # The bot took the redelivered update (and confirmed it with a higher offset).
+        await world.wait_for(lambda: update not in fake.pending_updates())
+        await world.service.join()
+        jobs = await world.service.history("telegram:7001")
+        ledger = await world.store.ledger.entries(jobs[0].id)
+    assert len(jobs) == 1 and world.fal.submits == 2  # the original and the later one
+    assert ledger == {"reserve": 6000, "commit": 6000}
+    assert len([m for m in fake.sent.values() if m.get("reply_to") == request["message_id"]]) == 1
+
+
+async def test_an_edited_caption_starts_no_job(tmp_path: Path) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        request = fake.photo_message(png_bytes(128, 72), "/animate first words")
+        fake.push_update(message=request)
+        await world.video_for(request)
+        await world.service.join()
+        edited = {**request, "caption": "/animate other words", "edit_date": request["date"] + 5}
+        fake.push_update(edited_message=edited)
+        # An edit of a photo that never asked anything does not ask now either.
+        quiet = fake.photo_message(png_bytes(128, 72), user_id=7003, chat_id=7003)
+        fake.push_update(message=quiet)
+        fake.push_update(edited_message={**quiet, "caption": "/animate now", "edit_date": 1})
+        later = fake.photo_message(png_bytes(128, 72), "/animate later", user_id=7002)
+        fake.push_update(message=later)
+        await world.video_for(later)
+        await world.service.join()
+    assert sorted(j.input["prompt"] for j in world.fal.jobs.values()) == ["first words", "later"]
