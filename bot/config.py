@@ -90,6 +90,10 @@ class TelegramConfig(Section):
     # base_url is a local Bot API server started with --local: no 20 MB download
     # limit, uploads up to 2000 MB.
     local_mode: bool = False
+    # With local_mode: the local Bot API server's files directory (its --dir). Its
+    # getFile answers are absolute paths, read only when they lie under this; unset,
+    # such paths are refused.
+    local_files_dir: Path | None = None
     # Webhook mode instead of long polling: Telegram posts updates to webhook_url,
     # which a reverse proxy forwards to listen:port. The secret is checked on every
     # update (X-Telegram-Bot-Api-Secret-Token).

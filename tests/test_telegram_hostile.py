@@ -107,3 +107,40 @@ async def test_an_edited_caption_starts_no_job(tmp_path: Path) -> None:
         await world.video_for(later)
         await world.service.join()
     assert sorted(j.input["prompt"] for j in world.fal.jobs.values()) == ["first words", "later"]
+
+
+async def test_a_document_announced_small_but_served_huge_is_cut_off_at_the_cap(
+    tmp_path: Path,
+) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        request = fake.document_message(png_bytes(), "/animate tiny, it says", user_id=7004)
+        file_id = request["document"]["file_id"]
+        request["document"]["file_size"] = 1024
+        fake.announced_sizes[file_id] = 1024
+        fake.endless_files[file_id] = 120 << 20
+        fake.push_update(message=request)
+        text = await world.answer(request["chat"]["id"])
+        cap = world.adapter.animate.byte_cap
+        assert await world.service.history("telegram:7004") == []
+    assert "up to 20 MB, and this one is larger" in text
+    # The reader stopped at the cap; what the server wrote past it sat in socket
+    # buffers (a few MiB), nowhere near the 120 MiB it would have served.
+    assert fake.bytes_served[file_id] <= cap + (16 << 20)
+
+
+@pytest.mark.parametrize(
+    "path", ["SECRET", "../secret.png", "photos/../../secret.png", "..", "a\\..\\b"]
+)
+async def test_file_paths_from_the_api_are_never_local_files(path: str, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png_bytes(128, 72, (1, 2, 3)))
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        request = fake.document_message(png_bytes(), "/animate steal it", user_id=7005)
+        # SECRET: the absolute path of a file on the bot's machine.
+        fake.file_paths[request["document"]["file_id"]] = path.replace("SECRET", str(secret))
+        fake.push_update(message=request)
+        text = await world.answer(request["chat"]["id"])
+    assert "could not download" in text
+    assert fake.file_requests == [] and world.fal.submit_attempts == 0

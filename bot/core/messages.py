@@ -89,6 +89,10 @@ IMAGE_TOO_MANY_PIXELS = (
 )
 
 
+def image_over_limit(limit: int) -> str:
+    return f"The image is over the {limit / 2**20:.0f} MiB I take. Please send a smaller file."
+
+
 def image_too_many_bytes(size: int, limit: int) -> str:
     return (
         f"The image is {size / 2**20:.1f} MiB; the most I take is {limit / 2**20:.0f} MiB. "

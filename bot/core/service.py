@@ -248,6 +248,11 @@ class JobService:
 
     # --- submission -------------------------------------------------------------------------
 
+    @property
+    def image_byte_limit(self) -> int:
+        """The most bytes an image may have: adapters stop reading a download there."""
+        return IntakeLimits().max_bytes
+
     def image_size_refusal(self, size_bytes: int | None) -> str | None:
         """For adapters, before they download anything: the refusal for an image whose
         announced size is over the intake limit, else None."""

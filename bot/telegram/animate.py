@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -25,6 +26,7 @@ from bot.core.api import AnimateRequest, Refused
 from bot.core.ratelimit import RequestRate
 from bot.core.service import JobService
 from bot.telegram import texts
+from bot.telegram.files import FileFetcher, FileRefused
 from bot.telegram.options import OptionError, parse, strip_command
 from bot.telegram.replies import post_status, reply
 from bot.telegram.who import ChatAdmins, is_group
@@ -145,11 +147,15 @@ class AnimateHandlers:
         *,
         local_mode: bool,
         album_window_s: float,
+        local_files_dir: Path | None = None,
     ) -> None:
         self.service = service
         self.admins = admins
         self.rate = rate
         self.download_limit = None if local_mode else DOWNLOAD_LIMIT
+        self.files = FileFetcher(local_files_dir)
+        # Whatever a file was announced as, no read goes past this.
+        self.byte_cap = min(service.image_byte_limit, self.download_limit or DOWNLOAD_LIMIT * 100)
         self.albums = Albums(album_window_s, self._album_complete)
         self.order = FirstAnswersFirst()
 
@@ -299,12 +305,26 @@ class AnimateHandlers:
 
     async def _download(self, bot: Bot, ref: ImageRef) -> bytes:
         try:
-            file = await bot.get_file(ref.file_id)
             # Bytes only: the file's URL carries the bot token and never leaves here.
-            return bytes(await file.download_as_bytearray())
+            return await self.files.fetch(bot, ref.file_id, cap=self.byte_cap)
+        except FileRefused as exc:
+            log.info("file %s refused: %s", ref.file_id, exc)
+            if not exc.too_large:
+                raise RequestFailed(messages.ATTACHMENT_UNREADABLE) from exc
+            raise RequestFailed(self._too_large(exc.size)) from exc
         except TelegramError as exc:
             log.info("download of %s failed: %s", ref.file_id, exc)
             raise RequestFailed(messages.ATTACHMENT_UNREADABLE) from exc
+
+    def _too_large(self, size: int | None) -> str:
+        """Why a file over the cap was not taken: Telegram's download limit or ours."""
+        if self.download_limit is not None and self.byte_cap == self.download_limit:
+            if size is not None:
+                return texts.download_limit(size, self.byte_cap)
+            return texts.download_over_limit(self.byte_cap)
+        if size is not None:
+            return messages.image_too_many_bytes(size, self.byte_cap)
+        return messages.image_over_limit(self.byte_cap)
 
     async def _post_status(self, request: Message, photo: str | bytes) -> int:
         return (await post_status(request, photo)).message_id

@@ -92,6 +92,7 @@ class TelegramAdapter:
             RequestRate(config.animate_rate, config.animate_per_s),
             local_mode=config.local_mode,
             album_window_s=config.album_window_s,
+            local_files_dir=config.local_files_dir,
         )
         self.commands = Commands(service, self.admins)
         self.buttons = Buttons(service, self.admins)
@@ -171,6 +172,7 @@ class TelegramAdapter:
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
+        await self.animate.files.aclose()
 
 
 def _update_id(update: object) -> object:

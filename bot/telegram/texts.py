@@ -27,6 +27,13 @@ def greeting(name: str, quota_text: str) -> str:
     return f"Hi {name}! I turn a still image into a short video.\n\n{USAGE}\n\n{quota_text}"
 
 
+def download_over_limit(limit: int) -> str:
+    return (
+        f"Telegram lets bots download files of up to {limit // 1_000_000} MB, and this one "
+        "is larger. Please send a smaller image, or send it as a photo."
+    )
+
+
 def download_limit(size: int, limit: int) -> str:
     return (
         f"Telegram lets bots download files of up to {limit // 1_000_000} MB, and this one "

@@ -67,6 +67,13 @@ class FakeTelegram(LoopbackServer):
         self.token = token
         self.calls: list[Call] = []
         self.files: dict[str, bytes] = {}  # file_id -> content
+        # Lies a test can make getFile tell: another size, another path.
+        self.announced_sizes: dict[str, int] = {}
+        self.file_paths: dict[str, str] = {}
+        # file_id -> bytes to stream (a megabyte at a time) instead of its content.
+        self.endless_files: dict[str, int] = {}
+        self.bytes_served: dict[str, int] = {}
+        self.file_requests: list[str] = []  # paths asked of /file/
         self.videos: list[bytes] = []  # every video upload, in order
         self._updates: list[dict[str, Any]] = []
         self.pushed_at: dict[int, float] = {}
@@ -111,6 +118,19 @@ class FakeTelegram(LoopbackServer):
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by the bot."""
         return list(self._updates)
+
+    async def _endless(self, request: web.Request, file_id: str) -> web.StreamResponse:
+        """Serve `endless_files[file_id]` bytes a megabyte at a time, counting what
+        went out before the reader hung up."""
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        chunk = b"\0" * (1 << 20)
+        self.bytes_served[file_id] = 0
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            while self.bytes_served[file_id] < self.endless_files[file_id]:
+                await response.write(chunk)
+                self.bytes_served[file_id] += len(chunk)
+        return response
 
     def add_file(self, data: bytes) -> str:
         file_id = f"file-{len(self.files) + 1}"
@@ -277,8 +297,9 @@ class FakeTelegram(LoopbackServer):
             {
                 "file_id": file_id,
                 "file_unique_id": f"u-{file_id}",
-                "file_size": len(self.files[file_id]),
-                "file_path": f"photos/{file_id}.jpg",
+                # A server may lie about both (tests set these).
+                "file_size": self.announced_sizes.get(file_id, len(self.files[file_id])),
+                "file_path": self.file_paths.get(file_id, f"photos/{file_id}.jpg"),
             }
         )
 
@@ -386,10 +407,13 @@ class FakeTelegram(LoopbackServer):
         self.sent[(chat_id, message["message_id"])] = message
         return message
 
-    async def _file(self, request: web.Request) -> web.Response:
+    async def _file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
             return web.Response(status=401)
         file_id = request.match_info["path"].rsplit("/", 1)[-1].removesuffix(".jpg")
+        self.file_requests.append(request.match_info["path"])
+        if file_id in self.endless_files:
+            return await self._endless(request, file_id)
         data = self.files.get(file_id)
         if data is None:
             return web.Response(status=404)
