@@ -144,3 +144,33 @@ async def test_file_paths_from_the_api_are_never_local_files(path: str, tmp_path
         text = await world.answer(request["chat"]["id"])
     assert "could not download" in text
     assert fake.file_requests == [] and world.fal.submit_attempts == 0
+
+
+async def test_a_local_bot_api_servers_paths_are_read_only_under_its_directory(
+    tmp_path: Path,
+) -> None:
+    served = tmp_path / "bot-api"
+    (served / "photos").mkdir(parents=True)
+    inside = served / "photos" / "file_1.png"
+    inside.write_bytes(png_bytes(128, 72))
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(png_bytes(128, 72, (1, 2, 3)))
+    (served / "photos" / "link.png").symlink_to(outside)
+    local = {"local_mode": True, "local_files_dir": str(served)}
+    async with telegram_world(tmp_path, telegram=local) as world:
+        fake = world.telegram
+        good = fake.document_message(b"unused", "/animate from disk", user_id=7010)
+        fake.file_paths[good["document"]["file_id"]] = str(inside)
+        fake.push_update(message=good)
+        await world.video_for(good)
+        refused = []
+        for n, path in enumerate(
+            [outside, served / "photos" / "link.png", served / ".." / "secret.png"]
+        ):
+            request = fake.document_message(b"unused", "/animate steal", user_id=7020 + n)
+            fake.file_paths[request["document"]["file_id"]] = str(path)
+            fake.push_update(message=request)
+            refused.append(await world.answer(request["chat"]["id"]))
+        await world.service.join()
+    assert all("could not download" in text for text in refused)
+    assert world.fal.submits == 1 and fake.file_requests == []

@@ -75,10 +75,7 @@ class FileFetcher:
         root = self.local_files_dir
         if root is None:
             raise FileRefused("an absolute file_path, and no local_files_dir is configured")
-        resolved = Path(path).resolve()
-        if not resolved.is_relative_to(root):
-            raise FileRefused(f"a file_path outside {root}")
-        return await asyncio.to_thread(_read_capped, resolved, cap)
+        return await asyncio.to_thread(_read_capped, Path(path), root, cap)
 
     async def _download(self, url: str, cap: int) -> bytes:
         if self._http is None:
@@ -98,8 +95,11 @@ class FileFetcher:
         return bytes(body)
 
 
-def _read_capped(path: Path, cap: int) -> bytes:
-    with path.open("rb") as source:
+def _read_capped(path: Path, root: Path, cap: int) -> bytes:
+    resolved = path.resolve()  # links and ".." followed before the check, not after
+    if not resolved.is_relative_to(root):
+        raise FileRefused(f"a file_path outside {root}")
+    with resolved.open("rb") as source:
         data = source.read(cap + 1)
     if len(data) > cap:
         raise FileRefused(f"over {cap} bytes", too_large=True)
