@@ -85,13 +85,13 @@ async def test_generate_writes_a_video_that_decodes(tmp_path: Path, name: str) -
 
 
 async def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
-    (tmp_path / "first.png").write_bytes(png_bytes())
+    (tmp_path / "first.png").write_bytes(png_bytes(128, 72))
     (tmp_path / "notes.txt").write_text("not an image")
     async with FAKES["piapi"](API_KEY) as fake:
         env = provider_env("piapi", fake.base_url)
         cases = [
             (["--image", "missing.png"], "cannot read missing.png"),
-            (["--image", "notes.txt"], "notes.txt is not an image"),
+            (["--image", "notes.txt"], "notes.txt: That file is not an image I can read"),
             (["--image", "first.png", "--duration", "5"], "10 to 30 s of video here, not 5 s"),
             (
                 ["--image", "first.png", "--duration", "10", "--num-frames", "300"],
@@ -117,7 +117,7 @@ async def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
 
 
 async def test_provider_failure_exits_1_with_one_line(tmp_path: Path) -> None:
-    (tmp_path / "first.png").write_bytes(png_bytes())
+    (tmp_path / "first.png").write_bytes(png_bytes(128, 72))
     async with FAKES["wavespeed"](API_KEY, queue_polls=0, running_polls=0) as fake:
         fake.faults.fail_job = "GPU lost"
         code, _, err = await run_cli(
@@ -136,3 +136,63 @@ async def test_provider_failure_exits_1_with_one_line(tmp_path: Path) -> None:
     assert code == 1
     assert err.strip() == "framepack-bot: wavespeed: failed: GPU lost"
     assert not (tmp_path / "v.mp4").exists()
+
+
+def _image(fmt: str, **save) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (128, 72), (200, 60, 40)).save(buffer, fmt, **save)
+    return buffer.getvalue()
+
+
+async def test_the_output_path_is_checked_before_anything_is_paid_for(tmp_path: Path) -> None:
+    (tmp_path / "first.png").write_bytes(png_bytes(128, 72))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "plain-file").write_text("x")
+    async with FAKES["fal"](API_KEY) as fake:
+        env = provider_env("fal", fake.base_url)
+        for output, words in [
+            ("folder", "folder is a directory"),
+            ("plain-file/video.mp4", "plain-file is a file, not a folder"),
+            ("plain-file/deeper/video.mp4", "plain-file is a file, not a folder"),
+        ]:
+            code, _, err = await run_cli(
+                tmp_path, "generate", "--provider", "fal", "--image", "first.png",
+                "--prompt", "x", "-o", output, env=env,
+            )  # fmt: skip
+            assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+    assert fake.submit_attempts == 0
+
+
+async def test_generate_takes_images_by_the_chat_paths_rules(tmp_path: Path) -> None:
+    """The same intake code as the chat path: GIF and the other formats taken, bombs
+    and truncated files refused with one line, before anything is sent."""
+    from PIL import Image
+
+    (tmp_path / "anim.gif").write_bytes(_image("GIF"))
+    (tmp_path / "cut.png").write_bytes(png_bytes(128, 72)[:-30])
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20_000, 20_000)).save(bomb, "PNG")
+    async with FAKES["fal"](API_KEY) as fake:
+        env = provider_env("fal", fake.base_url)
+        refused = {}
+        for name in ("cut.png", "bomb.png"):
+            code, _, err = await run_cli(
+                tmp_path, "generate", "--provider", "fal", "--image", name,
+                "--prompt", "x", "-o", "v.mp4", env=env,
+            )  # fmt: skip
+            refused[name] = (code, err)
+        assert fake.submit_attempts == 0
+        code, _, err = await run_cli(
+            tmp_path, "generate", "--provider", "fal", "--image", "anim.gif",
+            "--prompt", "x", "-o", "gif.mp4", env=env,
+        )  # fmt: skip
+    assert code == 0, err
+    assert refused["cut.png"][0] == 2 and "damaged" in refused["cut.png"][1]
+    assert refused["bomb.png"][0] == 2 and "too many pixels" in refused["bomb.png"][1]
+    assert all(
+        "Traceback" not in err and len(err.strip().splitlines()) == 1 for _, err in refused.values()
+    )

@@ -21,7 +21,15 @@ import typer
 from rich.console import Console
 
 from bot.cli.doctor import report
-from bot.cli.generate import BadInput, Outcome, build_request, provider_for, read_image, summary
+from bot.cli.generate import (
+    BadInput,
+    Outcome,
+    build_request,
+    check_output,
+    provider_for,
+    read_image,
+    summary,
+)
 from bot.cli.generate import generate as run_generate
 from bot.clock import system_clock
 from bot.config import (
@@ -209,7 +217,7 @@ def doctor(ctx: typer.Context) -> None:
 @app.command()
 def generate(
     ctx: typer.Context,
-    image: Annotated[Path, typer.Option(help="First frame: PNG, JPEG or WebP.")],
+    image: Annotated[Path, typer.Option(help="First frame: PNG, JPEG, WebP, GIF, HEIC or AVIF.")],
     prompt: Annotated[str, typer.Option(help="What should happen (at most 500 characters).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the MP4.")],
     provider: Annotated[
@@ -243,6 +251,7 @@ def generate(
         logging.getLogger().setLevel(logging.WARNING)
     name = provider or settings.providers.default_provider
     try:
+        check_output(output)
         request = build_request(
             prompt=prompt,
             image=read_image(image),

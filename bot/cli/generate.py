@@ -6,18 +6,18 @@ network call), 1 the provider failed. Each failure is one line on stderr.
 
 from __future__ import annotations
 
-import io
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.config import REMOTE_PROVIDERS, Settings, describe_validation_error, env_variable_for
+from bot.core import messages
+from bot.core.intake import ImageRejected, IntakeLimits, for_remote, load_image
 from providers import (
     PROVIDERS,
     Failed,
@@ -30,12 +30,6 @@ from providers import (
     VideoResult,
 )
 from providers.errors import InvalidInputError, ProviderError
-
-MIME_BY_FORMAT: dict[str | None, Literal["image/png", "image/jpeg", "image/webp"]] = {
-    "PNG": "image/png",
-    "JPEG": "image/jpeg",
-    "WEBP": "image/webp",
-}
 
 
 class BadInput(Exception):
@@ -52,18 +46,34 @@ class Outcome:
 
 
 def read_image(path: Path) -> ImageInput:
+    """The image as the chat path takes it (the same code: formats, the byte and pixel
+    caps, truncation, orientation, transparency), encoded for a provider."""
+    limits = IntakeLimits()
     try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:  # refused before it is read
+            raise BadInput(f"{path}: {messages.image_too_many_bytes(size, limits.max_bytes)}")
         data = path.read_bytes()
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image_format = image.format
-    except (UnidentifiedImageError, OSError):
-        raise BadInput(f"{path} is not an image (PNG, JPEG or WebP)") from None
-    if image_format not in MIME_BY_FORMAT:
-        raise BadInput(f"{path} is {image_format}; send PNG, JPEG or WebP")
-    return ImageInput(data=data, mime_type=MIME_BY_FORMAT[image_format])
+        return for_remote(load_image(data, limits))
+    except ImageRejected as exc:
+        raise BadInput(f"{path}: {exc}") from None
+
+
+def check_output(path: Path) -> None:
+    """Before anything is paid for: the video can be written at `path` (missing
+    folders are made, as the download makes them)."""
+    if path.is_dir():
+        raise BadInput(f"{path} is a directory; give a file name such as {path / 'video.mp4'}")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInput(f"cannot write {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"cannot write {path}: {existing} is not writable")
 
 
 def build_request(**fields: object) -> GenerationRequest:
