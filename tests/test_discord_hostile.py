@@ -7,7 +7,10 @@ schemas, malformed gateway payloads, request floods and failing buttons."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+
+import pytest
 
 from tests.discord_world import discord_world
 from tests.fakes.discord import (
@@ -252,3 +255,80 @@ async def test_a_button_that_fails_inside_still_answers(tmp_path: Path) -> None:
         press = await world.press(f"fp:retry:{job.id}")
         text = await world.answer_to(press)
         assert text == "Something went wrong on my side. Please try again in a moment."
+
+
+STALE = {
+    "a string for a number": lambda image: (
+        [
+            {"name": "image", "type": 11, "value": image["id"]},
+            {"name": "prompt", "type": 3, "value": "x"},
+            {"name": "duration", "type": 10, "value": "abc"},
+        ],
+        [image],
+    ),
+    "an integer for the prompt": lambda image: (
+        [
+            {"name": "image", "type": 11, "value": image["id"]},
+            {"name": "prompt", "type": 4, "value": 5},
+        ],
+        [image],
+    ),
+    "an attachment missing from resolved": lambda image: (
+        [
+            {"name": "image", "type": 11, "value": "123456789012345678"},
+            {"name": "prompt", "type": 3, "value": "x"},
+        ],
+        [],
+    ),
+    "a required option missing": lambda image: (
+        [{"name": "prompt", "type": 3, "value": "x"}],
+        [image],
+    ),
+    "a seed that is text": lambda image: (
+        [
+            {"name": "image", "type": 11, "value": image["id"]},
+            {"name": "prompt", "type": 3, "value": "x"},
+            {"name": "seed", "type": 4, "value": "12x"},
+        ],
+        [image],
+    ),
+    "an option it never had": lambda image: (
+        [
+            {"name": "image", "type": 11, "value": image["id"]},
+            {"name": "prompt", "type": 3, "value": "x"},
+            {"name": "loop", "type": 5, "value": True},
+        ],
+        [image],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(STALE))
+async def test_a_stale_command_payload_is_answered_never_left_thinking(
+    case: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with discord_world(tmp_path) as world:
+        options, attachments = STALE[case](world.image())
+        payload = world.discord.slash_command("animate", options, attachments=attachments)
+        await world.discord.dispatch("INTERACTION_CREATE", payload)
+        (reply,) = await world.wait_for(
+            lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
+        )
+        assert "could not read the options of that command" in reply.payload["data"]["content"]
+        assert world.fal.submit_attempts == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize(
+    "custom_id",
+    ["\x00\xff garbage", "fp:retry:../../etc/passwd", "x" * 100, "fp:retry:ABCDEF012345", ""],
+)
+async def test_junk_button_ids_are_always_answered(custom_id: str, tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        payload = await world.press(custom_id)
+        (reply,) = await world.wait_for(
+            lambda s: s.kind == "callback" and s.payload["_token"] == payload["token"]
+        )
+        assert "no longer works" in reply.payload["data"]["content"]
+        assert reply.payload["data"]["flags"] & 64  # only the presser sees it
+        assert world.fal.submit_attempts == 0

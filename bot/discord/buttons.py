@@ -10,6 +10,7 @@ import discord
 
 from bot.core import messages
 from bot.discord.client import framepack, report_failure
+from bot.discord.payloads import JOB_BUTTON_ID
 from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
 
 STYLES = {
@@ -21,7 +22,7 @@ STYLES = {
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"fp:(?P<action>cancel|retry|extend):(?P<job>[0-9a-f]{12})",
+    template=JOB_BUTTON_ID,
 ):
     def __init__(self, action: str, job_id: str) -> None:
         label, style = STYLES[action]

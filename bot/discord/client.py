@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import discord
@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.core import messages
 from bot.core.ratelimit import RequestRate
 from bot.core.service import JobService
+from bot.discord.payloads import KNOWN_CUSTOM_ID, stale_reason
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,19 @@ class FramepackBot(commands.Bot):
             await self.tree.sync(guild=guild)
         await self.tree.sync()
 
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A button or form whose custom_id is none of this bot's (forged, or made by
+        a version with other buttons): nothing else would answer it."""
+        if interaction.type in (
+            discord.InteractionType.component,
+            discord.InteractionType.modal_submit,
+        ):
+            data = cast(Mapping[str, Any], interaction.data or {})
+            custom_id = str(data.get("custom_id", ""))
+            if not KNOWN_CUSTOM_ID.fullmatch(custom_id):
+                log.info("interaction %s: unknown custom_id %r", interaction.id, custom_id[:100])
+                await answer(interaction, messages.BUTTON_UNKNOWN)
+
     async def connect(self, *, reconnect: bool = True) -> None:
         """discord.py's connect, started again (fresh session, with backoff) when its
         loop ends on something it does not handle itself, such as a frame that is not
@@ -129,6 +143,17 @@ class FramepackBot(commands.Bot):
 
 
 class FramepackTree(app_commands.CommandTree):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Before discord.py parses a command's options: a payload that does not fit
+        the registered command (an older client's, or a forged one) is answered."""
+        if interaction.type is discord.InteractionType.application_command:
+            reason = stale_reason(self, cast(Mapping[str, Any], interaction.data or {}))
+            if reason is not None:
+                log.warning("interaction %s: stale command payload: %s", interaction.id, reason)
+                await answer(interaction, messages.OPTIONS_UNREADABLE)
+                return False
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
