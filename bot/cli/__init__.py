@@ -184,6 +184,7 @@ def worker(
     if problems:
         fail("the engine's weights are not all there:\n  " + "\n  ".join(problems))
     from bot.cli.worker import serve_worker
+    from providers.pool.redis import SecretMismatch
 
     try:
         asyncio.run(
@@ -198,6 +199,8 @@ def worker(
         )
     except KeyboardInterrupt:
         log.info("stopped")
+    except SecretMismatch as exc:
+        fail(str(exc))
 
 
 @app.command()

@@ -26,6 +26,7 @@ async def serve_worker(
 
     pool = settings.providers.local
     assert pool.secret is not None  # checked by the command
+    await refuse_a_foreign_secret(redis_url, pool.queue, pool.secret.get_secret_value())
     device = f"cuda:{gpu}" if gpu is not None else settings.engine.device
     load = engine_loader(settings.engine, device=device)
     renderers = [await asyncio.to_thread(load) for _ in range(concurrency)]
@@ -62,3 +63,22 @@ async def serve_worker(
     )
     await worker.serve()
     log.info("worker %s stopped", worker.id)
+
+
+async def refuse_a_foreign_secret(redis_url: str, queue: str, secret: str) -> None:
+    """Before minutes of loading weights: SecretMismatch when the pool's Redis was set
+    up with another secret. An unreachable Redis is waited for later, by the worker."""
+    from coredis import Redis
+
+    from providers.pool.redis import Keys, SecretMismatch, is_down, secret_problem
+
+    problem = None
+    try:
+        async with Redis.from_url(redis_url, decode_responses=True) as redis:
+            problem = await secret_problem(redis, Keys(queue), secret)
+    except Exception as exc:
+        if not is_down(exc):
+            raise
+        log.warning("the pool's Redis is not reachable yet; the worker will keep trying")
+    if problem is not None:
+        raise SecretMismatch(problem)

@@ -13,7 +13,10 @@ Beside streaq's own keys, under `fpbot:<queue>:`:
     user:<user>        set of that user's waiting job ids (the band of their next job)
     owner              hash: waiting job id -> its user (to clear the above on cancel)
     progress:<job>     stream of progress entries (started, step, end)
-    video:<job>        the finished MP4 (bytes), expiring
+    video:<job>        the finished MP4 (bytes), expiring; not signed, so its SHA-256
+                       travels in the task's signed result and is checked on the way out
+    secret-check       HMAC of a fixed text under the signing secret, left by the first
+                       bot or worker: anyone with another secret refuses to go on
     workers            sorted set: worker id -> last heartbeat (live workers, for ETAs)
     seconds            list of recent job durations (the pool's measured speed)
 """
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import math
 import time
@@ -29,10 +34,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from coredis import Redis
+from coredis import PureToken, Redis
 from coredis.exceptions import RedisError
 from streaq import TaskStatus, Worker
-from streaq.types import StreaqCancelled
+from streaq.types import StreaqCancelled, StreaqError
 
 from providers.pool.contract import (
     Broke,
@@ -55,6 +60,43 @@ TASK = "framepack"
 HEARTBEAT_S = 5.0
 # Errors that mean "Redis is not there just now": the job is kept, we try again.
 DOWN = (RedisError, OSError, asyncio.TimeoutError)
+_CHECK_TEXT = b"framepack-bot pool: signing secret check, v1"
+
+
+def is_down(exc: BaseException) -> bool:
+    """Redis unreachable (coredis wraps connect failures in an ExceptionGroup)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_down(inner) for inner in exc.exceptions)
+    return isinstance(exc, DOWN)
+
+
+class SecretMismatch(Exception):
+    """This pool's Redis was first met with another signing secret."""
+
+
+async def secret_problem(redis: Any, keys: Keys, secret: str) -> str | None:
+    """Why this secret may not be used with this Redis, or None. The first bot or
+    worker to meet it leaves a value derived from its secret; every later one compares.
+    A worker with a rotated (or mistyped) secret would otherwise fail every task it
+    reads, and streaq deletes a task whose signature does not verify: one such worker
+    would empty the queue. (Returned, not raised: coredis wraps whatever is raised
+    inside its client's context in an ExceptionGroup.)"""
+    mine = hmac.new(secret.encode(), _CHECK_TEXT, hashlib.sha256).hexdigest()
+    await redis.set(keys.secret_check, mine, condition=PureToken.NX)
+    theirs = await redis.get(keys.secret_check)
+    if isinstance(theirs, bytes):
+        theirs = theirs.decode("ascii", "replace")
+    if isinstance(theirs, str) and hmac.compare_digest(theirs, mine):
+        return None
+    return (
+        "the pool's Redis was set up with another signing secret ([providers.local] "
+        "secret); use the same on the bot and every worker, or, to rotate it on all of "
+        f"them, delete the key {keys.secret_check}"
+    )
+
+
+def video_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class Keys:
@@ -64,6 +106,7 @@ class Keys:
         self.owner = self.prefix + "owner"  # job id -> user, while it waits
         self.workers = self.prefix + "workers"
         self.seconds = self.prefix + "seconds"
+        self.secret_check = self.prefix + "secret-check"
 
     def user(self, user: str) -> str:
         return f"{self.prefix}user:{user}"
@@ -116,6 +159,7 @@ class RedisQueue:
     ) -> None:
         # A client only: tasks go in by name (enqueue_unsafe), the workers register them.
         self._client = streaq_worker(redis_url, secret, queue)
+        self._secret = secret
         # Videos are bytes: a client that does not decode answers.
         self._bytes: Redis[bytes] = Redis.from_url(redis_url, decode_responses=False)
         self.keys = Keys(queue)
@@ -142,10 +186,18 @@ class RedisQueue:
     async def _hold(self, ready: asyncio.Future[None]) -> None:
         try:
             async with self._client, self._bytes:
+                problem = await secret_problem(self._client.redis, self.keys, self._secret)
+                if problem is not None:
+                    log.error("GPU pool: %s", problem)
+                    ready.set_exception(QueueError(problem))
+                    ready.exception()
+                    return
                 ready.set_result(None)
                 await self._closing.wait()
         except BaseException as exc:
             if not ready.done():
+                if is_down(exc):  # one line for callers, not coredis's ExceptionGroup
+                    exc = QueueError(f"the GPU queue cannot be reached ({_first_line(exc)})")
                 ready.set_exception(exc)
                 ready.exception()  # retrieved here too: nobody may be waiting any more
             if not isinstance(exc, Exception):
@@ -242,6 +294,11 @@ class RedisQueue:
             data = await self._bytes.get(key)
             if data is None:
                 raise QueueError("the finished video has expired from the GPU queue")
+            # The video's key is not signed; its digest is, in the task's result.
+            expected = await self._signed_digest(job_id)
+            if expected is None or not hmac.compare_digest(video_digest(data), expected):
+                log.warning("job %s: the video in Redis does not match its signed result", job_id)
+                raise QueueError("the video in the GPU queue does not match what its worker signed")
             size = await asyncio.to_thread(_write, dest, data)
             # Kept a little longer, for a restart between this write and its record.
             await self._bytes.expire(key, self.video_keep_s)
@@ -283,8 +340,21 @@ class RedisQueue:
             eta = math.ceil(position / workers) * (sum(seconds) / len(seconds))
         return Waiting(position, eta)
 
+    async def _signed_digest(self, job_id: str) -> str | None:
+        try:
+            result = await self._client.result_by_id(job_id, timeout=10)
+        except StreaqError:
+            return None
+        answer = result.result if result.success else None
+        digest = answer.get("sha256") if isinstance(answer, dict) else None
+        return digest if isinstance(digest, str) else None
+
     async def _outcome(self, job_id: str) -> Done | Broke:
-        result = await self._client.result_by_id(job_id, timeout=10)
+        try:
+            result = await self._client.result_by_id(job_id, timeout=10)
+        except StreaqError as exc:  # a result whose signature does not verify
+            log.warning("job %s: the GPU pool's result could not be verified: %s", job_id, exc)
+            return Broke("the GPU pool's answer for this job could not be verified", "failed")
         if result.success:
             answer = result.result
             return Done(int(answer["seed"]), float(answer["seconds"]), str(answer["worker"]))
@@ -300,6 +370,12 @@ class RedisQueue:
             if user is not None:
                 pipe.srem(self.keys.user(user), [job_id])
             pipe.hdel(self.keys.owner, [job_id])
+
+
+def _first_line(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _write(dest: Path, data: bytes) -> int:

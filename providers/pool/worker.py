@@ -31,7 +31,17 @@ from streaq.constants import REDIS_GROUP
 from local_engine.engine import Progress
 from providers.pool.contract import EngineJob, Renderer
 from providers.pool.metrics import WorkerMetrics
-from providers.pool.redis import DOWN, HEARTBEAT_S, TASK, Keys, streaq_worker
+from providers.pool.redis import (
+    DOWN,
+    HEARTBEAT_S,
+    TASK,
+    Keys,
+    SecretMismatch,
+    is_down,
+    secret_problem,
+    streaq_worker,
+    video_digest,
+)
 from providers.pool.running import render
 
 log = logging.getLogger(__name__)
@@ -76,13 +86,20 @@ class GpuWorker:
         while True:
             worker = self._build()
             try:
+                await self._check_secret()  # before any task is read (SecretMismatch)
                 await worker.run_async()
                 return  # stopped by a signal
             except Exception as exc:
-                if not _is_down(exc):
+                if not is_down(exc):
                     raise
                 log.warning("Redis is unreachable (%s); trying again in %g s", exc, RECONNECT_S)
             await asyncio.sleep(RECONNECT_S)
+
+    async def _check_secret(self) -> None:
+        async with Redis.from_url(self.settings.redis_url, decode_responses=True) as redis:
+            problem = await secret_problem(redis, self.keys, self.settings.secret)
+        if problem is not None:
+            raise SecretMismatch(problem)
 
     def _build(self) -> Worker[Any]:
         worker = streaq_worker(
@@ -164,7 +181,9 @@ class GpuWorker:
             pipe.xadd(progress_key, {"kind": "end"})
         out.unlink(missing_ok=True)
         log.info("job %s done in %.1f s (%d bytes)", job.id, seconds, len(data))
-        return {"seed": job.seed, "seconds": seconds, "worker": self.id}
+        # Signed with the result: the bot checks the unsigned video against it.
+        digest = video_digest(data)
+        return {"seed": job.seed, "seconds": seconds, "worker": self.id, "sha256": digest}
 
     async def _render(
         self, renderer: Renderer, job: EngineJob, out: Path, steps: asyncio.Queue[Progress]
@@ -252,9 +271,3 @@ class _TakesOnlyWhatItCanRun(Worker[Any]):
                     idle=self.idle_timeout,
                 )
         return kept
-
-
-def _is_down(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_is_down(inner) for inner in exc.exceptions)
-    return isinstance(exc, DOWN)
