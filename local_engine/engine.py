@@ -12,50 +12,20 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from local_engine.buckets import fit_to_bucket, nearest_bucket
 from local_engine.encode import FPS, write_mp4
+from local_engine.request import Cancelled, EngineRefused, EngineRequest, Progress
+
+__all__ = ["Cancelled", "EngineRefused", "EngineRequest", "FramePackEngine", "Progress"]
 
 LATENT_WINDOW = 9  # FramePack's: each section makes (9 - 1) * 4 + 1 new frames
 INVERTED = "inverted_anti_drifting"  # FramePack; can end on a last frame
 VANILLA = "vanilla"  # FramePack-F1: forward only
-
-
-class EngineRefused(Exception):
-    """A request this engine cannot do as asked; the message says why."""
-
-
-class Cancelled(Exception):
-    """Raised from the step callback: the pipeline stops within one step."""
-
-
-@dataclass(frozen=True)
-class EngineRequest:
-    image: Image.Image
-    prompt: str
-    num_frames: int
-    base: int = 640  # the bucket table's base resolution (480p: 640, 720p: 960)
-    last_image: Image.Image | None = None
-    seed: int = 0
-    steps: int = 25
-    guidance: float = 10.0  # distilled guidance, FramePack's default
-    negative_prompt: str = ""
-    f1: bool = False  # FramePack-F1 (vanilla sampling)
-
-
-@dataclass(frozen=True)
-class Progress:
-    step: int  # 1-based, over the whole job
-    total_steps: int
-    section: int  # 0-based
-    sections: int
-    eta_s: float | None
 
 
 def sections_for(num_frames: int, window: int = LATENT_WINDOW) -> int:

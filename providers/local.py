@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from local_engine.folders import Folders
-from local_engine.loading import load_engine
 from local_engine.options import EngineOptions
 from providers.contract import (
     MAX_SEED,
@@ -237,7 +236,15 @@ def engine_loader(config: Any, *, device: str | None = None) -> Callable[[], Ren
     options = engine_options(config)
     if device is not None:
         options = dataclasses.replace(options, device=device)
-    return lambda: load_engine(folders, options)
+
+    def load() -> Renderer:
+        # Here, not at import: the engine needs numpy and torch, which the bot's side
+        # of a GPU pool does not have (a slim install).
+        from local_engine.loading import load_engine
+
+        return load_engine(folders, options)
+
+    return load
 
 
 def engine_options(config: Any) -> EngineOptions:

@@ -168,12 +168,25 @@ def test_the_compose_file_runs_the_bot_redis_append_only_and_gpu_workers() -> No
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert "--appendonly yes" in services["redis"]["command"]
-    bot, worker = services["bot"], services["worker"]
-    assert worker["build"]["dockerfile"] == "Dockerfile.gpu" and worker["command"][0] == "worker"
-    for key in ("FPBOT_PROVIDERS__LOCAL__REDIS_URL", "FPBOT_PROVIDERS__LOCAL__SECRET"):
-        assert bot["environment"][key] == worker["environment"][key]
+    bot = services["bot"]
+    workers = {name: service for name, service in services.items() if name.startswith("worker")}
+    assert len(workers) >= 2
+    devices = []
+    for worker in workers.values():
+        assert worker["build"]["dockerfile"] == "Dockerfile.gpu"
+        assert worker["command"][0] == "worker"
+        for key in ("FPBOT_PROVIDERS__LOCAL__REDIS_URL", "FPBOT_PROVIDERS__LOCAL__SECRET"):
+            assert bot["environment"][key] == worker["environment"][key]
+        (gpu,) = worker["deploy"]["resources"]["reservations"]["devices"]
+        assert gpu["driver"] == "nvidia" and gpu["capabilities"] == ["gpu"]
+        # Pinned: a `count` reservation gives every replica the same first GPU.
+        assert "count" not in gpu
+        devices += gpu["device_ids"]
+        assert any(volume.endswith(":/models:ro") for volume in worker["volumes"])
+    assert len(devices) == len(set(devices)) == len(workers)  # each its own GPU
+    ids = [
+        worker["command"][worker["command"].index("--worker-id") + 1] for worker in workers.values()
+    ]
+    assert len(set(ids)) == len(ids)
     assert "@redis:6379" in bot["environment"]["FPBOT_PROVIDERS__LOCAL__REDIS_URL"]
     assert bot["environment"]["FPBOT_PROVIDERS__DEFAULT_PROVIDER"] == "local"
-    gpu = worker["deploy"]["resources"]["reservations"]["devices"][0]
-    assert gpu["driver"] == "nvidia" and gpu["capabilities"] == ["gpu"]
-    assert any(volume.endswith(":/models:ro") for volume in worker["volumes"])

@@ -131,10 +131,12 @@ def run(ctx: typer.Context) -> None:
     import discord
     import telegram.error
 
-    from bot.cli.run import run_bot
+    from bot.cli.run import MissingExtra, run_bot
 
     try:
         asyncio.run(run_bot(settings))
+    except MissingExtra as exc:
+        fail(str(exc), code=1)
     except KeyboardInterrupt:
         log.info("stopped")
     except aiohttp.ClientError as exc:
@@ -147,6 +149,8 @@ def run(ctx: typer.Context) -> None:
         fail("Telegram refused the token (TELEGRAM_BOT_TOKEN): check it with @BotFather", code=1)
     except telegram.error.NetworkError as exc:
         fail(f"cannot reach Telegram at {settings.telegram.base_url}: {exc}", code=1)
+    except ImportError as exc:  # an extra this configuration needs is not installed
+        fail(f"a module this configuration needs is not installed: {exc.name or exc}", code=1)
 
 
 @app.command()

@@ -87,9 +87,12 @@ def build_request(**fields: object) -> GenerationRequest:
 
 def provider_for(settings: Settings, name: str) -> Provider:
     if name == "local":
-        from bot.cli.run import build_local
+        from bot.cli.run import MissingExtra, build_local
 
-        return build_local(settings)
+        try:
+            return build_local(settings)
+        except MissingExtra as exc:
+            raise BadInput(str(exc)) from None
     if name not in REMOTE_PROVIDERS:
         choices = ", ".join((*REMOTE_PROVIDERS, "local"))
         raise BadInput(f"unknown provider {name!r}; choose one of {choices}")

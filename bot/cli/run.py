@@ -13,6 +13,11 @@ from providers import PROVIDERS, Provider
 if TYPE_CHECKING:
     from bot.core.api import Platform
     from bot.core.service import JobService
+    from storage import Store
+
+
+class MissingExtra(Exception):
+    """A configured part needs an extra that is not installed (said in one line)."""
 
 
 def build_providers(settings: Settings, **overrides: Any) -> dict[str, Provider]:
@@ -32,8 +37,19 @@ def build_local(settings: Settings) -> Provider:
     """The local FramePack engine: in this process, where its weights load at the first
     job (in a thread; a missing folder fails that job with the list of what is missing,
     and `doctor` shows the same beforehand), or the GPU worker pool behind Redis."""
+    import importlib.util
+
     from providers.local import from_config
 
+    pool = settings.providers.local
+    if pool.redis_url is None:
+        missing = [m for m in ("torch", "diffusers") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise MissingExtra(
+                f"the local engine runs in this process here and needs {', '.join(missing)}: "
+                "install the `local` extra (pip install '.[local]'), or point "
+                "[providers.local] redis_url at a GPU worker pool"
+            )
     return from_config(
         settings.engine, workdir=settings.data_dir / "engine", pool=settings.providers.local
     )
@@ -80,37 +96,28 @@ async def run_bot(settings: Settings) -> None:
     store = await Store.open(
         settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
     )
-    providers = build_providers(settings)
-    service = JobService(
-        store=store,
-        settings=settings,
-        providers=providers,
-        safety=build_safety(settings),
-        delivery={},
-    )
-    log.info(
-        "store %s (schema %d); providers: %s",
-        settings.database_path,
-        await store.db.schema_version(),
-        ", ".join(providers) or "none",
-    )
-    if settings.metrics.port is not None:
-        from bot.core.metrics import BotMetrics
-        from storage.jobs import FINAL_STATES, JobState
-
-        metrics = BotMetrics()
-        metrics.seed(await store.jobs.in_states(set(JobState) - FINAL_STATES))
-        where = f"{settings.metrics.address}:{settings.metrics.port}"
-        try:
-            metrics.serve(settings.metrics.port, settings.metrics.address)
-        except OSError as exc:  # a port in use must not keep the bot from its users
-            log.error("metrics: cannot listen on %s (%s); running without them", where, exc)
-        else:
-            service.subscribe(metrics)
-            log.info("metrics on http://%s/metrics", where)
+    # From here on whatever fails closes what was opened: the store's writer thread
+    # would otherwise keep a process that cannot run alive, deaf to Ctrl-C.
+    providers: dict[str, Provider] = {}
+    service: JobService | None = None
     platforms: list[Platform] = []
     serving: list[asyncio.Task[None]] = []
     try:
+        providers = build_providers(settings)
+        service = JobService(
+            store=store,
+            settings=settings,
+            providers=providers,
+            safety=build_safety(settings),
+            delivery={},
+        )
+        log.info(
+            "store %s (schema %d); providers: %s",
+            settings.database_path,
+            await store.db.schema_version(),
+            ", ".join(providers) or "none",
+        )
+        await _serve_metrics(settings, store, service, log)
         platforms = build_platforms(service, settings)
         running = await _start_all(platforms, log)
         await service.start()  # after the adapters registered their delivery targets
@@ -124,24 +131,56 @@ async def run_bot(settings: Settings) -> None:
     except asyncio.CancelledError:
         log.info("stopping")
     finally:
+        await _close_all(store, service, providers, platforms, serving, log)
+
+
+async def _serve_metrics(
+    settings: Settings, store: Store, service: JobService, log: logging.Logger
+) -> None:
+    if settings.metrics.port is None:
+        return
+    from bot.core.metrics import BotMetrics
+    from storage.jobs import FINAL_STATES, JobState
+
+    metrics = BotMetrics()
+    metrics.seed(await store.jobs.in_states(set(JobState) - FINAL_STATES))
+    where = f"{settings.metrics.address}:{settings.metrics.port}"
+    try:
+        metrics.serve(settings.metrics.port, settings.metrics.address)
+    except OSError as exc:  # a port in use must not keep the bot from its users
+        log.error("metrics: cannot listen on %s (%s); running without them", where, exc)
+    else:
+        service.subscribe(metrics)
+        log.info("metrics on http://%s/metrics", where)
+
+
+async def _close_all(
+    store: Store,
+    service: JobService | None,
+    providers: dict[str, Provider],
+    platforms: list[Platform],
+    serving: list[asyncio.Task[None]],
+    log: logging.Logger,
+) -> None:
+    if service is not None:
         await service.stop()
-        for platform in platforms:
-            try:
-                await platform.stop()
-            except Exception:
-                log.exception("%s did not stop cleanly", platform.name)
-        for task in serving:
-            task.cancel()
-        await asyncio.gather(*serving, return_exceptions=True)
-        for name, provider in providers.items():
-            # Whatever a backend does on the way out (a pool whose Redis is gone), the
-            # store still closes: its thread would otherwise keep the process alive.
-            try:
-                async with asyncio.timeout(10):
-                    await provider.aclose()
-            except Exception:
-                log.exception("%s did not close cleanly", name)
-        await store.close()
+    for platform in platforms:
+        try:
+            await platform.stop()
+        except Exception:
+            log.exception("%s did not stop cleanly", platform.name)
+    for task in serving:
+        task.cancel()
+    await asyncio.gather(*serving, return_exceptions=True)
+    for name, provider in providers.items():
+        # Whatever a backend does on the way out (a pool whose Redis is gone), the
+        # store still closes: its thread would otherwise keep the process alive.
+        try:
+            async with asyncio.timeout(10):
+                await provider.aclose()
+        except Exception:
+            log.exception("%s did not close cleanly", name)
+    await store.close()
 
 
 def build_platforms(service: JobService, settings: Settings) -> list[Platform]:
@@ -168,13 +207,20 @@ async def _start_all(platforms: list[Platform], log: logging.Logger) -> list[Pla
         try:
             await platform.start()
         except Exception as exc:
-            log.warning("%s could not start; running without it", platform.name, exc_info=True)
+            # An expected condition (a refused token, an unreachable API): one line.
+            log.warning("%s could not start (%s); running without it", platform.name, _said(exc))
+            log.debug("%s start failure", platform.name, exc_info=exc)
             errors.append(exc)
         else:
             running.append(platform)
     if errors and not running:
         raise errors[0]
     return running
+
+
+def _said(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _ended(task: asyncio.Task[None], *, name: str, log: logging.Logger) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from local_engine.engine import Progress
+from local_engine.request import Progress
 
 ROUNDS = 8  # bands r0..r7; a user's 8th waiting job and later share the last one
 PRIORITY_BAND = "priority"

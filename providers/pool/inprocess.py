@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local_engine.engine import Progress
+from local_engine.request import Progress
 from providers.pool.contract import (
     Broke,
     Done,

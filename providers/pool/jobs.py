@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from PIL import Image
 
-from local_engine.engine import EngineRequest
+from local_engine.request import EngineRequest
 from providers.contract import GenerationRequest, ModelFamily
 from providers.pool.contract import EngineJob
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from local_engine.engine import Cancelled, EngineRefused, Progress
+from local_engine.request import Cancelled, EngineRefused, Progress
 from providers.pool.contract import EngineJob, JobCancelled, JobFailed, JobRefused, Renderer
 from providers.pool.jobs import engine_request
 

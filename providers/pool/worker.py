@@ -28,7 +28,7 @@ from coredis import PureToken, Redis
 from streaq import Worker
 from streaq.constants import REDIS_GROUP
 
-from local_engine.engine import Progress
+from local_engine.request import Progress
 from providers.pool.contract import EngineJob, Renderer
 from providers.pool.metrics import WorkerMetrics
 from providers.pool.redis import (
