@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
+    AfterValidator,
     AnyUrl,
     BaseModel,
     ConfigDict,
@@ -60,6 +61,22 @@ Credits = Annotated[float, Field(ge=0, le=10_000_000)]
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 
 
+MIN_SECRET = 8  # characters
+
+
+def _plausible_secret(value: SecretStr) -> SecretStr:
+    # A token or key this short is a mistake (a placeholder, a cut paste), and would
+    # make the log's redaction blank out every occurrence of those few letters.
+    if len(value.get_secret_value()) < MIN_SECRET:
+        raise ValueError(
+            f"is under {MIN_SECRET} characters: not a real token or key (check what was pasted)"
+        )
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_plausible_secret)]
+
+
 class Section(BaseModel):
     """A config section: unknown keys are typos, so they are errors."""
 
@@ -67,7 +84,7 @@ class Section(BaseModel):
 
 
 class DiscordConfig(Section):
-    token: SecretStr | None = None
+    token: Secret | None = None
     application_id: int | None = None
     # Guilds whose command list is synced at start (instant); empty = global sync only.
     guild_ids: list[int] = []
@@ -83,7 +100,7 @@ class DiscordConfig(Section):
 
 
 class TelegramConfig(Section):
-    token: SecretStr | None = None
+    token: Secret | None = None
     # A local Bot API server (bigger uploads) or the tests' fake replace these two.
     base_url: AnyUrl = AnyUrl("https://api.telegram.org/bot")
     base_file_url: AnyUrl = AnyUrl("https://api.telegram.org/file/bot")
@@ -100,7 +117,7 @@ class TelegramConfig(Section):
     webhook_url: AnyUrl | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
-    webhook_secret: SecretStr | None = None
+    webhook_secret: Secret | None = None
     # Seconds to wait for the rest of an album (its photos arrive as separate updates).
     album_window_s: Annotated[float, Field(gt=0, le=10)] = 1.0
     # Per user: at most `animate_rate` requests (every way in together) in
@@ -117,7 +134,7 @@ class TelegramConfig(Section):
 
 class RemoteProviderConfig(Section):
     enabled: bool = True
-    api_key: SecretStr | None = None
+    api_key: Secret | None = None
     base_url: AnyUrl | None = None
     connect_timeout: Seconds = 10
     read_timeout: Seconds = 60
@@ -173,7 +190,7 @@ class LocalProviderConfig(Section):
     redis_url: SecretStr | None = None
     # Signs every task in Redis (HMAC): without it nobody can make a worker or the bot
     # unpickle what they wrote there. Any long random string; required with redis_url.
-    secret: SecretStr | None = None
+    secret: Secret | None = None
     queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")] = "framepack"
     # Served before everybody else (user keys like "discord:1234", or Discord role keys
     # like "discord:5678"); everyone else round-robin.

@@ -187,3 +187,30 @@ def test_example_config_documents_every_key() -> None:
     text = EXAMPLE.read_text()
     tomllib.loads(text)
     assert documented_keys(text) == settings_keys(Settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "field"),
+    [
+        ("FAL_KEY", "providers.fal.api_key"),
+        ("DISCORD_TOKEN", "discord.token"),
+        ("TELEGRAM_BOT_TOKEN", "telegram.token"),
+        ("FPBOT_TELEGRAM__WEBHOOK_SECRET", "telegram.webhook_secret"),
+    ],
+)
+def test_an_implausibly_short_secret_is_refused_at_load(monkeypatch, variable, field) -> None:
+    """FAL_KEY=x would otherwise turn every "x" in the log into [redacted]."""
+    monkeypatch.setenv(variable, "x")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    message = str(caught.value)
+    assert field in message and "under 8 characters" in message and "\n" not in message
+    monkeypatch.setenv(variable, "x" * 8)
+    assert load_settings(None)  # 8 characters pass
+
+
+def test_redaction_replaces_a_secret_and_leaves_the_rest_of_the_line() -> None:
+    from bot.log import REDACTED, Redactor
+
+    redact = Redactor(["sk-abcdefgh"])
+    assert redact("fox sk-abcdefgh box") == f"fox {REDACTED} box"

@@ -6,8 +6,10 @@ configured fakes), and no name may be looked up (no DNS, no nscd)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -61,4 +63,52 @@ async def test_a_job_with_nudenet_loaded_connects_to_nothing_but_the_configured(
     assert b"job delivered" in out
     trace = log.read_text()
     assert "127.0.0.1" in trace  # the trace saw the job's own connections
+    assert outside_loopback(trace) == []
+
+
+async def test_a_gpu_worker_connects_to_nothing_but_its_redis(tmp_path: Path, redis_server) -> None:
+    """The worker builds its pipeline (diffusers imports onnxruntime while it does),
+    then serves, traced well past onnxruntime's telemetry delay."""
+    from coredis import Redis
+
+    from providers.pool.redis import Keys
+    from tests import tiny_framepack as tiny
+    from tests.test_local_run import engine_env
+    from tests.test_pool_contract import SECRET
+
+    strace = shutil.which("strace")
+    assert strace, "this test needs strace (apt-get install strace; .ci/run installs it)"
+    folders = tiny.save_weights(tiny.pipeline(tmp_path / "scratch"), tmp_path / "weights")
+    env = isolated_env(
+        tmp_path / "worker",
+        **engine_env(folders),
+        FPBOT_PROVIDERS__LOCAL__REDIS_URL=redis_server.url,
+        FPBOT_PROVIDERS__LOCAL__SECRET=SECRET,
+    )
+    env.pop("ORT_DISABLE_TELEMETRY", None)  # the worker must set it, not the test
+    log = tmp_path / "trace.txt"
+    process = await asyncio.create_subprocess_exec(
+        strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(log),
+        sys.executable, "-m", "bot", "worker", "--worker-id", "traced",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # strace and the worker: stopped together, below
+    )  # fmt: skip
+    serving = False
+    try:
+        async with (
+            Redis.from_url(redis_server.url, decode_responses=True) as redis,
+            asyncio.timeout(240),  # strace slows the imports several times over
+        ):
+            while await redis.zscore(Keys("framepack").workers, "traced") is None:
+                await asyncio.sleep(0.2)
+                if process.returncode is not None:
+                    break
+        serving = process.returncode is None
+        await asyncio.sleep(LINGER_S)  # the engine (and onnxruntime) loaded before this
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert serving, err.decode()[-3000:]
+    trace = log.read_text()
+    assert f"htons({redis_server.port})" in trace, err.decode()[-2000:]  # it saw Redis
     assert outside_loopback(trace) == []

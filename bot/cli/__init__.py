@@ -7,6 +7,12 @@ with one line on stderr that says what to fix, never a traceback.
 
 from __future__ import annotations
 
+import os
+
+# Before anything can import onnxruntime (NudeNet, diffusers' ONNX helpers): it would
+# contact a telemetry host about 10 s later, whatever the command.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 import asyncio
 import getpass
 import logging
