@@ -18,6 +18,7 @@ from pydantic import (
     AfterValidator,
     AnyUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -64,17 +65,24 @@ Seconds = Annotated[float, Field(gt=0, le=86_400)]
 MIN_SECRET = 8  # characters
 
 
-def _plausible_secret(value: SecretStr) -> SecretStr:
+def _plausible_secret(value: SecretStr | None) -> SecretStr | None:
     # A token or key this short is a mistake (a placeholder, a cut paste), and would
     # make the log's redaction blank out every occurrence of those few letters.
-    if len(value.get_secret_value()) < MIN_SECRET:
+    if value is not None and len(value.get_secret_value()) < MIN_SECRET:
         raise ValueError(
             f"is under {MIN_SECRET} characters: not a real token or key (check what was pasted)"
         )
     return value
 
 
-Secret = Annotated[SecretStr, AfterValidator(_plausible_secret)]
+def _blank_is_unset(value: Any) -> Any:
+    # `DISCORD_TOKEN=` as a copied .env.example leaves it: not set, not a short token.
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Secret = Annotated[
+    SecretStr | None, BeforeValidator(_blank_is_unset), AfterValidator(_plausible_secret)
+]
 
 
 class Section(BaseModel):
@@ -84,7 +92,7 @@ class Section(BaseModel):
 
 
 class DiscordConfig(Section):
-    token: Secret | None = None
+    token: Secret = None
     application_id: int | None = None
     # Guilds whose command list is synced at start (instant); empty = global sync only.
     guild_ids: list[int] = []
@@ -100,7 +108,7 @@ class DiscordConfig(Section):
 
 
 class TelegramConfig(Section):
-    token: Secret | None = None
+    token: Secret = None
     # A local Bot API server (bigger uploads) or the tests' fake replace these two.
     base_url: AnyUrl = AnyUrl("https://api.telegram.org/bot")
     base_file_url: AnyUrl = AnyUrl("https://api.telegram.org/file/bot")
@@ -117,7 +125,7 @@ class TelegramConfig(Section):
     webhook_url: AnyUrl | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
-    webhook_secret: Secret | None = None
+    webhook_secret: Secret = None
     # Seconds to wait for the rest of an album (its photos arrive as separate updates).
     album_window_s: Annotated[float, Field(gt=0, le=10)] = 1.0
     # Per user: at most `animate_rate` requests (every way in together) in
@@ -134,7 +142,7 @@ class TelegramConfig(Section):
 
 class RemoteProviderConfig(Section):
     enabled: bool = True
-    api_key: Secret | None = None
+    api_key: Secret = None
     base_url: AnyUrl | None = None
     connect_timeout: Seconds = 10
     read_timeout: Seconds = 60
@@ -190,7 +198,7 @@ class LocalProviderConfig(Section):
     redis_url: SecretStr | None = None
     # Signs every task in Redis (HMAC): without it nobody can make a worker or the bot
     # unpickle what they wrote there. Any long random string; required with redis_url.
-    secret: Secret | None = None
+    secret: Secret = None
     queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")] = "framepack"
     # Served before everybody else (user keys like "discord:1234", or Discord role keys
     # like "discord:5678"); everyone else round-robin.

@@ -59,10 +59,23 @@ def test_doctor_on_the_example_config_masks_keys_and_shows_the_schema(tmp_path: 
 
 def test_doctor_before_the_database_exists_says_so(tmp_path: Path) -> None:
     result = cli(tmp_path, "doctor")
-    assert result.returncode == 0
+    # Nothing configured: no platform, and the default provider has no key. Not ready.
+    assert result.returncode == 1
     assert "not created yet" in result.stdout
     assert "no key (set FAL_KEY)" in result.stdout
+    assert "NOT READY: no chat platform is configured" in result.stdout
+    assert "NOT READY: the default provider fal cannot take jobs" in result.stdout
     assert not (tmp_path / "data").exists()  # doctor changes nothing
+
+
+def test_doctor_is_healthy_with_a_platform_and_the_default_provider_ready(
+    tmp_path: Path,
+) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": "123456:telegram-test-token", "FAL_KEY": "fal-test-key-0123"}
+    result = cli(tmp_path, "doctor", env=env)
+    assert result.returncode == 0, result.stdout
+    assert "NOT READY" not in result.stdout
+    assert "fal-test-key-0123" not in result.stdout  # masked
 
 
 @pytest.mark.parametrize(

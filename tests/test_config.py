@@ -214,3 +214,14 @@ def test_redaction_replaces_a_secret_and_leaves_the_rest_of_the_line() -> None:
 
     redact = Redactor(["sk-abcdefgh"])
     assert redact("fox sk-abcdefgh box") == f"fox {REDACTED} box"
+
+
+def test_the_example_env_file_loads_with_nothing_set(tmp_path: Path, monkeypatch) -> None:
+    """A copy of .env.example as it is: blank values mean unset, not short secrets."""
+    import shutil
+
+    shutil.copy(Path(__file__).parent.parent / ".env.example", tmp_path / ".env")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None)
+    assert settings.discord.token is None and settings.telegram.token is None
+    assert settings.providers.fal.api_key is None

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import av
+import pytest
 from PIL import Image
 
 from storage import JobState
@@ -160,7 +161,10 @@ async def test_only_an_operator_switches_safety_off_for_the_server(tmp_path: Pat
 
 
 async def test_the_cancel_button_refunds_a_running_job(tmp_path: Path) -> None:
-    async with discord_world(tmp_path, fake_polls=(400, 400)) as world:
+    # Running until cancelled: 400 + 400 polls on injected time can all be spent
+    # before the owner's press arrives on a busy machine (a full run failed here once,
+    # the owner's answer not "Cancelled"; alone it passed every time).
+    async with discord_world(tmp_path, fake_polls=(1, 10**9)) as world:
         await world.animate()
         await world.wait_for(lambda s: s.kind == "edit" and "costs" in s.payload["content"])
         job = (await world.service.history("discord:700000000000000001"))[0]
@@ -378,3 +382,22 @@ async def test_quota_and_jobs_work_in_direct_messages(tmp_path: Path) -> None:
         payload = await world.command("jobs", [], guild=False)
         reply = await world.callback_for(payload)
         assert reply.payload["data"]["content"] == "You have no videos yet. Try /animate."
+
+
+async def test_a_good_start_logs_who_the_bot_is_and_its_invite_link(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bot.discord.client")
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "logged in as" in r.getMessage()]
+
+    async with discord_world(tmp_path):  # the fake's READY brings its two servers
+        async with asyncio.timeout(20):  # on_ready runs as a task of its own
+            while not logged():  # noqa: ASYNC110 (a log record, not an event)
+                await asyncio.sleep(0.02)
+    (line,) = logged()
+    assert "framepack (id 900000000000000001) in 2 servers" in line
+    assert "scope=bot+applications.commands" in line and "permissions=101376" in line

@@ -102,3 +102,23 @@ async def test_refusals_and_load_failures(tmp_path: Path) -> None:
     assert isinstance(last, Failed) and "could not load: CUDA out of memory" in last.error.message
     assert not provider.knows({"request_id": "from-another-process"})
     await provider.aclose()
+
+
+async def test_missing_weights_are_one_clear_line_not_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from local_engine.folders import Folders
+
+    folders = Folders(tmp_path / "base", tmp_path / "transformer", tmp_path / "siglip")
+
+    def load() -> FramePackEngine:
+        folders.require()  # what the real loader does first
+        raise AssertionError("unreachable")
+
+    provider = LocalProvider.in_process(load, buckets=BUCKETS, workdir=tmp_path / "work")
+    handle = await provider.submit(request())
+    last = (await events_of(provider, handle))[-1]
+    await provider.aclose()
+    assert isinstance(last, Failed) and "weights are not all there" in last.error.message
+    records = [r for r in caplog.records if "could not load" in r.getMessage()]
+    assert records and not any(r.exc_info for r in records)

@@ -77,6 +77,9 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
         if telegram.token is None
         else f"telegram: token {mask(telegram.token)}, api {telegram.base_url}"
     )
+    if discord.token is None and telegram.token is None:
+        lines.append("NOT READY: no chat platform is configured; `framepack-bot run` would stop")
+        healthy = False
 
     providers = settings.providers
     lines.append(
@@ -101,12 +104,17 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
         + ("enabled" if local.enabled else "disabled")
         + (f", worker pool at {mask(local.redis_url)}" if local.redis_url else "")
     )
-    if providers.default_provider != "local":
-        default_conf = providers.remote(providers.default_provider)
-        if not default_conf.usable:
-            lines.append(
-                f"  warning: the default provider {providers.default_provider} is not ready"
-            )
+    default_ready = (
+        local.enabled
+        if providers.default_provider == "local"
+        else providers.remote(providers.default_provider).usable
+    )
+    if not default_ready:
+        lines.append(
+            f"  NOT READY: the default provider {providers.default_provider} cannot take "
+            "jobs (jobs that name no provider would all be refused)"
+        )
+        healthy = False
 
     engine = settings.engine
     lines.append(

@@ -61,6 +61,13 @@ def _guarded(event: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
     return parse_or_drop
 
 
+# Exactly what the bot uses: see channels, answer, attach the videos, and read history
+# (replies, and finding a post that may have gone out before a restart). 101376.
+BOT_PERMISSIONS = discord.Permissions(
+    view_channel=True, send_messages=True, attach_files=True, read_message_history=True
+)
+
+
 class FramepackBot(commands.Bot):
     def __init__(self, service: JobService, settings: Settings) -> None:
         intents = discord.Intents.default()
@@ -107,6 +114,24 @@ class FramepackBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
         await self.tree.sync()
+
+    async def on_ready(self) -> None:
+        """Who the bot is and where, and how to invite it (again at every reconnect)."""
+        me = self.user
+        if me is None:
+            return
+        invite = discord.utils.oauth_url(
+            self.application_id or me.id,
+            permissions=BOT_PERMISSIONS,
+            scopes=("bot", "applications.commands"),
+        )
+        log.info(
+            "discord: logged in as %s (id %s) in %d servers; invite: %s",
+            me.name,
+            me.id,
+            len(self.guilds),
+            invite,
+        )
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """A button or form whose custom_id is none of this bot's (forged, or made by

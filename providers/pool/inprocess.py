@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from local_engine.folders import WeightsMissing
 from local_engine.request import Progress
 from providers.pool.contract import (
     Broke,
@@ -159,6 +160,9 @@ class InProcessQueue:
         if self._renderer is None:
             try:
                 self._renderer = await asyncio.to_thread(self._load)
+            except WeightsMissing as exc:  # expected: the message says what to fix
+                log.error("the local engine could not load: %s", exc)
+                raise JobFailed(f"the local engine could not load: {exc}") from None
             except Exception as exc:
                 log.exception("the local engine could not load")
                 raise JobFailed(f"the local engine could not load: {exc}") from None
