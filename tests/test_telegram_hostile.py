@@ -174,3 +174,67 @@ async def test_a_local_bot_api_servers_paths_are_read_only_under_its_directory(
         await world.service.join()
     assert all("could not download" in text for text in refused)
     assert world.fal.submits == 1 and fake.file_requests == []
+
+
+async def test_sigkill_two_seconds_after_a_photo_and_a_restart_make_one_job(
+    tmp_path: Path,
+) -> None:
+    """The real `framepack-bot run`, killed with SIGKILL two seconds after a photo
+    arrived, then started again while Telegram hands the update over again: one job,
+    one charge, one provider submit, one video."""
+    import asyncio
+    import contextlib
+    import signal
+    import sqlite3
+
+    from tests.fakes.telegram import FakeTelegram
+    from tests.provider_world import API_KEY, FAKES
+    from tests.subprocess_env import framepack_bot, isolated_env, telegram_env
+
+    data = tmp_path / "data"
+    database = data / "framepack-bot.sqlite3"
+    async with FakeTelegram() as fake, FAKES["fal"](API_KEY) as fal:
+        fal.job_seconds = 3.0  # long enough to be killed in the middle
+        env = isolated_env(
+            data,
+            **telegram_env(fake),
+            FAL_KEY=API_KEY,
+            FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
+            FPBOT_PROVIDERS__FAL__POLL_INTERVAL="0.5",
+            FPBOT_PROVIDERS__FAL__MAX_POLL_INTERVAL="0.5",
+        )
+        first = await framepack_bot("run", env=env)
+        try:
+            async with asyncio.timeout(60):  # up and polling
+                while not fake.of_method("setMyCommands"):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            update = fake.push_update(
+                message=fake.photo_message(png_bytes(128, 72), "/animate killed midway")
+            )
+            await asyncio.sleep(2.0)
+        finally:
+            first.kill()  # SIGKILL: no clean stop, no last confirmation
+            await first.wait()
+        if update not in fake.pending_updates():
+            fake.redeliver(update)  # as Telegram does with an unconfirmed update
+        again = await framepack_bot("run", env=env)
+        try:
+            async with asyncio.timeout(120):
+                while not fake.videos or update in fake.pending_updates():  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+                while True:  # the row says delivered a moment after the post
+                    with contextlib.closing(sqlite3.connect(database)) as db:
+                        states = [r[0] for r in db.execute("SELECT state FROM jobs")]
+                    if "delivered" in states:
+                        break
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # room for a second job, were there one
+        finally:
+            again.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(again.wait(), 60)
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        jobs = db.execute("SELECT id, state FROM jobs").fetchall()
+        ledger = db.execute("SELECT entry FROM quota_ledger ORDER BY entry").fetchall()
+    assert len(jobs) == 1 and jobs[0][1] == "delivered", jobs
+    assert ledger == [("commit",), ("reserve",)]
+    assert fal.submits == 1 and len(fake.videos) == 1
