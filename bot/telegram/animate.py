@@ -155,7 +155,8 @@ class AnimateHandlers:
         self.download_limit = None if local_mode else DOWNLOAD_LIMIT
         self.files = FileFetcher(local_files_dir)
         # Whatever a file was announced as, no read goes past this.
-        self.byte_cap = min(service.image_byte_limit, self.download_limit or DOWNLOAD_LIMIT * 100)
+        limit = service.image_byte_limit
+        self.byte_cap = min(limit, self.download_limit) if self.download_limit else limit
         self.albums = Albums(album_window_s, self._album_complete)
         self.order = FirstAnswersFirst()
 
