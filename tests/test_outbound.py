@@ -112,3 +112,38 @@ async def test_a_gpu_worker_connects_to_nothing_but_its_redis(tmp_path: Path, re
     trace = log.read_text()
     assert f"htons({redis_server.port})" in trace, err.decode()[-2000:]  # it saw Redis
     assert outside_loopback(trace) == []
+
+
+async def test_generate_with_the_local_engine_connects_to_nothing(tmp_path: Path) -> None:
+    """`generate --provider local` builds a pipeline (diffusers imports onnxruntime
+    then) and renders for longer than onnxruntime's telemetry delay: traced, it must
+    make no connection and look up no name at all."""
+    from PIL import Image
+
+    from tests import tiny_framepack as tiny
+    from tests.test_local_run import engine_env
+
+    strace = shutil.which("strace")
+    assert strace, "this test needs strace (apt-get install strace; .ci/run installs it)"
+    folders = tiny.save_weights(tiny.pipeline(tmp_path / "scratch"), tmp_path / "weights")
+    image = tmp_path / "in.png"
+    Image.new("RGB", (160, 90), (40, 120, 200)).save(image)
+    env = isolated_env(
+        tmp_path / "data",
+        **{**engine_env(folders), "FPBOT_ENGINE__BUCKETS": '{"480p": 128, "720p": 192}'},
+    )
+    env.pop("ORT_DISABLE_TELEMETRY", None)  # the command must set it, not the test
+    log = tmp_path / "trace.txt"
+    started = asyncio.get_running_loop().time()
+    process = await asyncio.create_subprocess_exec(
+        strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(log),
+        sys.executable, "-m", "bot", "generate", "--provider", "local",
+        "--image", str(image), "--prompt", "the sea", "--num-frames", "90", "--steps", "6",
+        "--output", str(tmp_path / "out.mp4"),
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 240)
+    assert process.returncode == 0, err.decode()[-2000:]
+    # It lived past the delay (the render alone takes longer than LINGER_S here).
+    assert asyncio.get_running_loop().time() - started > LINGER_S, out.decode()
+    assert outside_loopback(log.read_text()) == []
