@@ -4,7 +4,7 @@ tests/test_provider_documents.py fails when the README's copy differs."""
 
 from __future__ import annotations
 
-from providers.contract import Capabilities, Mode, ModelSpec
+from providers.contract import Capabilities, Mode, ModelSpec, plain_number
 from providers.fal import FalProvider
 from providers.lannetech import LannetechProvider
 from providers.piapi import PiAPIProvider
@@ -18,7 +18,7 @@ MODES = {Mode.IMAGE_TO_VIDEO: "image", Mode.FIRST_LAST_FRAME: "first+last"}
 def _bounds(bounds: tuple[float, float] | None) -> str:
     if bounds is None:
         return "—"
-    return " to ".join(f"{bound:g}" if bound < 1e6 else f"{bound:.0f}" for bound in bounds)
+    return " to ".join(plain_number(bound) for bound in bounds)
 
 
 def _row(provider: str, model: str, spec: ModelSpec) -> str:

@@ -136,7 +136,7 @@ def _number(value: float) -> str:
     return f"{round(value, 1):g}"
 
 
-def _plain(value: float) -> str:
+def plain_number(value: float) -> str:
     """A bound or a value as written: 2147483647, 1.01, 10."""
     return str(int(value)) if value == int(value) else f"{value:g}"
 
@@ -242,10 +242,10 @@ class ModelSpec:
             if bounds is None:
                 problems.append(f"{option} cannot be set here")
             elif not bounds[0] <= value <= bounds[1]:
-                low, high = (_plain(bound) for bound in bounds)
-                problems.append(f"{option} must be {low} to {high} here, not {_plain(value)}")
+                low, high = (plain_number(bound) for bound in bounds)
+                problems.append(f"{option} must be {low} to {high} here, not {plain_number(value)}")
             elif self.whole_scales and option.endswith("_scale") and value != int(value):
-                problems.append(f"{option} must be a whole number here, not {_plain(value)}")
+                problems.append(f"{option} must be a whole number here, not {plain_number(value)}")
         if request.negative_prompt and not self.negative_prompt:
             problems.append("negative_prompt is not taken here")
         return problems

@@ -68,17 +68,11 @@ async def serve_worker(
 async def refuse_a_foreign_secret(redis_url: str, queue: str, secret: str) -> None:
     """Before minutes of loading weights: SecretMismatch when the pool's Redis was set
     up with another secret. An unreachable Redis is waited for later, by the worker."""
-    from coredis import Redis
+    from providers.pool.redis import Keys, is_down, require_secret
 
-    from providers.pool.redis import Keys, SecretMismatch, is_down, secret_problem
-
-    problem = None
     try:
-        async with Redis.from_url(redis_url, decode_responses=True) as redis:
-            problem = await secret_problem(redis, Keys(queue), secret)
+        await require_secret(redis_url, Keys(queue), secret)
     except Exception as exc:
         if not is_down(exc):
             raise
         log.warning("the pool's Redis is not reachable yet; the worker will keep trying")
-    if problem is not None:
-        raise SecretMismatch(problem)

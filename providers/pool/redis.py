@@ -95,6 +95,15 @@ async def secret_problem(redis: Any, keys: Keys, secret: str) -> str | None:
     )
 
 
+async def require_secret(redis_url: str, keys: Keys, secret: str) -> None:
+    """SecretMismatch when this Redis was set up with another secret; what a Redis that
+    cannot be reached raises (see is_down) otherwise passes through."""
+    async with Redis.from_url(redis_url, decode_responses=True) as redis:
+        problem = await secret_problem(redis, keys, secret)
+    if problem is not None:  # raised outside the client: coredis would wrap it
+        raise SecretMismatch(problem)
+
+
 def video_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

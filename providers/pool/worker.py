@@ -36,9 +36,8 @@ from providers.pool.redis import (
     HEARTBEAT_S,
     TASK,
     Keys,
-    SecretMismatch,
     is_down,
-    secret_problem,
+    require_secret,
     streaq_worker,
     video_digest,
 )
@@ -86,7 +85,8 @@ class GpuWorker:
         while True:
             worker = self._build()
             try:
-                await self._check_secret()  # before any task is read (SecretMismatch)
+                # Before any task is read (SecretMismatch).
+                await require_secret(self.settings.redis_url, self.keys, self.settings.secret)
                 await worker.run_async()
                 return  # stopped by a signal
             except Exception as exc:
@@ -94,12 +94,6 @@ class GpuWorker:
                     raise
                 log.warning("Redis is unreachable (%s); trying again in %g s", exc, RECONNECT_S)
             await asyncio.sleep(RECONNECT_S)
-
-    async def _check_secret(self) -> None:
-        async with Redis.from_url(self.settings.redis_url, decode_responses=True) as redis:
-            problem = await secret_problem(redis, self.keys, self.settings.secret)
-        if problem is not None:
-            raise SecretMismatch(problem)
 
     def _build(self) -> Worker[Any]:
         worker = streaq_worker(
