@@ -29,10 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
 
-from bot.cli.run import build_providers, build_safety
+from bot.cli.run import build_providers, build_safety, build_service
 from bot.config import Settings
 from bot.core.api import Accepted, AnimateRequest, Requester
-from bot.core.service import JobService
 from storage import JobRecord, JobState, Store
 from tests.fakes.serve import fake_provider_process
 from tests.provider_world import API_KEY
@@ -67,11 +66,11 @@ async def run(base_url: str, data: Path, jobs: int, users: int) -> None:
         quotas={"global_queue_length": 10_000, "guild_daily_credits": None},
     )
     store = await Store.open(settings.database_path)
-    service = JobService(
-        store=store,
-        settings=settings,
-        providers=build_providers(settings, sleep=no_wait),
-        safety=build_safety(settings, with_detector=False),
+    service = build_service(
+        store,
+        settings,
+        build_providers(settings, sleep=no_wait),
+        build_safety(settings, with_detector=False),
         delivery={"discord": NullDelivery()},
         sleep=no_wait,
     )

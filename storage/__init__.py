@@ -11,7 +11,15 @@ from pathlib import Path
 
 from storage.audit import AuditEntry, AuditLog
 from storage.db import SCHEMA_VERSION, Connection, Database, StorageError
-from storage.jobs import FINAL_STATES, DuplicateSource, JobRecord, JobState, JobStore, NewJob
+from storage.jobs import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    DuplicateSource,
+    JobRecord,
+    JobState,
+    JobStore,
+    NewJob,
+)
 from storage.limits import LimitOverride, LimitStore
 from storage.quota_ledger import Caps, Limit, QuotaLedger, Refusal, ReserveOutcome, member_key
 from storage.scope_settings import ScopeSettings
@@ -44,6 +52,7 @@ class Store:
 
 
 __all__ = [
+    "ACTIVE_STATES",
     "FINAL_STATES",
     "SCHEMA_VERSION",
     "AuditEntry",

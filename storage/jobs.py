@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -32,6 +33,8 @@ class JobState(StrEnum):
 FINAL_STATES = frozenset(
     {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
 )
+# Every other state: a job in flight, which a restart resumes.
+ACTIVE_STATES = frozenset(set(JobState) - FINAL_STATES)
 
 # Which state may follow which; anything else is a bug in the caller.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
@@ -298,7 +301,7 @@ class JobStore:
         )
         return [JobRecord.from_row(r) for r in rows]
 
-    async def in_states(self, states: set[JobState]) -> list[JobRecord]:
+    async def in_states(self, states: Collection[JobState]) -> list[JobRecord]:
         """Oldest first: the order in which a restart re-queues them."""
         marks = ", ".join("?" for _ in states)
         rows = await self._db.fetch_all(

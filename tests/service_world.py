@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from bot.cli.run import build_service
 from bot.config import Settings
 from bot.core.api import DeliveryError, JobUpdate, Requester
 from bot.core.safety import DenyList, Detection, SafetyChecker
@@ -124,11 +125,11 @@ async def service_world(
         store = await Store.open(settings.database_path)
         backend = make_provider(provider, fake.base_url, time, **(provider_options or {}))
         delivery = RecordingDelivery(tmp_path / "posted")
-        service = JobService(
-            store=store,
-            settings=settings,
-            providers={provider: backend},
-            safety=SafetyChecker(DenyList.load(), detector, 0.6),
+        service = build_service(
+            store,
+            settings,
+            {provider: backend},
+            SafetyChecker(DenyList.load(), detector, 0.6),
             delivery={"discord": delivery},
             clock=lambda: _utc(time),
             sleep=time.sleep,
@@ -152,12 +153,11 @@ def chat_service(settings: Settings, store: Store, provider, time: FakeTime) -> 
     """The job service behind a chat world (tests/discord_world.py, telegram_world.py):
     one provider (fal unless the world says), the deny-list without NudeNet, the fake
     time's sleep; the adapter under test registers its own delivery."""
-    return JobService(
-        store=store,
-        settings=settings,
-        providers={provider.name: provider},
-        safety=SafetyChecker(DenyList.load(), None, 0.6),
-        delivery={},
+    return build_service(
+        store,
+        settings,
+        {provider.name: provider},
+        SafetyChecker(DenyList.load(), None, 0.6),
         sleep=time.sleep,
     )
 

@@ -10,7 +10,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from bot.core.intake import (
+from bot.core.images import (
     FRAMEPACK_BUCKETS,
     ImageRejected,
     fit_to_bucket,
@@ -94,7 +94,7 @@ def test_bad_images_get_their_own_message(data: bytes, reason: str, words: str) 
 
 
 def test_byte_cap_is_checked_before_decoding() -> None:
-    from bot.core.intake import IntakeLimits
+    from bot.core.images import IntakeLimits
 
     with pytest.raises(ImageRejected, match="the most I take is 1 MiB") as caught:
         load_image(b"\x89PNG" + b"\0" * (2 * 2**20), IntakeLimits(max_bytes=2**20))

@@ -99,10 +99,10 @@ async def test_cpu_work_runs_below_the_event_loop_in_priority(tmp_path: Path) ->
     import os
     import threading
 
-    from bot.core.service import CPU_WORK_NICENESS
+    from bot.core.cpu import CPU_WORK_NICENESS
 
     def niceness() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     async with service_world(tmp_path) as world:
-        assert await world.service._on_cpu(niceness) == min(19, niceness() + CPU_WORK_NICENESS)
+        assert await world.service.cpu.run(niceness) == min(19, niceness() + CPU_WORK_NICENESS)

@@ -37,7 +37,6 @@ from bot.cli.generate import (
     summary,
 )
 from bot.cli.generate import generate as run_generate
-from bot.clock import system_clock
 from bot.config import (
     MIN_POOL_SECRET,
     REMOTE_PROVIDERS,
@@ -46,12 +45,10 @@ from bot.config import (
     load_settings,
     resolve_config_path,
 )
-from bot.core.admin import AdminRefused, AdminService, QuotaTarget
-from bot.core.api import Requester
-from bot.core.authority import Authority
+from bot.core.admin import AdminService
+from bot.core.api import AdminRefused, QuotaTarget, Requester
 from bot.core.messages import NO_OVERRIDES
-from bot.core.quotas import QuotaService, credits_to_mc, format_credits, parse_subject
-from bot.core.settings import ScopedSettings
+from bot.core.quotas import credits_to_mc, format_credits, parse_subject
 from bot.log import setup_logging
 from providers.errors import ProviderError
 from storage import StorageError, Store
@@ -358,12 +355,11 @@ async def _with_admin(settings: Settings, work: Callable[[AdminService, Store], 
     async with await Store.open(
         settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
     ) as store:
-        admin = AdminService(
-            store=store,
-            quotas=QuotaService(store, settings.quotas, system_clock),
-            authority=Authority(settings),
-            scoped=ScopedSettings(store.settings, settings),
-            clock=system_clock,
+        from bot.cli.run import build_admin
+
+        admin = build_admin(
+            store,
+            settings,
             provider_names=[n for n in REMOTE_PROVIDERS if settings.providers.remote(n).usable],
         )
         try:

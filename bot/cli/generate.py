@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.config import REMOTE_PROVIDERS, Settings, describe_validation_error, env_variable_for
 from bot.core import messages
-from bot.core.intake import ImageRejected, IntakeLimits, for_remote, load_image
+from bot.core.images import ImageRejected, IntakeLimits, for_remote, load_image
 from providers import (
     PROVIDERS,
     Failed,

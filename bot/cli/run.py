@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from bot.clock import Clock, system_clock
 from bot.config import REMOTE_PROVIDERS, Settings
 from bot.core.safety import DenyList, SafetyChecker, default_detector
 from providers import PROVIDERS, Provider
 
 if TYPE_CHECKING:
-    from bot.core.api import Platform
+    from bot.core.admin import AdminService
+    from bot.core.api import DeliveryTarget, Platform
     from bot.core.service import JobService
     from storage import Store
 
@@ -63,6 +66,107 @@ def build_safety(settings: Settings, *, with_detector: bool = True) -> SafetyChe
     )
 
 
+def build_admin(
+    store: Store,
+    settings: Settings,
+    *,
+    provider_names: Collection[str],
+    clock: Clock = system_clock,
+) -> AdminService:
+    """The admin operations on their own, for the CLI, where no job service runs
+    (`build_service` builds the chat adapters' over the service's own parts)."""
+    from bot.core.admin import AdminService
+    from bot.core.authority import Authority
+    from bot.core.quotas import QuotaService
+    from bot.core.settings import ScopedSettings
+
+    return AdminService(
+        store=store,
+        quotas=QuotaService(store, settings.quotas, clock),
+        authority=Authority(settings),
+        scoped=ScopedSettings(store.settings, settings),
+        clock=clock,
+        provider_names=provider_names,
+    )
+
+
+def build_service(
+    store: Store,
+    settings: Settings,
+    providers: Mapping[str, Provider],
+    safety: SafetyChecker,
+    *,
+    delivery: Mapping[str, DeliveryTarget] | None = None,
+    clock: Clock = system_clock,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    stop_grace_s: float | None = None,
+) -> JobService:
+    """The composition root: the job service and every role it is made of, built once
+    and handed what each needs (no role builds its own collaborators). `run`, the
+    benches and the tests build theirs here."""
+    from bot.core.admin import AdminService
+    from bot.core.authority import Authority
+    from bot.core.context import JobContext
+    from bot.core.cpu import CpuPool
+    from bot.core.delivery import Delivery
+    from bot.core.endings import Endings
+    from bot.core.followups import FollowUps
+    from bot.core.intake import Intake
+    from bot.core.quotas import QuotaService
+    from bot.core.retention import Retention
+    from bot.core.running import STOP_GRACE_S, Runner
+    from bot.core.service import JobService
+    from bot.core.settings import ScopedSettings
+    from bot.core.updates import Updates
+    from bot.log import Redactor
+
+    ctx = JobContext(
+        store=store,
+        settings=settings,
+        providers=dict(providers),
+        safety=safety,
+        quotas=QuotaService(store, settings.quotas, clock),
+        authority=Authority(settings),
+        scoped=ScopedSettings(store.settings, settings),
+        clock=clock,
+        sleep=sleep,
+        cpu=CpuPool(),
+        updates=Updates(),
+        redact=Redactor(settings.secrets()),
+    )
+    endings = Endings(ctx)
+    posting = Delivery(ctx, endings)
+    for platform, target in (delivery or {}).items():
+        posting.register(platform, target)
+    runner = Runner(ctx, endings, posting, stop_grace_s=stop_grace_s or STOP_GRACE_S)
+    intake = Intake(ctx, endings, runner)
+    admin = AdminService(
+        store=store,
+        quotas=ctx.quotas,
+        authority=ctx.authority,
+        scoped=ctx.scoped,
+        clock=clock,
+        provider_names=ctx.providers.keys(),
+        cancel=lambda job_id, who: runner.cancel(job_id, by=who),
+    )
+    retention = Retention(
+        store,
+        ctx.jobs_dir,
+        keep_days=settings.storage.keep_days,
+        max_bytes=settings.storage.max_disk_mb * 2**20,
+        clock=clock,
+    )
+    return JobService(
+        ctx,
+        intake=intake,
+        runner=runner,
+        delivery=posting,
+        follow_ups=FollowUps(ctx, intake),
+        admin=admin,
+        retention=retention,
+    )
+
+
 def freeze_startup_heap() -> None:
     """Move everything start-up made (~100k objects: pydantic, discord.py, numpy,
     onnxruntime, av, ...) out of the collector's reach: none of it is garbage, and a
@@ -89,7 +193,6 @@ async def run_bot(settings: Settings) -> None:
     assert main is not None  # run inside asyncio.run
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
 
-    from bot.core.service import JobService
     from storage import Store
 
     log = logging.getLogger("bot.cli.run")
@@ -104,13 +207,7 @@ async def run_bot(settings: Settings) -> None:
     serving: list[asyncio.Task[None]] = []
     try:
         providers = build_providers(settings)
-        service = JobService(
-            store=store,
-            settings=settings,
-            providers=providers,
-            safety=build_safety(settings),
-            delivery={},
-        )
+        service = build_service(store, settings, providers, build_safety(settings))
         log.info(
             "store %s (schema %d); providers: %s",
             settings.database_path,
@@ -140,10 +237,10 @@ async def _serve_metrics(
     if settings.metrics.port is None:
         return
     from bot.core.metrics import BotMetrics
-    from storage.jobs import FINAL_STATES, JobState
+    from storage import ACTIVE_STATES
 
     metrics = BotMetrics()
-    metrics.seed(await store.jobs.in_states(set(JobState) - FINAL_STATES))
+    metrics.seed(await store.jobs.in_states(ACTIVE_STATES))
     where = f"{settings.metrics.address}:{settings.metrics.port}"
     try:
         metrics.serve(settings.metrics.port, settings.metrics.address)

@@ -8,52 +8,22 @@ render: a refusal is an `AdminRefused` whose message is shown as it is.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from bot.clock import Clock
 from bot.core import messages
-from bot.core.api import Requester
-from bot.core.authority import Authority, Denied
+from bot.core.api import AdminRefused, CancelOutcome, ChannelRef, QuotaTarget, Requester
+from bot.core.authority import Authority
 from bot.core.quotas import QuotaService, format_credits
 from bot.core.settings import ScopedSettings
 from storage import Connection, JobRecord, LimitOverride, Store
 
-if TYPE_CHECKING:
-    from bot.core.service import JobService
-
-
-# Not allowed, or not possible as asked: one exception, whose message says which and
-# why, for adapters to show as it is.
-AdminRefused = Denied
-
-
-@dataclass(frozen=True)
-class QuotaTarget:
-    """Whose quota: a user or a role (by subject key), or the server itself.
-
-    By default it is the one *in a server* (the requester's, or `guild_key`): caps that
-    apply there on top of the bot-wide ones. `bot_wide` means the caps everywhere, which
-    only operators set."""
-
-    kind: Literal["user", "role", "guild"]
-    key: str | None = None
-    bot_wide: bool = False
-    guild_key: str | None = None
-    role_keys: tuple[str, ...] = field(default=())  # the member's roles, for `show`
-
-
-@dataclass(frozen=True)
-class ChannelRef:
-    key: str
-    guild_key: str | None
-    nsfw: bool = False
-
 
 class AdminService:
-    """Built by the JobService for the chat adapters, and on its own (no job service,
-    no providers running) by the CLI, where job operations are not offered."""
+    """Built by the composition root for the chat adapters, with `cancel` (the job
+    service's), and on its own (no job service, no providers running) by the CLI,
+    where job operations are not offered."""
 
     def __init__(
         self,
@@ -64,7 +34,7 @@ class AdminService:
         scoped: ScopedSettings,
         clock: Clock,
         provider_names: Collection[str],
-        service: JobService | None = None,
+        cancel: Callable[[str, Requester], Awaitable[CancelOutcome]] | None = None,
     ) -> None:
         self._store = store
         self._quotas = quotas
@@ -72,9 +42,13 @@ class AdminService:
         self._scoped = scoped
         self._now = clock
         self._provider_names = provider_names
-        self._service = service
+        self._cancel = cancel
 
-    # --- quotas -----------------------------------------------------------------------
+    def require_admin(self, who: Requester) -> None:
+        """Raises AdminRefused unless `who` may use admin commands here."""
+        self.authority.require_admin(who)
+
+    # --- quotas -------------------------------------------------------------------------------
 
     def _where(self, who: Requester, target: QuotaTarget) -> tuple[str, str, str | None]:
         """(limit scope, scope key, the server it belongs to) after the authority check."""
@@ -154,7 +128,7 @@ class AdminService:
         await self._quotas.reset(scope, key, periods, actor=who.user_key)
         return messages.usage_reset(periods)
 
-    # --- settings ------------------------------------------------------------------------
+    # --- settings -----------------------------------------------------------------------------
 
     async def set_setting(
         self, who: Requester, name: str, value: Any, channel: ChannelRef | None = None
@@ -188,7 +162,7 @@ class AdminService:
         )
         return messages.setting_changed(name, value, channel is not None)
 
-    # --- jobs ------------------------------------------------------------------------------
+    # --- jobs ---------------------------------------------------------------------------------
 
     async def job_info(self, who: Requester, job_id: str) -> str:
         job = await self._visible_job(who, job_id)
@@ -196,9 +170,9 @@ class AdminService:
 
     async def job_cancel(self, who: Requester, job_id: str) -> str:
         job = await self._visible_job(who, job_id)
-        if self._service is None:
+        if self._cancel is None:
             raise AdminRefused(messages.NEEDS_RUNNING_BOT)
-        cancelled = await self._service.cancel(job.id, by=who)
+        cancelled = (await self._cancel(job.id, who)).cancelled
         if cancelled:
             await self._audited("job.cancel", who, f"job:{job.id}", {}, None)
         return messages.CANCELLED if cancelled else messages.CANNOT_CANCEL

@@ -1,9 +1,11 @@
-"""What adapters hand in and get back: who asked and where, the request, the service's
-answers and updates, and the delivery contract each platform fulfils."""
+"""The core as adapters see it: who asked and where, the request, the service's answers
+and updates, the delivery contract each platform fulfils, and `JobAPI` — everything an
+adapter may call of the job service. Adapters import nothing else of the core but
+`bot.core.messages` (tests/test_architecture.py holds them to it)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
@@ -11,6 +13,12 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.config import ProviderName
+from bot.core.media import first_frame as first_frame
+from bot.core.media import probe as probe
+from bot.core.quotas import credits_to_mc as credits_to_mc
+from bot.core.quotas import format_credits as format_credits
+from bot.core.quotas import subject_key as subject_key
+from bot.core.ratelimit import RequestRate as RequestRate
 from providers import ModelFamily
 from providers.contract import MAX_SEED as MAX_SEED
 
@@ -30,6 +38,40 @@ class Requester:
     # Platform facts the adapter saw; bot.core.authority decides what they allow.
     platform_admin: bool = False  # Discord: Manage Server here; Telegram: chat admin
     channel_nsfw: bool = False  # an age-restricted channel
+
+
+class Denied(Exception):
+    """An action the requester may not take, or not as asked; the message is for them,
+    shown as it is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+AdminRefused = Denied
+
+
+@dataclass(frozen=True)
+class QuotaTarget:
+    """Whose quota: a user or a role (by subject key), or the server itself.
+
+    By default it is the one *in a server* (the requester's, or `guild_key`): caps that
+    apply there on top of the bot-wide ones. `bot_wide` means the caps everywhere, which
+    only operators set."""
+
+    kind: Literal["user", "role", "guild"]
+    key: str | None = None
+    bot_wide: bool = False
+    guild_key: str | None = None
+    role_keys: tuple[str, ...] = field(default=())  # the member's roles, for `show`
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    key: str
+    guild_key: str | None
+    nsfw: bool = False
 
 
 class JobOptions(BaseModel):
@@ -78,6 +120,18 @@ class Accepted:
 class Refused:
     reason: str  # a short code: bad_option, image, safety, quota, provider, ...
     message: str  # one sentence for the user
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """Whether a cancel went through and, either way, the one sentence for the user:
+    cancelled, not theirs to cancel, or too late (the job is over)."""
+
+    cancelled: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.cancelled
 
 
 @dataclass(frozen=True)
@@ -138,3 +192,93 @@ class Platform(Protocol):
 
     async def stop(self) -> None:
         """Stop receiving and close connections."""
+
+
+class AdminAPI(Protocol):
+    """The admin operations as adapters call them (`bot.core.admin.AdminService`).
+    Each raises `AdminRefused` with the sentence to show when it is not allowed."""
+
+    def require_admin(self, who: Requester) -> None: ...
+
+    async def quota_show(self, who: Requester, target: QuotaTarget) -> str: ...
+
+    async def quota_set(
+        self,
+        who: Requester,
+        target: QuotaTarget,
+        *,
+        daily_mc: int | None = None,
+        monthly_mc: int | None = None,
+        concurrent: int | None = None,
+        clear: bool = False,
+    ) -> str: ...
+
+    async def quota_grant(self, who: Requester, target: QuotaTarget, amount_mc: int) -> str: ...
+
+    async def quota_reset(
+        self, who: Requester, target: QuotaTarget, periods: Iterable[str]
+    ) -> str: ...
+
+    async def set_setting(
+        self, who: Requester, name: str, value: Any, channel: ChannelRef | None = None
+    ) -> str: ...
+
+    async def job_info(self, who: Requester, job_id: str) -> str: ...
+
+    async def job_cancel(self, who: Requester, job_id: str) -> str: ...
+
+
+class JobAPI(Protocol):
+    """What an adapter may call of the job service (`bot.core.service.JobService`)."""
+
+    @property
+    def admin(self) -> AdminAPI: ...
+
+    def register_target(self, platform: str, target: DeliveryTarget) -> None:
+        """Post `platform`'s videos through `target` (once, when the adapter is built)."""
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Hand every job update to `listener`; returns the unsubscribe."""
+
+    @property
+    def image_byte_limit(self) -> int:
+        """The most bytes an image may have: stop reading a download there."""
+
+    def image_size_refusal(self, size_bytes: int | None) -> str | None:
+        """Before downloading: the refusal for an announced size over the limit."""
+
+    async def already_taken(self, source: str | None) -> bool:
+        """Before answering an event: whether a job was already made from it."""
+
+    async def submit(self, request: AnimateRequest) -> Accepted | Refused: ...
+
+    async def cancel(self, job_id: str, *, by: Requester) -> CancelOutcome: ...
+
+    async def follow_up(
+        self,
+        job_id: str,
+        by: Requester,
+        *,
+        extend: bool,
+        reply_ref: Mapping[str, Any],
+        source: str | None = None,
+    ) -> Accepted | Refused:
+        """Retry (`extend` False) or Extend, charged to `by`."""
+
+    async def follow_up_refusal(
+        self, job_id: str, by: Requester, *, extend: bool
+    ) -> Refused | None:
+        """Before showing anything of the job: why `by` may not follow it up."""
+
+    async def first_frame(self, job_id: str) -> bytes | None:
+        """The image a job was made from (JPEG); None once its files are gone."""
+
+    async def quota_summary(self, who: Requester) -> str:
+        """What `who` has left here, as one message."""
+
+    async def replies_without_mention(self, *, channel_key: str, guild_key: str | None) -> bool:
+        """Whether a plain reply to an image (no mention of the bot) makes a job here."""
+
+    async def history(self, user_key: str, limit: int = 10) -> list[JobRecord]: ...
+
+    async def record(self, job_id: str) -> tuple[JobRecord, dict[str, int]] | None: ...

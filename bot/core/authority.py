@@ -20,6 +20,7 @@ from enum import IntEnum
 
 from bot.config import Settings
 from bot.core import messages
+from bot.core.api import Denied as Denied
 from bot.core.api import Requester
 from storage import JobRecord
 
@@ -28,14 +29,6 @@ class Standing(IntEnum):
     USER = 0
     GUILD_ADMIN = 1
     OPERATOR = 2
-
-
-class Denied(Exception):
-    """An action the requester may not take; the message is for them."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Authority:
@@ -62,7 +55,7 @@ class Authority:
             return Standing.GUILD_ADMIN
         return Standing.USER
 
-    # --- decisions -----------------------------------------------------------------------
+    # --- decisions ----------------------------------------------------------------------------
 
     def require_admin(self, who: Requester) -> Standing:
         standing = self.standing(who)

@@ -1,136 +1,299 @@
-"""Image intake: whatever a user sent becomes a sane RGB image, or a clear refusal.
+"""From a chat request to a queued, charged job — or one short refusal.
 
-Formats are allow-listed at open (Pillow would otherwise try every plugin), the byte
-size is capped before decoding, the pixel count the header declares is capped before
-anything is decoded, EXIF orientation is applied, the first frame of an animation is taken, and
-transparency is composited on white. All of it is blocking: call it in a thread.
-"""
+`submit` is the pipeline, one named step each: the same event not taken twice, the
+options, the prompt, its safety check, the provider, the images (decoded, checked,
+encoded off the event loop), the generation request as the provider will take it,
+then the job row and its quota reservation in one transaction, and the queue.
+Nothing leaves the process before that transaction."""
 
 from __future__ import annotations
 
-import io
-import warnings
+import asyncio
+import logging
+import shutil
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-from pillow_heif import register_heif_opener
+from pydantic import ValidationError
 
 from bot.core import messages
-from providers import ImageInput
+from bot.core.api import Accepted, AnimateRequest, JobOptions, JobUpdate, Refused, Requester
+from bot.core.context import JobContext
+from bot.core.endings import Endings
+from bot.core.images import ImageRejected, IntakeLimits, for_remote, load_image
+from bot.core.quotas import job_cost_mc
+from bot.core.request import StoredRequest
+from bot.core.running import Runner
+from bot.core.safety import Verdict
+from bot.core.text import clean_prompt
+from providers import GenerationRequest, ImageInput, Provider
+from providers.contract import FPS, settle
+from providers.errors import InvalidInputError
+from storage import Connection, DuplicateSource, NewJob, ReserveOutcome
 
-register_heif_opener()  # HEIC/HEIF from phones
-# Pillow warns between its limit and twice it; we refuse by our own (lower) limit
-# first, so its warning would only be noise. Set once at import, never from a thread.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+log = logging.getLogger(__name__)
 
-ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "HEIF", "AVIF")
-
-# FramePack's 640 buckets, (height, width).
-FRAMEPACK_BUCKETS = (
-    (416, 960), (448, 864), (480, 832), (512, 768), (544, 704), (576, 672), (608, 640),
-    (640, 608), (672, 576), (704, 544), (768, 512), (832, 480), (864, 448), (960, 416),
-)  # fmt: skip
+MAX_PROMPT = 500
 
 
-class ImageRejected(Exception):
-    """A user-facing refusal: `reason` is a short code, `str()` the sentence to show."""
+class Refusal(Exception):
+    """A step's refusal: the pipeline stops and the user reads `refused`."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(refused.message)
+        self.refused = refused
 
 
 @dataclass(frozen=True)
-class IntakeLimits:
-    max_bytes: int = 25 * 1024 * 1024
-    max_pixels: int = 50_000_000  # decompression-bomb limit
-    min_side: int = 64
-    max_side: int = 12_000
+class _Planned:
+    """A request that passed every check, as it will be charged and run."""
+
+    who: Requester
+    provider: str
+    generation: GenerationRequest
+    images: list[ImageInput]
+    seconds: float
+    safety_on: bool
 
 
-def load_image(data: bytes, limits: IntakeLimits = IntakeLimits()) -> Image.Image:
-    """Decode, validate and normalise to RGB. Raises ImageRejected."""
-    if not data:
-        raise ImageRejected("empty", messages.IMAGE_EMPTY)
-    if len(data) > limits.max_bytes:
-        raise ImageRejected(
-            "too_many_bytes", messages.image_too_many_bytes(len(data), limits.max_bytes)
+class Intake:
+    def __init__(self, ctx: JobContext, endings: Endings, runner: Runner) -> None:
+        self._ctx = ctx
+        self._endings = endings
+        self._runner = runner
+
+    # --- what adapters ask before they download or answer -------------------------------------
+
+    @property
+    def image_byte_limit(self) -> int:
+        """The most bytes an image may have: adapters stop reading a download there."""
+        return IntakeLimits().max_bytes
+
+    def image_size_refusal(self, size_bytes: int | None) -> str | None:
+        """For adapters, before they download anything: the refusal for an image whose
+        announced size is over the intake limit, else None."""
+        limit = self.image_byte_limit
+        if size_bytes is not None and size_bytes > limit:
+            return messages.image_too_many_bytes(size_bytes, limit)
+        return None
+
+    async def already_taken(self, source: str | None) -> bool:
+        """For adapters, before they answer an event at all: whether a job was already
+        made from it (a platform handing the same event over again)."""
+        return source is not None and await self._ctx.store.jobs.from_source(source) is not None
+
+    # --- the pipeline -------------------------------------------------------------------------
+
+    async def submit(self, request: AnimateRequest) -> Accepted | Refused:
+        try:
+            await self._not_taken(request.source)
+            options = _options(request)
+            prompt = _prompt(request.prompt)
+            safety_on = await self.safety_enabled(request.requester)
+            await self._prompt_safe(request.requester, prompt, options, safety_on)
+            name, provider = await self._provider(request.requester, options)
+            images = await self._images(request, safety_on)
+            generation, seconds = _generation(name, provider, prompt, options, images, safety_on)
+            planned = _Planned(request.requester, name, generation, images, seconds, safety_on)
+            return await self._accept(planned, request)
+        except Refusal as refusal:
+            return refusal.refused
+
+    async def _not_taken(self, source: str | None) -> None:
+        if await self.already_taken(source):
+            log.info("%s: already taken; not a second job", source)
+            raise Refusal(Refused("duplicate", messages.ALREADY_TAKEN))
+
+    async def safety_enabled(self, who: Requester) -> bool:
+        setting = await self._ctx.scoped.resolve(
+            "safety", channel_key=who.channel_key, guild_key=who.guild_key
         )
+        if setting.value or setting.set_by is None:
+            return bool(setting.value)
+        # An 'off' holds only where the rules that allowed it still hold.
+        return not self._ctx.authority.safety_off_honoured(setting.set_by, who.channel_nsfw)
+
+    async def _prompt_safe(
+        self, who: Requester, prompt: str, options: JobOptions, safety_on: bool
+    ) -> None:
+        verdict = self._ctx.safety.check_prompt(prompt, options.negative_prompt, enabled=safety_on)
+        if verdict is not None:
+            raise await self._refuse_for_safety(who, verdict)
+
+    async def _refuse_for_safety(self, who: Requester, verdict: Verdict) -> Refusal:
+        await self._endings.audit_block(
+            who.user_key, who.guild_key or who.user_key, verdict, stage="intake"
+        )
+        return Refusal(Refused("safety", messages.blocked(verdict.check)))
+
+    async def _provider(self, who: Requester, options: JobOptions) -> tuple[str, Provider]:
+        name = options.provider or await self._ctx.scoped.get(
+            "provider", channel_key=who.channel_key, guild_key=who.guild_key
+        )
+        provider = self._ctx.providers.get(name)
+        if provider is None:
+            raise Refusal(Refused("provider", messages.provider_unavailable(name)))
+        return name, provider
+
+    async def _images(self, request: AnimateRequest, safety_on: bool) -> list[ImageInput]:
+        images = []
+        for what, data in (("image", request.image), ("last frame", request.last_image)):
+            if data is None:
+                continue
+            # One trip to a thread per image: under a burst each trip waits a turn of
+            # the event loop.
+            try:
+                image, verdict = await self._ctx.cpu.run(self._take_image, data, what, safety_on)
+            except ImageRejected as exc:
+                raise Refusal(Refused("image", str(exc))) from None
+            if verdict is not None:
+                raise await self._refuse_for_safety(request.requester, verdict)
+            images.append(image)
+        return images
+
+    def _take_image(
+        self, data: bytes, what: str, safety_on: bool
+    ) -> tuple[ImageInput, Verdict | None]:
+        """Blocking: decode and check an image, and encode it for the provider."""
+        image = load_image(data)
+        verdict = self._ctx.safety.check_images([image], what=what, enabled=safety_on)
+        return for_remote(image), verdict
+
+    async def _accept(self, planned: _Planned, request: AnimateRequest) -> Accepted | Refused:
+        """Write the job and its reservation in one transaction, then queue it."""
+        ctx, who = self._ctx, planned.who
+        cost = job_cost_mc(round(planned.seconds * FPS), planned.generation.resolution)
+        stored = StoredRequest.of(
+            planned.generation, planned.seconds, who, safety=planned.safety_on
+        )
+        job = NewJob(
+            platform=who.platform,
+            user_key=who.user_key,
+            guild_key=who.guild_key,
+            channel_id=who.channel_id,
+            provider=planned.provider,
+            cost_mc=cost,
+            reply_ref=dict(request.reply_ref),
+            request=stored.row(),
+            source=request.source,
+        )
+        await asyncio.to_thread(self._save_inputs, job.id, planned.images)
+        refused = await self._reserve_and_insert(job, who)
+        if refused is not None:
+            await asyncio.to_thread(shutil.rmtree, ctx.jobs_dir / job.id, True)
+            return refused
+        position = self._runner.enqueue(job.id)
+        record = await ctx.store.jobs.require(job.id)
+        status = messages.status_line("queued", position=position)
+        ctx.updates.emit(JobUpdate(record, status, position=position))
+        log.info(
+            "job %s accepted: %s, %s, %d frames, cost %d mc",
+            job.id,
+            who.user_key,
+            planned.provider,
+            stored.frames,
+            cost,
+        )
+        message = messages.accepted(cost, position, planned.seconds)
+        return Accepted(job.id, cost, position, planned.provider, message)
+
+    async def _reserve_and_insert(self, job: NewJob, who: Requester) -> Refused | None:
+        ctx = self._ctx
+        # The caps are read before the transaction: the writer is the one thing every
+        # job waits its turn for, and a read inside would hold it for a round trip.
+        caps = await ctx.quotas.caps_for(who.user_key, who.guild_key, who.role_keys)
+
+        async def reserve_and_insert(tx: Connection) -> ReserveOutcome:
+            outcome = await ctx.quotas.reserve(
+                job.id,
+                user_key=who.user_key,
+                guild_key=who.guild_key,
+                cost_mc=job.cost_mc,
+                caps=caps,
+                tx=tx,
+            )
+            if outcome.granted:
+                await ctx.store.jobs.insert(job, now=ctx.clock(), tx=tx)
+            return outcome
+
+        try:
+            outcome = await ctx.store.db.run(reserve_and_insert)
+        except DuplicateSource:  # the same event, handled twice at once: rolled back
+            return Refused("duplicate", messages.ALREADY_TAKEN)
+        if outcome.granted:
+            return None
+        assert outcome.refusal is not None  # a refused reservation says which cap
+        return Refused("quota", messages.quota_refused(outcome.refusal, job.cost_mc, ctx.clock()))
+
+    def _save_inputs(self, job_id: str, images: list[ImageInput]) -> None:
+        folder = self._ctx.jobs_dir / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, image in zip(("first.jpg", "last.jpg"), images, strict=False):
+            (folder / name).write_bytes(image.data)
+
+
+# --- the steps that need nothing but their input ----------------------------------------------
+
+
+def _options(request: AnimateRequest) -> JobOptions:
+    raw = dict(request.options)
+    if isinstance(raw.get("negative_prompt"), str):
+        raw["negative_prompt"] = clean_prompt(raw["negative_prompt"])
     try:
-        # Pillow's own bomb check (a warning, an error at twice its limit) is global
-        # state; ours is an explicit count of the pixels the header declares, before
-        # anything is decoded, and changes nothing for other threads.
-        image: Image.Image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-        width, height = image.size
-        if width * height > limits.max_pixels:
-            raise ImageRejected("too_many_pixels", messages.IMAGE_TOO_MANY_PIXELS)
-        _check_dimensions(width, height, limits)
-        image.seek(0)  # the first frame of a GIF / animated WebP
-        image.load()
-    except Image.DecompressionBombError:  # far over Pillow's own limit, at open
-        raise ImageRejected("too_many_pixels", messages.IMAGE_TOO_MANY_PIXELS) from None
-    except UnidentifiedImageError:
-        declared = _png_header_size(data)
-        if declared is not None and 0 in declared:
-            # Pillow will not even identify a 0×0 PNG; say what is really wrong.
-            _check_dimensions(*declared, limits)
-        raise ImageRejected("unsupported", messages.IMAGE_UNSUPPORTED) from None
-    except (OSError, SyntaxError, ValueError, EOFError):
-        raise ImageRejected("corrupt", messages.IMAGE_CORRUPT) from None
-    # In place: without it Pillow copies every image, rotated or not.
-    ImageOps.exif_transpose(image, in_place=True)
-    return _flatten(image)
+        return JobOptions.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field_name = ".".join(str(p) for p in error["loc"]) or "options"
+        raise Refusal(
+            Refused("bad_option", messages.bad_option(field_name, error["msg"]))
+        ) from None
 
 
-def _png_header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG's IHDR, without decoding anything."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    return None
+def _prompt(text: str) -> str:
+    # What is checked and sent is what a reader sees: no zero-width or bidi tricks.
+    prompt = clean_prompt(text)
+    if not prompt:
+        raise Refusal(Refused("prompt", messages.PROMPT_EMPTY))
+    if len(prompt) > MAX_PROMPT:
+        raise Refusal(Refused("prompt", messages.prompt_too_long(len(prompt), MAX_PROMPT)))
+    return prompt
 
 
-def _check_dimensions(width: int, height: int, limits: IntakeLimits) -> None:
-    if min(width, height) < limits.min_side:
-        raise ImageRejected("too_small", messages.image_too_small(width, height, limits.min_side))
-    if max(width, height) > limits.max_side:
-        raise ImageRejected("too_large", messages.image_too_large(width, height, limits.max_side))
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited on white (not black, as a bare convert does)."""
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGB", image.size, (255, 255, 255))
-        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
-        return background
-    return image if image.mode == "RGB" else image.convert("RGB")
-
-
-def for_remote(image: Image.Image, max_side: int = 1280) -> ImageInput:
-    """Re-encode for a remote API: longest side at most `max_side`, high-quality JPEG."""
-    if max(image.size) > max_side:
-        image = image.copy()
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=92, optimize=True)
-    return ImageInput(data=buffer.getvalue(), mime_type="image/jpeg")
-
-
-def framepack_bucket(width: int, height: int) -> tuple[int, int]:
-    """The (height, width) bucket whose aspect ratio is closest to the image's."""
-    aspect = width / height
-    return min(FRAMEPACK_BUCKETS, key=lambda hw: abs(hw[1] / hw[0] - aspect))
-
-
-def fit_to_bucket(image: Image.Image) -> Image.Image:
-    """Scale to cover the nearest FramePack bucket, then centre-crop to it exactly."""
-    bucket_h, bucket_w = framepack_bucket(*image.size)
-    scale = max(bucket_w / image.width, bucket_h / image.height)
-    resized = image.resize(
-        (max(bucket_w, round(image.width * scale)), max(bucket_h, round(image.height * scale))),
-        Image.Resampling.LANCZOS,
-    )
-    left = (resized.width - bucket_w) // 2
-    top = (resized.height - bucket_h) // 2
-    return resized.crop((left, top, left + bucket_w, top + bucket_h))
+def _generation(
+    name: str,
+    provider: Provider,
+    prompt: str,
+    options: JobOptions,
+    images: list[ImageInput],
+    safety_on: bool,
+) -> tuple[GenerationRequest, float]:
+    """The request as the provider will take it, and the seconds it makes."""
+    try:
+        generation = GenerationRequest(
+            model=options.model,
+            prompt=prompt,
+            negative_prompt=options.negative_prompt,
+            image=images[0],
+            last_image=images[1] if len(images) > 1 else None,
+            seed=options.seed,
+            aspect_ratio=options.aspect_ratio,
+            resolution=options.resolution,
+            num_frames=options.num_frames,
+            duration=options.duration,
+            num_inference_steps=options.steps,
+            guidance_scale=options.guidance,
+            cfg_scale=options.cfg_scale,
+            strength=options.strength,
+            enable_safety_checker=safety_on,
+        )
+        # The length pinned to what this model makes (its nearest to the default when
+        # none was asked): the cost, the status and any fallback mean it.
+        spec = provider.check(generation)
+        generation = settle(generation, spec)
+    except ValidationError as exc:
+        message = messages.bad_option("options", exc.errors()[0]["msg"])
+        raise Refusal(Refused("bad_option", message)) from None
+    except ValueError as exc:
+        raise Refusal(Refused("bad_option", messages.bad_option("options", str(exc)))) from None
+    except InvalidInputError as exc:
+        raise Refusal(Refused("provider", messages.provider_cannot(name, exc.message))) from None
+    return generation, spec.made_seconds(generation)

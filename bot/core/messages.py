@@ -77,7 +77,7 @@ def user_quota_summary(quota: UserQuota, now: datetime) -> str:
     return "\n".join(lines)
 
 
-# --- job intake ---------------------------------------------------------------------
+# --- job intake -------------------------------------------------------------------------------
 
 IMAGE_EMPTY = "The image is empty. Please send a PNG, JPEG or WebP."
 IMAGE_UNSUPPORTED = (
@@ -154,7 +154,7 @@ def accepted(cost_mc: int, position: int, seconds: float) -> str:
     )
 
 
-# --- progress and results --------------------------------------------------------------
+# --- progress and results ---------------------------------------------------------------------
 
 
 def eta_text(seconds: float | None, what: str = "left") -> str:

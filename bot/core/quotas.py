@@ -124,7 +124,7 @@ class QuotaService:
         self._config = config
         self._clock = clock
 
-    # --- limits -------------------------------------------------------------------
+    # --- limits -------------------------------------------------------------------------------
 
     async def caps_for(
         self, user_key: str, guild_key: str | None, role_keys: Iterable[str] = ()
@@ -191,7 +191,7 @@ class QuotaService:
             return None
         return credits_to_mc(self._config.guild_daily_credits)
 
-    # --- the job path -------------------------------------------------------------
+    # --- the job path -------------------------------------------------------------------------
 
     async def reserve(
         self,
@@ -224,7 +224,7 @@ class QuotaService:
     async def refund(self, job_id: str, *, reason: str, tx: Connection | None = None) -> bool:
         return await self._store.ledger.refund(job_id, reason=reason, now=self._clock(), tx=tx)
 
-    # --- reading --------------------------------------------------------------------
+    # --- reading ------------------------------------------------------------------------------
 
     async def user_quota(
         self, user_key: str, guild_key: str | None = None, role_keys: Iterable[str] = ()
@@ -265,7 +265,7 @@ class QuotaService:
         usage = await self._store.ledger.usage("guild", guild_key, now)
         return GuildQuota(guild_key, Window(cap, usage["day"], next_day(now)))
 
-    # --- admin operations (each one audited in the same transaction) ----------------
+    # --- admin operations (each one audited in the same transaction) --------------------------
 
     async def set_limits(
         self, scope: str, key: str, override: LimitOverride, *, actor: str

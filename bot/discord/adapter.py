@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.core.service import JobService
+from bot.core.api import JobAPI
 from bot.discord.client import FramepackBot, configure_endpoints
 
 
 class DiscordAdapter:
     name = "discord"
 
-    def __init__(self, service: JobService, settings: Settings) -> None:
+    def __init__(self, service: JobAPI, settings: Settings) -> None:
         assert settings.discord.token is not None
         configure_endpoints(settings)
         self._token = settings.discord.token

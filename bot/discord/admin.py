@@ -15,9 +15,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core import messages
-from bot.core.admin import AdminRefused, ChannelRef, QuotaTarget
-from bot.core.authority import Denied
-from bot.core.quotas import credits_to_mc, subject_key
+from bot.core.api import (
+    AdminRefused,
+    ChannelRef,
+    Denied,
+    QuotaTarget,
+    credits_to_mc,
+    subject_key,
+)
 from bot.discord.replies import age_restricted, only_mentioning, requester_of
 
 Scope = Literal["server", "bot"]
@@ -43,7 +48,7 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
             await self._reply(interaction, messages.GUILD_ONLY)
             return False
         try:
-            self.admin.authority.require_admin(requester_of(interaction))
+            self.admin.require_admin(requester_of(interaction))
         except Denied as exc:
             await self._reply(interaction, exc.message)
             return False

@@ -19,7 +19,6 @@ from bot.discord.replies import only_mentioning, reply_ref_of, requester_of, sho
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL_S = 3.0  # Discord rate-limits edits; a status that changes faster is noise
-FINAL = {"delivered", "failed", "cancelled", "blocked"}
 
 if TYPE_CHECKING:
     from bot.discord.client import FramepackBot
@@ -30,7 +29,7 @@ class AnimateCog(commands.Cog):
         self.bot = bot
         self.service = bot.service
         self.delivery = DiscordDelivery(bot)
-        self.service.delivery["discord"] = self.delivery
+        self.service.register_target("discord", self.delivery)
         self._last_edit: dict[str, float] = {}
         self._unsubscribe = self.service.subscribe(self.on_update)
 
@@ -121,7 +120,7 @@ class AnimateCog(commands.Cog):
         message_id = job.reply_ref.get("message_id")
         if not message_id:
             return
-        final = job.state.value in FINAL
+        final = job.state.is_final
         now = time.monotonic()
         if not final and now - self._last_edit.get(job.id, -EDIT_INTERVAL_S) < EDIT_INTERVAL_S:
             return

@@ -8,7 +8,6 @@ from typing import Any
 
 import discord
 
-from bot.core import messages
 from bot.discord.client import framepack, report_failure
 from bot.discord.payloads import JOB_BUTTON_ID
 from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
@@ -53,14 +52,9 @@ class JobButton(
         who = requester_of(interaction)
         if self.action == "cancel":
             # The core decides: the owner, an admin of the job's server, or an operator.
-            if await service.cancel(self.job_id, by=who):
-                text = messages.CANCELLED
-            else:
-                job = await service.store.jobs.get(self.job_id)
-                allowed = job is not None and service.authority.may_cancel(who, job)
-                text = messages.CANNOT_CANCEL if allowed else messages.NOT_YOURS
+            cancelled = await service.cancel(self.job_id, by=who)
             await interaction.edit_original_response(
-                content=text, allowed_mentions=only_mentioning()
+                content=cancelled.message, allowed_mentions=only_mentioning()
             )
             return
         outcome = await service.follow_up(

@@ -16,8 +16,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.core import messages
-from bot.core.ratelimit import RequestRate
-from bot.core.service import JobService
+from bot.core.api import JobAPI, RequestRate
 from bot.discord.payloads import KNOWN_CUSTOM_ID, stale_reason
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ BOT_PERMISSIONS = discord.Permissions(
 
 
 class FramepackBot(commands.Bot):
-    def __init__(self, service: JobService, settings: Settings) -> None:
+    def __init__(self, service: JobAPI, settings: Settings) -> None:
         intents = discord.Intents.default()
         intents.message_content = settings.discord.message_content_intent
         super().__init__(

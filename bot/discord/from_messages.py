@@ -13,8 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core import messages
-from bot.core.api import Accepted, AnimateRequest, JobUpdate
-from bot.core.quotas import subject_key
+from bot.core.api import Accepted, AnimateRequest, JobUpdate, subject_key
 from bot.discord.buttons import job_view
 from bot.discord.client import answer, report_failure, within_rate_limit
 from bot.discord.replies import (
@@ -237,12 +236,9 @@ class MessageCog(commands.Cog):
         )
 
     async def _replies_allowed(self, message: discord.Message) -> bool:
-        return bool(
-            await self.bot.service.scoped.get(
-                "reply_without_mention",
-                channel_key=subject_key("discord", message.channel.id),
-                guild_key=subject_key("discord", message.guild.id) if message.guild else None,
-            )
+        return await self.bot.service.replies_without_mention(
+            channel_key=subject_key("discord", message.channel.id),
+            guild_key=subject_key("discord", message.guild.id) if message.guild else None,
         )
 
     async def on_update(self, update: JobUpdate) -> None:

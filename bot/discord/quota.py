@@ -23,10 +23,8 @@ class QuotaCog(commands.Cog):
     @app_commands.command(name="quota", description="Your credits left and when they reset.")
     async def quota(self, interaction: discord.Interaction) -> None:
         who = requester_of(interaction)
-        quota = await self.service.quotas.user_quota(who.user_key, who.guild_key, who.role_keys)
-        await interaction.response.send_message(
-            messages.user_quota_summary(quota, self.service.clock()), ephemeral=True
-        )
+        summary = await self.service.quota_summary(who)
+        await interaction.response.send_message(summary, ephemeral=True)
 
     @app_commands.command(name="jobs", description="Your recent videos.")
     async def jobs(self, interaction: discord.Interaction) -> None:

@@ -6,8 +6,7 @@ from typing import Any
 
 import discord
 
-from bot.core.api import Accepted, Refused, Requester
-from bot.core.quotas import subject_key
+from bot.core.api import Accepted, Refused, Requester, subject_key
 
 
 def requester_of(interaction: discord.Interaction) -> Requester:

@@ -22,9 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import messages
-from bot.core.api import AnimateRequest, Refused
-from bot.core.ratelimit import RequestRate
-from bot.core.service import JobService
+from bot.core.api import AnimateRequest, JobAPI, Refused, RequestRate
 from bot.telegram import texts
 from bot.telegram.files import FileFetcher, FileRefused
 from bot.telegram.options import OptionError, parse, strip_command
@@ -141,7 +139,7 @@ class Albums:
 class AnimateHandlers:
     def __init__(
         self,
-        service: JobService,
+        service: JobAPI,
         admins: ChatAdmins,
         rate: RequestRate,
         *,
@@ -350,9 +348,7 @@ class AnimateHandlers:
 
     async def _replies_allowed(self, message: Message) -> bool:
         key = f"telegram:{message.chat_id}"
-        return bool(
-            await self.service.scoped.get("reply_without_mention", channel_key=key, guild_key=key)
-        )
+        return await self.service.replies_without_mention(channel_key=key, guild_key=key)
 
 
 def request_source(message: Message) -> str:

@@ -27,8 +27,7 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.core import messages
-from bot.core.ratelimit import RequestRate
-from bot.core.service import JobService
+from bot.core.api import JobAPI, RequestRate
 from bot.telegram.animate import AnimateHandlers
 from bot.telegram.buttons import Buttons
 from bot.telegram.commands import Commands
@@ -66,7 +65,7 @@ GROUP_COMMANDS = [
 class TelegramAdapter:
     name = "telegram"
 
-    def __init__(self, service: JobService, settings: Settings) -> None:
+    def __init__(self, service: JobAPI, settings: Settings) -> None:
         config = settings.telegram
         assert config.token is not None
         self.settings = settings
@@ -97,7 +96,7 @@ class TelegramAdapter:
         self.commands = Commands(service, self.admins)
         self.buttons = Buttons(service, self.admins)
         self._register()
-        service.delivery[self.name] = self.delivery
+        service.register_target(self.name, self.delivery)
         self._unsubscribe = service.subscribe(self.board.on_update)
         self._stopped = asyncio.Event()
 

@@ -13,8 +13,7 @@ from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.core import messages
-from bot.core.api import Accepted
-from bot.core.service import JobService
+from bot.core.api import Accepted, JobAPI
 from bot.telegram.keyboards import CALLBACK
 from bot.telegram.replies import post_status
 from bot.telegram.who import ChatAdmins
@@ -23,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class Buttons:
-    def __init__(self, service: JobService, admins: ChatAdmins) -> None:
+    def __init__(self, service: JobAPI, admins: ChatAdmins) -> None:
         self.service = service
         self.admins = admins
 
@@ -47,14 +46,9 @@ class Buttons:
             context.bot, query.from_user, message.chat, ask_admin=action == "cancel"
         )
         if action == "cancel":
-            if await self.service.cancel(job_id, by=who):
-                await query.answer(messages.CANCELLED)
-                return
-            job = await self.service.store.jobs.get(job_id)
-            allowed = job is not None and self.service.authority.may_cancel(who, job)
-            await query.answer(
-                messages.CANNOT_CANCEL if allowed else messages.NOT_YOURS, show_alert=True
-            )
+            cancelled = await self.service.cancel(job_id, by=who)
+            # A refusal stays on screen until dismissed; the confirmation need not.
+            await query.answer(cancelled.message, show_alert=not cancelled)
             return
         # Retry or Extend: who may is decided before anything is posted (the status
         # shows the job's first frame: someone's picture).

@@ -11,10 +11,15 @@ from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.core import messages
-from bot.core.admin import AdminRefused, AdminService, QuotaTarget
-from bot.core.api import Requester
-from bot.core.quotas import credits_to_mc, subject_key
-from bot.core.service import JobService
+from bot.core.api import (
+    AdminAPI,
+    AdminRefused,
+    JobAPI,
+    QuotaTarget,
+    Requester,
+    credits_to_mc,
+    subject_key,
+)
 from bot.telegram import texts
 from bot.telegram.replies import reply
 from bot.telegram.who import ChatAdmins
@@ -34,9 +39,9 @@ class Usage(Exception):
 
 
 class Commands:
-    def __init__(self, service: JobService, admins: ChatAdmins) -> None:
+    def __init__(self, service: JobAPI, admins: ChatAdmins) -> None:
         self.service = service
-        self.admin: AdminService = service.admin
+        self.admin: AdminAPI = service.admin
         self.admins = admins
 
     def handlers(self) -> dict[str, Handler]:
@@ -76,8 +81,7 @@ class Commands:
         await reply(message, messages.job_history(history).replace("`", ""))
 
     async def _quota_text(self, who: Requester) -> str:
-        quota = await self.service.quotas.user_quota(who.user_key, who.guild_key, who.role_keys)
-        return messages.user_quota_summary(quota, self.service.clock())
+        return await self.service.quota_summary(who)
 
     # --- for admins (the core decides who is one, and where) -------------------------------
 

@@ -25,8 +25,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
-from bot.core.api import DeliveryError, JobRecord, PostedRef
-from bot.core.media import first_frame, probe
+from bot.core.api import DeliveryError, JobRecord, PostedRef, first_frame, probe
 from bot.telegram.keyboards import job_keyboard
 from bot.telegram.replies import replying_to
 from bot.telegram.status import StatusBoard

@@ -18,8 +18,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
 
-from bot.core.api import JobState, JobUpdate
-from bot.core.quotas import format_credits
+from bot.core.api import JobState, JobUpdate, format_credits
 from bot.telegram.keyboards import job_keyboard
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from telegram import Bot, Chat, ChatMemberAdministrator, ChatMemberOwner, User
 from telegram.error import TelegramError
 
-from bot.core.api import Requester
-from bot.core.quotas import subject_key
+from bot.core.api import Requester, subject_key
 
 ADMIN_CACHE_S = 300.0
 

@@ -11,10 +11,9 @@ import asyncio
 import sys
 import time
 
-from bot.cli.run import build_providers, build_safety
+from bot.cli.run import build_providers, build_safety, build_service
 from bot.config import load_settings
 from bot.core.api import AnimateRequest, Requester
-from bot.core.service import JobService
 from storage import Store
 from tests.helpers.service_process import FileDelivery
 from tests.provider_world import png_bytes
@@ -26,11 +25,11 @@ async def main(linger: float) -> None:
     assert safety.detector is not None, "NudeNet is not installed"
     loaded = time.monotonic()
     store = await Store.open(settings.database_path)
-    service = JobService(
-        store=store,
-        settings=settings,
-        providers=build_providers(settings),
-        safety=safety,
+    service = build_service(
+        store,
+        settings,
+        build_providers(settings),
+        safety,
         delivery={"discord": FileDelivery(settings.data_dir / "posted")},
     )
     await service.start()

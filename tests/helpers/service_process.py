@@ -15,10 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from bot.cli.run import build_providers, build_safety
+from bot.cli.run import build_providers, build_safety, build_service
 from bot.config import load_settings
 from bot.core.api import AnimateRequest, Requester
-from bot.core.service import JobService
 from storage import JobRecord, JobState, Store
 from tests.provider_world import png_bytes
 
@@ -59,11 +58,11 @@ class FileDelivery:
 async def main(mode: str, count: int = 0) -> None:
     settings = load_settings()
     store = await Store.open(settings.database_path)
-    service = JobService(
-        store=store,
-        settings=settings,
-        providers=build_providers(settings),
-        safety=build_safety(settings, with_detector=False),
+    service = build_service(
+        store,
+        settings,
+        build_providers(settings),
+        build_safety(settings, with_detector=False),
         delivery={"discord": FileDelivery(settings.data_dir / "posted")},
     )
     await service.start()

@@ -1,0 +1,169 @@
+"""From a provider's finished job to a posted MP4: download, check the output, fit it
+to the platform's upload limit, post (at most once, across retries and restarts),
+and commit the charge in the same transaction as the delivered state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.core import messages
+from bot.core.api import DeliveryError, DeliveryTarget, JobUpdate, PostedRef
+from bot.core.context import JobContext
+from bot.core.endings import Endings
+from bot.core.media import CannotFit, VideoUnusable, fit_to_limit, sample_frames
+from bot.core.request import StoredRequest
+from bot.core.safety import Verdict
+from providers import Handle, Provider, Succeeded
+from providers.errors import ProviderError
+from storage import Connection, JobRecord, JobState
+
+log = logging.getLogger(__name__)
+
+DOWNLOADS_AT_ONCE = 16
+MAX_REFITS = 4  # smaller encodes after the platform refused a size
+MAX_DELIVERY_RETRIES = 8  # transient post failures, backing off 1 s .. 60 s (~4 min)
+
+
+@dataclass
+class _Attempts:
+    """What the retry loop of one delivery has used up."""
+
+    limit: int
+    refits: int = 0
+    transient: int = 0
+
+
+class Delivery:
+    def __init__(self, ctx: JobContext, endings: Endings) -> None:
+        self._ctx = ctx
+        self._endings = endings
+        self._targets: dict[str, DeliveryTarget] = {}
+        # Result downloads wait on the network and the disk, not the CPU: bounded for
+        # memory and open files, not by the cores (2 at a time made a burst of 300
+        # finished jobs queue ~5 s for their downloads).
+        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
+        self._rng = random.Random()
+
+    def register(self, platform: str, target: DeliveryTarget) -> None:
+        """The adapter of `platform` posts its jobs' videos through `target`."""
+        self._targets[platform] = target
+
+    async def collect(
+        self, job_id: str, provider: Provider, handle: Handle, done: Succeeded
+    ) -> None:
+        """Download a finished job's video, check it where safety is on, then deliver."""
+        ctx = self._ctx
+        try:
+            async with self._downloads:
+                result = await provider.fetch_result(
+                    handle, done, ctx.jobs_dir / job_id / "result.mp4"
+                )
+        except ProviderError as exc:
+            await self._endings.finish(job_id, JobState.FAILED, self._endings.reason(exc))
+            return
+        job = await ctx.store.jobs.require(job_id)
+        if StoredRequest.of_job(job).safety and ctx.safety.detector is not None:
+            try:
+                verdict = await ctx.cpu.run(self._check_video, result.path)
+            except VideoUnusable as exc:
+                await self._endings.finish(
+                    job_id, JobState.FAILED, f"the video is unusable ({exc})"
+                )
+                return
+            if verdict is not None:
+                await self._endings.block(job_id, verdict)
+                return
+        job = await ctx.store.jobs.move(
+            job_id,
+            JobState.SUCCEEDED,
+            now=ctx.clock(),
+            progress=1.0,
+            result_path=str(result.path),
+            seed=result.seed,
+        )
+        ctx.updates.emit(JobUpdate(job, messages.status_line("succeeded")))
+        await self.deliver(job)
+
+    def _check_video(self, path: Path) -> Verdict | None:
+        """Blocking: sample a finished video's frames and check them."""
+        frames = sample_frames(path, self._ctx.settings.safety.output_frames_checked)
+        return self._ctx.safety.check_images(frames, what="output video", enabled=True)
+
+    async def deliver(self, job: JobRecord) -> None:
+        """Post a succeeded job's video and mark it delivered, or end it failed."""
+        target = self._targets.get(job.platform)
+        if target is None:
+            await self._endings.finish(
+                job.id, JobState.FAILED, f"no {job.platform} adapter is running"
+            )
+            return
+        if job.result_path is None:
+            await self._endings.finish(job.id, JobState.FAILED, "the video was not kept")
+            return
+        posted = await self._post(job, target, Path(job.result_path), await self._caption(job))
+        if posted is None:
+            return
+        ctx = self._ctx
+
+        async def record_delivery(tx: Connection) -> JobRecord:
+            delivered = await ctx.store.jobs.transition(
+                job.id, JobState.DELIVERED, now=ctx.clock(), tx=tx, posted_ref=posted
+            )
+            await ctx.quotas.commit(job.id, tx=tx)
+            return delivered
+
+        delivered = await ctx.store.db.run(record_delivery)
+        ctx.updates.emit(JobUpdate(delivered, messages.DELIVERED))
+
+    async def _caption(self, job: JobRecord) -> str:
+        quota = await self._ctx.quotas.user_quota(job.user_key, job.guild_key)
+        stored = StoredRequest.of_job(job)
+        return messages.caption(
+            stored.prompt, job.provider, job.seed, stored.seconds, job.cost_mc, quota.remaining_mc
+        )
+
+    async def _post(
+        self, job: JobRecord, target: DeliveryTarget, source: Path, caption: str
+    ) -> PostedRef | None:
+        """Fit and post until it goes through; None when the job ended failed."""
+        attempts = _Attempts(limit=target.upload_limit(job))
+        while True:
+            try:
+                fitted = await self._ctx.cpu.run(
+                    fit_to_limit, source, attempts.limit, self._ctx.jobs_dir / job.id / "fit"
+                )
+            except (CannotFit, VideoUnusable):
+                await self._endings.finish(job.id, JobState.FAILED, messages.TOO_LARGE_TO_POST)
+                return None
+            # Counted (durably) before the post: a later attempt, in this process or
+            # after a crash, then knows this one may have gone through.
+            tries = await self._ctx.store.jobs.begin_delivery_attempt(job.id, now=self._ctx.clock())
+            try:
+                return await target.deliver(job, fitted.path, caption, maybe_posted=tries > 1)
+            except DeliveryError as exc:
+                if not await self._again(job, exc, attempts, fitted.size_bytes):
+                    return None
+
+    async def _again(
+        self, job: JobRecord, exc: DeliveryError, attempts: _Attempts, size_bytes: int
+    ) -> bool:
+        """Whether a failed post is worth another try (after any wait); when it is
+        not, the job ends failed."""
+        if exc.too_large and attempts.refits < MAX_REFITS:
+            # The platform's real limit was lower than announced.
+            attempts.limit, attempts.refits = int(size_bytes * 0.8), attempts.refits + 1
+            return True
+        if exc.transient and attempts.transient < MAX_DELIVERY_RETRIES:
+            delay = min(60.0, 2.0**attempts.transient) * self._rng.uniform(0.5, 1)
+            attempts.transient += 1
+            log.info("job %s: post failed (%s); again in %.0f s", job.id, exc, delay)
+            await self._ctx.sleep(delay)
+            return True
+        log.warning("job %s: delivery failed: %s", job.id, exc)
+        reason = messages.TOO_LARGE_TO_POST if exc.too_large else messages.POST_FAILED
+        await self._endings.finish(job.id, JobState.FAILED, reason)
+        return False
