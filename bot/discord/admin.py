@@ -8,7 +8,7 @@ every change with its audit row is the core's admin API (`bot.core.admin`). The
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import discord
 from discord import app_commands
@@ -24,11 +24,9 @@ from bot.core.api import (
     subject_key,
 )
 from bot.discord.replies import age_restricted, only_mentioning, requester_of
+from bot.discord.shared import parts_of
 
 Scope = Literal["server", "bot"]
-
-if TYPE_CHECKING:
-    from bot.discord.client import FramepackBot
 
 
 @app_commands.guild_only()
@@ -37,10 +35,10 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
     quota = app_commands.Group(name="quota", description="Quotas of members, roles, the server")
     job = app_commands.Group(name="job", description="Look at or stop a job of this server")
 
-    def __init__(self, bot: FramepackBot) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.service = bot.service
-        self.admin = bot.service.admin
+        self.service = parts_of(bot).service
+        self.admin = self.service.admin
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -222,3 +220,7 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
     @job.command(name="cancel", description="Stop a job of this server and refund it")
     async def job_cancel(self, interaction: discord.Interaction, job_id: str) -> None:
         await self._run(interaction, self.admin.job_cancel(requester_of(interaction), job_id))
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(AdminCog(bot))

@@ -4,30 +4,29 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.core import messages
-from bot.core.api import MAX_SEED, AnimateRequest, JobUpdate
-from bot.discord.client import answer, rate_limited
+from bot.core.api import MAX_SEED, JobUpdate
+from bot.discord.buttons import show_outcome
 from bot.discord.delivery import DiscordDelivery, token_alive
-from bot.discord.replies import only_mentioning, reply_ref_of, requester_of, show_outcome
+from bot.discord.intake import read_images, size_refusal, submit
+from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
+from bot.discord.shared import answer, parts_of, rate_limited
 
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL_S = 3.0  # Discord rate-limits edits; a status that changes faster is noise
 
-if TYPE_CHECKING:
-    from bot.discord.client import FramepackBot
-
 
 class AnimateCog(commands.Cog):
-    def __init__(self, bot: FramepackBot) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.service = bot.service
+        self.service = parts_of(bot).service
         self.delivery = DiscordDelivery(bot)
         self.service.register_target("discord", self.delivery)
         self._last_edit: dict[str, float] = {}
@@ -86,28 +85,22 @@ class AnimateCog(commands.Cog):
             }.items()
             if value is not None
         }
-        attachments = [a for a in (image, last_frame) if a is not None]
-        for attachment in attachments:  # from the metadata, before any download
-            refusal = self.service.image_size_refusal(attachment.size)
-            if refusal is not None:
-                await answer(interaction, refusal)
-                return
-        try:
-            first = await image.read()
-            last = await last_frame.read() if last_frame is not None else None
-        except discord.HTTPException:
+        refusal = size_refusal(self.service, image, last_frame)
+        if refusal is not None:
+            await answer(interaction, refusal)
+            return
+        images = await read_images(image, last_frame)
+        if images is None:
             await answer(interaction, messages.ATTACHMENT_UNREADABLE)
             return
-        outcome = await self.service.submit(
-            AnimateRequest(
-                requester_of(interaction),
-                prompt,
-                first,
-                last,
-                options,
-                reply_ref_of(interaction, callback),
-                f"discord:interaction:{interaction.id}",
-            )
+        outcome = await submit(
+            self.service,
+            requester_of(interaction),
+            prompt,
+            images,
+            options=options,
+            reply_ref=reply_ref_of(interaction, callback),
+            source=f"discord:interaction:{interaction.id}",
         )
         await show_outcome(interaction, outcome)
 
@@ -144,3 +137,7 @@ class AnimateCog(commands.Cog):
                 )
         except discord.HTTPException as exc:
             log.info("job %s: status edit failed: %s", job.id, exc)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(AnimateCog(bot))

@@ -7,10 +7,12 @@ import re
 from typing import Any
 
 import discord
+from discord.ext import commands
 
-from bot.discord.client import framepack, report_failure
+from bot.core.api import Accepted, Refused
 from bot.discord.payloads import JOB_BUTTON_ID
 from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
+from bot.discord.shared import parts_of, report_failure
 
 STYLES = {
     "cancel": ("Cancel", discord.ButtonStyle.danger),
@@ -48,7 +50,7 @@ class JobButton(
         # First, always: the 3-second rule; the work below writes to the database and
         # may start a new job.
         callback = await interaction.response.defer(thinking=True, ephemeral=True)
-        service = framepack(interaction).service
+        service = parts_of(interaction.client).service
         who = requester_of(interaction)
         if self.action == "cancel":
             # The core decides: the owner, an admin of the job's server, or an operator.
@@ -71,6 +73,15 @@ class JobButton(
         )
 
 
+async def show_outcome(interaction: discord.Interaction, outcome: Accepted | Refused) -> None:
+    """Accepted: the cost and queue place, with a Cancel button; Refused: what was wrong.
+    Either way in the interaction's (private) status message."""
+    view = job_view(outcome.job_id, "cancel") if isinstance(outcome, Accepted) else None
+    await interaction.edit_original_response(
+        content=outcome.message, view=view, allowed_mentions=only_mentioning()
+    )
+
+
 def job_view(job_id: str | None, *actions: str) -> discord.ui.View | None:
     """A persistent view with buttons for a job: job_view(job_id, "retry", "extend")."""
     if job_id is None:
@@ -79,3 +90,7 @@ def job_view(job_id: str | None, *actions: str) -> discord.ui.View | None:
     for action in actions:
         view.add_item(JobButton(action, job_id))
     return view
+
+
+async def setup(bot: commands.Bot) -> None:
+    bot.add_dynamic_items(JobButton)

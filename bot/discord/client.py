@@ -1,5 +1,6 @@
-"""The bot: one Bot subclass whose setup_hook loads a cog per feature and syncs the
-command tree; REST and gateway endpoints come from configuration (proxies, tests)."""
+"""The bot: one Bot subclass whose setup_hook loads a cog per feature, by name, and
+syncs the command tree; REST and gateway endpoints come from configuration (proxies,
+tests). The cogs need only `bot.discord.shared`, never this module."""
 
 from __future__ import annotations
 
@@ -18,8 +19,19 @@ from bot.config import Settings
 from bot.core import messages
 from bot.core.api import JobAPI, RequestRate
 from bot.discord.payloads import KNOWN_CUSTOM_ID, stale_reason
+from bot.discord.shared import Parts, answer
 
 log = logging.getLogger(__name__)
+
+# Each a module with `async def setup(bot)`, loaded in this order (the buttons first:
+# a press that arrives while the rest load is already understood).
+EXTENSIONS = (
+    "bot.discord.buttons",
+    "bot.discord.animate",
+    "bot.discord.quota",
+    "bot.discord.admin",
+    "bot.discord.from_messages",
+)
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -27,27 +39,6 @@ def configure_endpoints(settings: Settings) -> None:
     nirn-proxy, or the tests' loopback fake, takes Discord's place."""
     discord.http.Route.BASE = str(settings.discord.api_base_url).rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(settings.discord.gateway_url))
-
-
-def framepack(interaction: discord.Interaction) -> FramepackBot:
-    """The bot an interaction arrived at (discord.py types it as a plain Client)."""
-    return cast(FramepackBot, interaction.client)
-
-
-async def within_rate_limit(interaction: discord.Interaction) -> bool:
-    """An app-command check: over the user's rate, discord.py's CommandOnCooldown (the
-    tree's error handler says when to try again)."""
-    limit = framepack(interaction).rate_limit
-    retry_after = limit.hit(interaction.user.id)
-    if retry_after:
-        raise app_commands.CommandOnCooldown(
-            app_commands.Cooldown(limit.rate, limit.per_s), retry_after
-        )
-    return True
-
-
-def rate_limited() -> Callable[[Any], Any]:
-    return app_commands.check(within_rate_limit)
 
 
 def _guarded(event: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -80,10 +71,12 @@ class FramepackBot(commands.Bot):
             # Unset: discord.py asks Discord for it at login.
             application_id=settings.discord.application_id or discord.utils.MISSING,
         )
-        self.service = service
         self.settings = settings
-        # One rate per member for the slash command, the menu and replies together.
-        self.rate_limit = RequestRate(settings.discord.animate_rate, settings.discord.animate_per_s)
+        self.parts = Parts(
+            service,
+            settings,
+            RequestRate(settings.discord.animate_rate, settings.discord.animate_per_s),
+        )
         # One malformed gateway payload must not take the bot down: discord.py's parsers
         # run inside its receive loop, where an exception ends `connect()`. The
         # websocket reads this same dict, so the guard is in place for every event.
@@ -97,17 +90,8 @@ class FramepackBot(commands.Bot):
             )
 
     async def setup_hook(self) -> None:
-        from bot.discord.admin import AdminCog
-        from bot.discord.animate import AnimateCog
-        from bot.discord.buttons import JobButton
-        from bot.discord.from_messages import MessageCog
-        from bot.discord.quota import QuotaCog
-
-        self.add_dynamic_items(JobButton)
-        await self.add_cog(AnimateCog(self))
-        await self.add_cog(QuotaCog(self))
-        await self.add_cog(AdminCog(self))
-        await self.add_cog(MessageCog(self))
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
         for guild_id in self.settings.discord.guild_ids:
             guild = discord.Object(id=guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -198,23 +182,3 @@ class FramepackTree(app_commands.CommandTree):
             "command %s failed", interaction.command and interaction.command.name, exc_info=error
         )
         await answer(interaction, messages.GENERIC_ERROR)
-
-
-async def answer(interaction: discord.Interaction, text: str) -> None:
-    """Say one private line, whatever state the interaction is in: the first answer,
-    or an edit of the 'thinking…' message a defer left. Never raises."""
-    try:
-        if interaction.response.is_done():
-            await interaction.edit_original_response(
-                content=text, view=None, allowed_mentions=discord.AllowedMentions.none()
-            )
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
-    except discord.HTTPException as exc:
-        log.warning("could not answer interaction %s: %s", interaction.id, exc)
-
-
-async def report_failure(interaction: discord.Interaction, error: BaseException) -> None:
-    """For views, modals and buttons: log the detail, tell the user one line."""
-    log.error("interaction %s failed", interaction.id, exc_info=error)
-    await answer(interaction, messages.GENERIC_ERROR)

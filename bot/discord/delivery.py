@@ -20,6 +20,7 @@ from discord.http import handle_message_parameters
 from discord.utils import MISSING
 
 from bot.core.api import DeliveryError, JobRecord, PostedRef
+from bot.discord.buttons import job_view
 from bot.discord.replies import only_mentioning
 from bot.discord.upload import OneShotUploader
 
@@ -65,8 +66,6 @@ class DiscordDelivery:
     async def _post(self, job: JobRecord, video: Path, caption: str) -> dict:
         """One request (see bot.discord.upload: discord.py would retry a 5xx, and post
         twice when the 5xx came after the message was made)."""
-        from bot.discord.buttons import job_view
-
         ref = job.reply_ref
         view = job_view(job.id, "retry", "extend")
         file = discord.File(video, filename=video_filename(job.id))

@@ -6,23 +6,22 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.core import messages
-from bot.core.api import Accepted, AnimateRequest, JobUpdate, subject_key
-from bot.discord.buttons import job_view
-from bot.discord.client import answer, report_failure, within_rate_limit
+from bot.core.api import Accepted, JobUpdate, subject_key
+from bot.discord.buttons import job_view, show_outcome
+from bot.discord.intake import read_images, size_refusal, submit
 from bot.discord.replies import (
     only_mentioning,
     reply_ref_of,
     requester_from_message,
     requester_of,
-    show_outcome,
 )
+from bot.discord.shared import answer, parts_of, report_failure, within_rate_limit
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +29,6 @@ MESSAGE_LINK = re.compile(
     r"https?://(?:\w+\.)?discord(?:app)?\.com/channels/"
     r"(?P<guild>\d+|@me)/(?P<channel>\d+)/(?P<message>\d+)"
 )
-
-if TYPE_CHECKING:
-    from bot.discord.client import FramepackBot
 
 
 # Channels whose messages the bot can fetch and edit.
@@ -90,25 +86,22 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
         if source is None:
             await answer(interaction, messages.SOURCE_GONE)
             return
-        refusal = self.cog.bot.service.image_size_refusal(source.size)
+        refusal = size_refusal(self.cog.service, source)
         if refusal is not None:
             await answer(interaction, refusal)
             return
-        try:
-            first = await source.read()
-        except discord.HTTPException:  # deleted since the menu opened
+        images = await read_images(source, None)
+        if images is None:  # deleted since the menu opened
             await answer(interaction, messages.SOURCE_GONE)
             return
-        outcome = await self.cog.bot.service.submit(
-            AnimateRequest(
-                requester_of(interaction),
-                self.prompt.value,
-                first,
-                last,
-                options,
-                reply_ref_of(interaction, callback),
-                f"discord:interaction:{interaction.id}",
-            )
+        outcome = await submit(
+            self.cog.service,
+            requester_of(interaction),
+            self.prompt.value,
+            (images[0], last),
+            options=options,
+            reply_ref=reply_ref_of(interaction, callback),
+            source=f"discord:interaction:{interaction.id}",
         )
         await show_outcome(interaction, outcome)
 
@@ -126,13 +119,16 @@ class LinkRefused(Exception):
 
 
 class MessageCog(commands.Cog):
-    def __init__(self, bot: FramepackBot) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+        parts = parts_of(bot)
+        self.service = parts.service
+        self.rate_limit = parts.rate_limit
         # Context menus cannot be declared in a cog with the decorator.
         self.menu = app_commands.ContextMenu(name="Animate", callback=self.animate_message)
         self.menu.add_check(within_rate_limit)
         bot.tree.add_command(self.menu)
-        self._unsubscribe = bot.service.subscribe(self.on_update)
+        self._unsubscribe = self.service.subscribe(self.on_update)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
@@ -173,13 +169,13 @@ class MessageCog(commands.Cog):
         attachment = image_attachment(message)
         if attachment is None:
             raise LinkRefused(messages.BAD_MESSAGE_LINK)
-        refusal = self.bot.service.image_size_refusal(attachment.size)
+        refusal = size_refusal(self.service, attachment)
         if refusal is not None:
             raise LinkRefused(refusal)
-        try:
-            return await attachment.read()
-        except discord.HTTPException:
-            raise LinkRefused(messages.ATTACHMENT_UNREADABLE) from None
+        images = await read_images(attachment, None)
+        if images is None:
+            raise LinkRefused(messages.ATTACHMENT_UNREADABLE)
+        return images[0]
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -198,36 +194,35 @@ class MessageCog(commands.Cog):
         prompt = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
         # A gateway resume replays events: the message is the request's identity.
         request_source = f"discord:message:{message.id}"
-        if await self.bot.service.already_taken(request_source):
+        if await self.service.already_taken(request_source):
             log.info("%s: handled before; ignored", request_source)
             return
-        retry_after = self.bot.rate_limit.hit(message.author.id)
+        retry_after = self.rate_limit.hit(message.author.id)
         if retry_after:
             await message.reply(
                 messages.slow_down(math.ceil(retry_after)), allowed_mentions=only_mentioning()
             )
             return
         last_attachment = image_attachment(message)
-        for attachment in (first_attachment, last_attachment):
-            refusal = self.bot.service.image_size_refusal(
-                attachment.size if attachment is not None else None
-            )
-            if refusal is not None:
-                await message.reply(refusal, allowed_mentions=only_mentioning())
-                return
+        refusal = size_refusal(self.service, first_attachment, last_attachment)
+        if refusal is not None:
+            await message.reply(refusal, allowed_mentions=only_mentioning())
+            return
         status = await message.reply(
             messages.status_line("queued"), allowed_mentions=only_mentioning()
         )
-        try:
-            first = await first_attachment.read()
-            last = await last_attachment.read() if last_attachment else None
-        except discord.HTTPException:
+        images = await read_images(first_attachment, last_attachment)
+        if images is None:
             await status.edit(content=messages.ATTACHMENT_UNREADABLE)
             return
-        who = requester_from_message(message)
-        reply_ref = {"message_id": str(message.id), "status_message_id": str(status.id)}
-        outcome = await self.bot.service.submit(
-            AnimateRequest(who, prompt, first, last, {}, reply_ref, request_source)
+        outcome = await submit(
+            self.service,
+            requester_from_message(message),
+            prompt,
+            images,
+            options={},
+            reply_ref={"message_id": str(message.id), "status_message_id": str(status.id)},
+            source=request_source,
         )
         await status.edit(
             content=outcome.message,
@@ -236,7 +231,7 @@ class MessageCog(commands.Cog):
         )
 
     async def _replies_allowed(self, message: discord.Message) -> bool:
-        return await self.bot.service.replies_without_mention(
+        return await self.service.replies_without_mention(
             channel_key=subject_key("discord", message.channel.id),
             guild_key=subject_key("discord", message.guild.id) if message.guild else None,
         )
@@ -260,3 +255,7 @@ class MessageCog(commands.Cog):
             )
         except discord.HTTPException as exc:
             log.info("job %s: status edit failed: %s", job.id, exc)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(MessageCog(bot))

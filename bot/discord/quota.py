@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.core import messages
 from bot.discord.replies import requester_of
-
-if TYPE_CHECKING:
-    from bot.discord.client import FramepackBot
+from bot.discord.shared import parts_of
 
 
 class QuotaCog(commands.Cog):
-    def __init__(self, bot: FramepackBot) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.service = bot.service
+        self.service = parts_of(bot).service
 
     @app_commands.command(name="quota", description="Your credits left and when they reset.")
     async def quota(self, interaction: discord.Interaction) -> None:
@@ -31,3 +27,7 @@ class QuotaCog(commands.Cog):
         who = requester_of(interaction)
         history = await self.service.history(who.user_key, limit=10)
         await interaction.response.send_message(messages.job_history(history), ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(QuotaCog(bot))

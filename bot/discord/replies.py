@@ -6,7 +6,7 @@ from typing import Any
 
 import discord
 
-from bot.core.api import Accepted, Refused, Requester, subject_key
+from bot.core.api import Requester, subject_key
 
 
 def requester_of(interaction: discord.Interaction) -> Requester:
@@ -59,17 +59,6 @@ def only_mentioning(user_id: int | None = None) -> discord.AllowedMentions:
         return discord.AllowedMentions.none()
     return discord.AllowedMentions(
         everyone=False, roles=False, replied_user=False, users=[discord.Object(id=user_id)]
-    )
-
-
-async def show_outcome(interaction: discord.Interaction, outcome: Accepted | Refused) -> None:
-    """Accepted: the cost and queue place, with a Cancel button; Refused: what was wrong.
-    Either way in the interaction's (private) status message."""
-    from bot.discord.buttons import job_view
-
-    view = job_view(outcome.job_id, "cancel") if isinstance(outcome, Accepted) else None
-    await interaction.edit_original_response(
-        content=outcome.message, view=view, allowed_mentions=only_mentioning()
     )
 
 

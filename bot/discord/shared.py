@@ -1,0 +1,76 @@
+"""What every cog needs: the parts the bot was built with, the rate check, and one way
+to answer an interaction whatever state it is in. The cogs import this, never the
+`Bot` subclass (`bot.discord.client` loads them by name), so the package has no
+import circle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+import discord
+from discord import app_commands
+
+from bot.config import Settings
+from bot.core import messages
+from bot.core.api import JobAPI, RequestRate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What the bot was built with, for its cogs."""
+
+    service: JobAPI
+    settings: Settings
+    # One rate per member for the slash command, the menu and replies together.
+    rate_limit: RequestRate
+
+
+class _HasParts(Protocol):
+    parts: Parts
+
+
+def parts_of(client: discord.Client) -> Parts:
+    """The parts of the bot an interaction or a cog belongs to (discord.py types it as
+    a plain Client; `bot.discord.client.FramepackBot` sets `parts`)."""
+    return cast(_HasParts, client).parts
+
+
+async def within_rate_limit(interaction: discord.Interaction) -> bool:
+    """An app-command check: over the user's rate, discord.py's CommandOnCooldown (the
+    tree's error handler says when to try again)."""
+    limit = parts_of(interaction.client).rate_limit
+    retry_after = limit.hit(interaction.user.id)
+    if retry_after:
+        raise app_commands.CommandOnCooldown(
+            app_commands.Cooldown(limit.rate, limit.per_s), retry_after
+        )
+    return True
+
+
+def rate_limited() -> Callable[[Any], Any]:
+    return app_commands.check(within_rate_limit)
+
+
+async def answer(interaction: discord.Interaction, text: str) -> None:
+    """Say one private line, whatever state the interaction is in: the first answer,
+    or an edit of the 'thinking…' message a defer left. Never raises."""
+    try:
+        if interaction.response.is_done():
+            await interaction.edit_original_response(
+                content=text, view=None, allowed_mentions=discord.AllowedMentions.none()
+            )
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.warning("could not answer interaction %s: %s", interaction.id, exc)
+
+
+async def report_failure(interaction: discord.Interaction, error: BaseException) -> None:
+    """For views, modals and buttons: log the detail, tell the user one line."""
+    log.error("interaction %s failed", interaction.id, exc_info=error)
+    await answer(interaction, messages.GENERIC_ERROR)
