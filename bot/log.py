@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
+from typing import TextIO
 from urllib.parse import quote
 
 REDACTED = "[redacted]"
@@ -49,7 +50,7 @@ class RedactingFormatter(logging.Formatter):
         return self._redact(super().format(record))
 
 
-def setup_logging(level: str, secrets: Iterable[str], stream=None) -> None:
+def setup_logging(level: str, secrets: Iterable[str], stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets))
     root = logging.getLogger()

@@ -35,7 +35,7 @@ from providers.errors import (
     TransientError,
 )
 from providers.remote import RemoteProvider, data_uri, progress_from_logs
-from providers.transport import error_detail
+from providers.transport import Reply, error_detail
 
 I2V, FLF = Mode.IMAGE_TO_VIDEO, Mode.FIRST_LAST_FRAME
 CONTENT_POLICY = "content_policy_violation"
@@ -110,7 +110,9 @@ class FalProvider(RemoteProvider):
     def auth_headers(api_key: str) -> Mapping[str, str]:
         return {"Authorization": f"Key {api_key}"}
 
-    async def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
+    async def submission(
+        self, request: GenerationRequest, spec: ModelSpec, seed: int | None
+    ) -> tuple[str, str, dict[str, Any]]:
         app = spec.endpoint[request.job_mode]
         body: dict[str, Any] = {
             "prompt": request.prompt,
@@ -207,7 +209,7 @@ class FalProvider(RemoteProvider):
         return response.status_code in (200, 202)
 
 
-def _error_type(response) -> str | None:
+def _error_type(response: Reply) -> str | None:
     try:
         body = read(ErrorBody, response.json())
     except ValueError:

@@ -92,7 +92,9 @@ class LannetechProvider(RemoteProvider):
     def auth_headers(api_key: str) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
 
-    async def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
+    async def submission(
+        self, request: GenerationRequest, spec: ModelSpec, seed: int | None
+    ) -> tuple[str, str, dict[str, Any]]:
         cfg, guidance = request.cfg_scale, request.guidance_scale
         body: dict[str, Any] = {
             "model": spec.endpoint[request.job_mode],

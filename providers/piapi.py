@@ -93,7 +93,9 @@ class PiAPIProvider(RemoteProvider):
     def auth_headers(api_key: str) -> Mapping[str, str]:
         return {"x-api-key": api_key}
 
-    async def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
+    async def submission(
+        self, request: GenerationRequest, spec: ModelSpec, seed: int | None
+    ) -> tuple[str, str, dict[str, Any]]:
         task_input: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,

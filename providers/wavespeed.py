@@ -128,7 +128,9 @@ class WaveSpeedProvider(RemoteProvider):
     def auth_headers(api_key: str) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
 
-    async def submission(self, request: GenerationRequest, spec: ModelSpec, seed: int | None):
+    async def submission(
+        self, request: GenerationRequest, spec: ModelSpec, seed: int | None
+    ) -> tuple[str, str, dict[str, Any]]:
         model = spec.endpoint[request.job_mode]
         aspect = pick_aspect_ratio(request, spec.aspect_ratios)
         body: dict[str, Any] = {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.core.quotas import UserQuota, Window, format_credits
 from bot.core.text import quote
-from storage import Limit, Refusal
+from storage import JobRecord, Limit, LimitOverride, Refusal
 
 
 def until(moment: datetime, now: datetime) -> str:
@@ -221,7 +222,7 @@ GENERIC_ERROR = "Something went wrong on my side. Please try again in a moment."
 ATTACHMENT_UNREADABLE = "I could not download that attachment. Please upload it again."
 
 
-def job_history(jobs) -> str:
+def job_history(jobs: Sequence[JobRecord]) -> str:
     if not jobs:
         return "You have no videos yet. Try /animate."
     lines = []
@@ -249,7 +250,7 @@ GUILD_ONLY = "This works in a server or group, not in private messages."
 NO_OVERRIDES = "No overrides: members get the configured defaults."
 
 
-def limits_text(override) -> str:
+def limits_text(override: LimitOverride) -> str:
     parts = []
     if override.daily_mc is not None:
         parts.append(f"{format_credits(override.daily_mc)} credits a day")
@@ -260,7 +261,7 @@ def limits_text(override) -> str:
     return "Limits: " + (", ".join(parts) if parts else "the defaults") + "."
 
 
-def limits_updated(what: str, override) -> str:
+def limits_updated(what: str, override: LimitOverride) -> str:
     return f"{what} updated. " + limits_text(override)
 
 
@@ -284,7 +285,7 @@ def usage_reset(periods: list[str]) -> str:
     return f"Usage reset ({', '.join(periods)})."
 
 
-def setting_changed(name: str, value, channel: bool) -> str:
+def setting_changed(name: str, value: object, channel: bool) -> str:
     if name == "safety":
         return safety_set(bool(value), channel)
     if name == "reply_without_mention":
@@ -308,7 +309,7 @@ def operators_only(what: str) -> str:
     return f"Only the bot's operators can {what}."
 
 
-def guild_budget(window, now) -> str:
+def guild_budget(window: Window | None, now: datetime) -> str:
     if window is None:
         return "This server has no daily budget."
     return _window_line("Server today", window, now)
@@ -319,7 +320,7 @@ def safety_set(enabled: bool, channel: bool) -> str:
     return f"The safety checker is {'on' if enabled else 'off'} for {where}."
 
 
-def job_record(job, ledger: dict[str, int]) -> str:
+def job_record(job: JobRecord, ledger: dict[str, int]) -> str:
     entries = ", ".join(f"{k} {format_credits(v)}" for k, v in sorted(ledger.items()))
     lines = [
         f"`{job.id}` {job.state.value} · {job.provider} · user {job.user_key}",

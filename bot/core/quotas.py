@@ -147,7 +147,9 @@ class QuotaService:
         user = found.get(("user", user_key), LimitOverride())
         roles = those_set(("role", role) for role in role_keys)
 
-        def pick(own_limits: LimitOverride, from_roles: list[LimitOverride], field: str):
+        def pick(
+            own_limits: LimitOverride, from_roles: list[LimitOverride], field: str
+        ) -> int | None:
             own = getattr(own_limits, field)
             if own is not None:
                 return own
