@@ -293,31 +293,47 @@ class Transport:
                 await self._wait(attempt, None, f"{type(exc).__name__}", deadline)
                 continue
 
-            status = response.status_code
-            reset = rate_limit_reset(response, self.clock())
-            if reset is not None:
-                self._paused_until = max(self._paused_until, reset)
-            retry_after = retry_after_seconds(response, self.clock())
-            too_long = retry_after is not None and retry_after > MAX_RETRY_AFTER_S
-            if status == 429:
-                if last or too_long or self._past(deadline, attempt, retry_after):
-                    raise RateLimitedError(
-                        "rate limited", provider=self.provider, retry_after=retry_after
-                    )
-                await self._wait(attempt, retry_after, "429 rate limited", deadline)
-                continue
-            if status == 503 or (status >= 500 and safe_to_repeat):
-                if last or too_long or self._past(deadline, attempt, retry_after):
-                    raise TransientError(f"HTTP {status} from the API", provider=self.provider)
-                await self._wait(attempt, retry_after, f"HTTP {status}", deadline)
-                continue
-            if status >= 500:
-                raise AmbiguousSubmitError(
-                    f"HTTP {status} after the request was sent; not resubmitted",
-                    provider=self.provider,
-                )
-            return response
+            wait = self._retry_wait(
+                response, attempt, last=last, safe_to_repeat=safe_to_repeat, deadline=deadline
+            )
+            if wait is None:
+                return response
+            await self._wait(attempt, wait[0], wait[1], deadline)
         raise AssertionError("unreachable")
+
+    def _retry_wait(
+        self,
+        response: Reply,
+        attempt: int,
+        *,
+        last: bool,
+        safe_to_repeat: bool,
+        deadline: float | None,
+    ) -> tuple[float | None, str] | None:
+        """For an answer: None to hand it back, or (the API's Retry-After, why) to try
+        again; raises when it must not be tried again."""
+        status = response.status_code
+        reset = rate_limit_reset(response, self.clock())
+        if reset is not None:
+            self._paused_until = max(self._paused_until, reset)
+        retry_after = retry_after_seconds(response, self.clock())
+        too_long = retry_after is not None and retry_after > MAX_RETRY_AFTER_S
+        if status == 429:
+            if last or too_long or self._past(deadline, attempt, retry_after):
+                raise RateLimitedError(
+                    "rate limited", provider=self.provider, retry_after=retry_after
+                )
+            return retry_after, "429 rate limited"
+        if status == 503 or (status >= 500 and safe_to_repeat):
+            if last or too_long or self._past(deadline, attempt, retry_after):
+                raise TransientError(f"HTTP {status} from the API", provider=self.provider)
+            return retry_after, f"HTTP {status}"
+        if status >= 500:
+            raise AmbiguousSubmitError(
+                f"HTTP {status} after the request was sent; not resubmitted",
+                provider=self.provider,
+            )
+        return None
 
     async def _wait_out_pause(self, deadline: float | None) -> None:
         """Before a request: wait while the API has said it has no requests left for

@@ -1,5 +1,6 @@
-"""The layering, checked from the source: no import circle anywhere in the product, and
-chat adapters that reach the core only through its API (`bot.core.api`, the messages).
+"""The layering, checked from the source: no import circle anywhere in the product,
+chat adapters that reach the core only through its API (`bot.core.api`, the messages),
+and functions that fit on a screen.
 
 Every import counts, those inside functions and under TYPE_CHECKING too: an import
 moved into a function still ties the two modules together, it only hides the circle
@@ -158,6 +159,20 @@ def test_the_product_has_no_import_circle() -> None:
 
 def test_adapters_reach_the_core_only_through_its_api() -> None:
     assert adapter_violations(ROOT) == []
+
+
+MAX_FUNCTION_LINES = 60  # a function longer than a screen is several functions
+
+
+def test_no_product_function_is_longer_than_a_screen() -> None:
+    long = []
+    for name, path in modules(ROOT, PRODUCT).items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {lines} lines")
+    assert long == []
 
 
 # --- the checks themselves can fail ---------------------------------------------------------

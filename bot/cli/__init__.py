@@ -50,6 +50,7 @@ from bot.core.api import AdminRefused, QuotaTarget, Requester
 from bot.core.messages import NO_OVERRIDES
 from bot.core.quotas import credits_to_mc, format_credits, parse_subject
 from bot.log import setup_logging
+from providers import GenerationRequest, Provider
 from providers.errors import ProviderError
 from storage import StorageError, Store
 
@@ -281,6 +282,11 @@ def generate(
         backend = provider_for(settings, name)
     except BadInput as exc:
         fail(str(exc))
+    typer.echo(summary(_generated(backend, request, output)))
+
+
+def _generated(backend: Provider, request: GenerationRequest, output: Path) -> Outcome:
+    """Run the job to its downloaded video, or fail with one line."""
 
     async def work() -> Outcome:
         try:
@@ -289,12 +295,11 @@ def generate(
             await backend.aclose()
 
     try:
-        outcome = asyncio.run(work())
+        return asyncio.run(work())
     except BadInput as exc:
         fail(str(exc))
     except ProviderError as exc:
         fail(str(exc), code=1)
-    typer.echo(summary(outcome))
 
 
 # --- quota -------------------------------------------------------------------------

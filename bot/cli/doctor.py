@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import platform
 import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -25,67 +26,95 @@ def mask(secret: SecretStr | None) -> str:
 
 async def report(settings: Settings, config_path: Path | None) -> tuple[list[str], bool]:
     """The report's lines, and whether everything it checked is healthy."""
-    healthy = True
     lines = [
         f"framepack-bot {__version__} (Python {platform.python_version()})",
         f"config file: {config_path or 'none (defaults, environment and .env)'}",
         f"data dir: {settings.data_dir}",
     ]
+    healthy = True
+    for section in (
+        await _database(settings),
+        _platforms(settings),
+        _providers(settings),
+        _engine(settings),
+    ):
+        lines += section.lines
+        healthy = healthy and section.healthy
+    lines += _policies(settings)
+    return lines, healthy
 
+
+@dataclass
+class _Section:
+    lines: list[str] = field(default_factory=list)
+    healthy: bool = True
+
+
+async def _database(settings: Settings) -> _Section:
     db_path = settings.database_path
     if not db_path.exists():
-        lines.append(f"database: {db_path} (not created yet; `framepack-bot run` creates it)")
-    else:
-        try:
-            db = await Database.open(db_path, migrate=False)
-        except (StorageError, OSError, sqlite3.Error) as exc:
-            lines.append(f"database: {db_path}: cannot open: {exc}")
-            healthy = False
-        else:
-            async with db:
-                version = await db.schema_version()
-                note = "" if version == SCHEMA_VERSION else "; `framepack-bot run` migrates it"
-                lines.append(
-                    f"database: {db_path} (schema version {version}, "
-                    f"this release: {SCHEMA_VERSION}{note})"
-                )
-                if version == SCHEMA_VERSION:
-                    problems = await QuotaLedger(db).verify()
-                    lines.append(
-                        "quota ledger: "
-                        + ("consistent" if not problems else f"{len(problems)} inconsistencies")
-                    )
-                    lines += [f"  {p}" for p in problems[:10]]
-                    healthy = healthy and not problems
+        return _Section([f"database: {db_path} (not created yet; `framepack-bot run` creates it)"])
+    try:
+        db = await Database.open(db_path, migrate=False)
+    except (StorageError, OSError, sqlite3.Error) as exc:
+        return _Section([f"database: {db_path}: cannot open: {exc}"], healthy=False)
+    async with db:
+        version = await db.schema_version()
+        note = "" if version == SCHEMA_VERSION else "; `framepack-bot run` migrates it"
+        section = _Section(
+            [
+                f"database: {db_path} (schema version {version}, "
+                f"this release: {SCHEMA_VERSION}{note})"
+            ]
+        )
+        if version == SCHEMA_VERSION:
+            problems = await QuotaLedger(db).verify()
+            section.lines.append(
+                "quota ledger: "
+                + ("consistent" if not problems else f"{len(problems)} inconsistencies")
+            )
+            section.lines += [f"  {p}" for p in problems[:10]]
+            section.healthy = not problems
+    return section
 
+
+def _platforms(settings: Settings) -> _Section:
+    section = _Section()
     discord = settings.discord
     if discord.token is None:
-        lines.append("discord: not configured (set DISCORD_TOKEN)")
+        section.lines.append("discord: not configured (set DISCORD_TOKEN)")
     else:
         intent = (
             "on"
             if discord.message_content_intent
             else ("OFF: replying to an image with a prompt works only in DMs and with a mention")
         )
-        lines.append(
+        section.lines.append(
             f"discord: token {mask(discord.token)}, api {discord.api_base_url}, "
             f"gateway {discord.gateway_url}, message content intent {intent}"
         )
     telegram = settings.telegram
-    lines.append(
+    section.lines.append(
         "telegram: not configured (set TELEGRAM_BOT_TOKEN)"
         if telegram.token is None
         else f"telegram: token {mask(telegram.token)}, api {telegram.base_url}"
     )
     if discord.token is None and telegram.token is None:
-        lines.append("NOT READY: no chat platform is configured; `framepack-bot run` would stop")
-        healthy = False
+        section.lines.append(
+            "NOT READY: no chat platform is configured; `framepack-bot run` would stop"
+        )
+        section.healthy = False
+    return section
 
+
+def _providers(settings: Settings) -> _Section:
     providers = settings.providers
-    lines.append(
-        f"providers (default {providers.default_provider}"
-        + (f", fallback {' > '.join(providers.fallback)}" if providers.fallback else "")
-        + "):"
+    section = _Section(
+        [
+            f"providers (default {providers.default_provider}"
+            + (f", fallback {' > '.join(providers.fallback)}" if providers.fallback else "")
+            + "):"
+        ]
     )
     for name in REMOTE_PROVIDERS:
         conf = providers.remote(name)
@@ -97,9 +126,11 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
             state = f"no base_url (set {env_variable_for('providers', name, 'base_url')})"
         else:
             state = "ready"
-        lines.append(f"  {name:<10} {state:<40} key {mask(conf.api_key)}  {conf.base_url or '-'}")
+        section.lines.append(
+            f"  {name:<10} {state:<40} key {mask(conf.api_key)}  {conf.base_url or '-'}"
+        )
     local = providers.local
-    lines.append(
+    section.lines.append(
         f"  {'local':<10} "
         + ("enabled" if local.enabled else "disabled")
         + (f", worker pool at {mask(local.redis_url)}" if local.redis_url else "")
@@ -110,17 +141,22 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
         else providers.remote(providers.default_provider).usable
     )
     if not default_ready:
-        lines.append(
+        section.lines.append(
             f"  NOT READY: the default provider {providers.default_provider} cannot take "
             "jobs (jobs that name no provider would all be refused)"
         )
-        healthy = False
+        section.healthy = False
+    return section
 
-    engine = settings.engine
-    lines.append(
-        f"local engine: device {engine.device}, {engine.dtype}, offload {engine.offload}, "
-        f"step cache {engine.step_cache}"
-        + (f", {gpu_memory(engine.device)}" if local.enabled else "")
+
+def _engine(settings: Settings) -> _Section:
+    engine, local = settings.engine, settings.providers.local
+    section = _Section(
+        [
+            f"local engine: device {engine.device}, {engine.dtype}, offload {engine.offload}, "
+            f"step cache {engine.step_cache}"
+            + (f", {gpu_memory(engine.device)}" if local.enabled else "")
+        ]
     )
     for label, folder in engine.folders().items():
         state = (
@@ -128,23 +164,23 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
             if folder is None
             else f"{folder} ({'found' if folder.is_dir() else 'MISSING'})"
         )
-        lines.append(f"  {label} {state}")
+        section.lines.append(f"  {label} {state}")
     if local.enabled:
         from providers.local import missing_weights
 
         for problem in missing_weights(engine):
-            lines.append(f"  missing: {problem}")
-            healthy = False
+            section.lines.append(f"  missing: {problem}")
+            section.healthy = False
+    return section
 
+
+def _policies(settings: Settings) -> list[str]:
+    """Quotas, safety, admins and the job files: what the bot is set to do."""
     q = settings.quotas
     guild = (
         "no guild budget"
         if q.guild_daily_credits is None
         else (f"guild {q.guild_daily_credits:g}/day")
-    )
-    lines.append(
-        f"quotas: user {q.user_daily_credits:g}/day, {q.user_monthly_credits:g}/month, "
-        f"{q.concurrent_jobs_per_user} at once; {guild}; queue {q.global_queue_length}"
     )
     s = settings.safety
     detector = (
@@ -152,22 +188,19 @@ async def report(settings: Settings, config_path: Path | None) -> tuple[list[str
         if importlib.util.find_spec("nudenet") is not None
         else "NudeNet NOT installed: images are not checked (pip install '.[safety]')"
     )
-    lines.append(
-        f"safety: {'on' if s.enabled_by_default else 'off'} by default, nudity threshold "
-        f"{s.nudity_threshold:g}, deny list {s.deny_list_path or 'built-in only'}; {detector}"
-    )
     a = settings.admins
-    lines.append(
-        f"admins: {len(a.discord_user_ids)} Discord users, {len(a.discord_role_ids)} "
-        f"Discord roles, {len(a.telegram_user_ids)} Telegram users"
-    )
     use = disk_use(settings.data_dir / "jobs")
     st = settings.storage
-    lines.append(
+    return [
+        f"quotas: user {q.user_daily_credits:g}/day, {q.user_monthly_credits:g}/month, "
+        f"{q.concurrent_jobs_per_user} at once; {guild}; queue {q.global_queue_length}",
+        f"safety: {'on' if s.enabled_by_default else 'off'} by default, nudity threshold "
+        f"{s.nudity_threshold:g}, deny list {s.deny_list_path or 'built-in only'}; {detector}",
+        f"admins: {len(a.discord_user_ids)} Discord users, {len(a.discord_role_ids)} "
+        f"Discord roles, {len(a.telegram_user_ids)} Telegram users",
         f"job files: {use.jobs} jobs, {use.bytes / 2**20:.1f} MiB in "
-        f"{settings.data_dir / 'jobs'} (kept {st.keep_days:g} days, at most {st.max_disk_mb} MiB)"
-    )
-    return lines, healthy
+        f"{settings.data_dir / 'jobs'} (kept {st.keep_days:g} days, at most {st.max_disk_mb} MiB)",
+    ]
 
 
 def gpu_memory(device: str) -> str:

@@ -15,6 +15,7 @@ from providers import PROVIDERS, Provider
 if TYPE_CHECKING:
     from bot.core.admin import AdminService
     from bot.core.api import DeliveryTarget, Platform
+    from bot.core.context import JobContext
     from bot.core.service import JobService
     from storage import Store
 
@@ -105,35 +106,15 @@ def build_service(
     and handed what each needs (no role builds its own collaborators). `run`, the
     benches and the tests build theirs here."""
     from bot.core.admin import AdminService
-    from bot.core.authority import Authority
-    from bot.core.context import JobContext
-    from bot.core.cpu import CpuPool
     from bot.core.delivery import Delivery
     from bot.core.endings import Endings
     from bot.core.followups import FollowUps
     from bot.core.intake import Intake
-    from bot.core.quotas import QuotaService
     from bot.core.retention import Retention
     from bot.core.running import STOP_GRACE_S, Runner
     from bot.core.service import JobService
-    from bot.core.settings import ScopedSettings
-    from bot.core.updates import Updates
-    from bot.log import Redactor
 
-    ctx = JobContext(
-        store=store,
-        settings=settings,
-        providers=dict(providers),
-        safety=safety,
-        quotas=QuotaService(store, settings.quotas, clock),
-        authority=Authority(settings),
-        scoped=ScopedSettings(store.settings, settings),
-        clock=clock,
-        sleep=sleep,
-        cpu=CpuPool(),
-        updates=Updates(),
-        redact=Redactor(settings.secrets()),
-    )
+    ctx = _context(store, settings, providers, safety, clock=clock, sleep=sleep)
     endings = Endings(ctx)
     posting = Delivery(ctx, endings)
     for platform, target in (delivery or {}).items():
@@ -164,6 +145,40 @@ def build_service(
         follow_ups=FollowUps(ctx, intake),
         admin=admin,
         retention=retention,
+    )
+
+
+def _context(
+    store: Store,
+    settings: Settings,
+    providers: Mapping[str, Provider],
+    safety: SafetyChecker,
+    *,
+    clock: Clock,
+    sleep: Callable[[float], Awaitable[None]],
+) -> JobContext:
+    """What every role of the job service shares."""
+    from bot.core.authority import Authority
+    from bot.core.context import JobContext
+    from bot.core.cpu import CpuPool
+    from bot.core.quotas import QuotaService
+    from bot.core.settings import ScopedSettings
+    from bot.core.updates import Updates
+    from bot.log import Redactor
+
+    return JobContext(
+        store=store,
+        settings=settings,
+        providers=dict(providers),
+        safety=safety,
+        quotas=QuotaService(store, settings.quotas, clock),
+        authority=Authority(settings),
+        scoped=ScopedSettings(store.settings, settings),
+        clock=clock,
+        sleep=sleep,
+        cpu=CpuPool(),
+        updates=Updates(),
+        redact=Redactor(settings.secrets()),
     )
 
 

@@ -25,7 +25,7 @@ from bot.core import messages
 from bot.core.api import AnimateRequest, JobAPI, Refused, RequestRate
 from bot.telegram import texts
 from bot.telegram.files import FileFetcher, FileRefused
-from bot.telegram.options import OptionError, parse, strip_command
+from bot.telegram.options import OptionError, Parsed, parse, strip_command
 from bot.telegram.replies import post_status, reply
 from bot.telegram.who import ChatAdmins, is_group
 
@@ -247,22 +247,9 @@ class AnimateHandlers:
         if await self.service.already_taken(source):
             log.info("%s: handled before; ignored", source)
             return
-        retry_after = self.rate.hit(user.id)
-        if retry_after:
-            await reply(request, messages.slow_down(math.ceil(retry_after)))
-            return
-        try:
-            parsed = parse(words)
-        except OptionError as exc:
-            await reply(request, exc.message)
-            return
-        if not parsed.prompt:
-            await reply(request, messages.PROMPT_EMPTY + "\n\n" + texts.USAGE)
-            return
         images = [ref for ref in (first, last) if ref is not None]
-        refusal = next(filter(None, (self._size_refusal(ref) for ref in images)), None)
-        if refusal is not None:
-            await reply(request, refusal)
+        parsed = await self._checked(request, user.id, words, images)
+        if parsed is None:
             return
         status_id: int | None = None
         try:
@@ -295,6 +282,30 @@ class AnimateHandlers:
         # status; refused: say why in it.
         if isinstance(outcome, Refused):
             await self._say(bot, request, status_id, outcome.message)
+
+    async def _checked(
+        self, request: Message, user_id: int, words: str, images: list[ImageRef]
+    ) -> Parsed | None:
+        """The request's prompt and options, once it is within the user's rate, reads
+        as options and a prompt, and its images' announced sizes are within the limit;
+        else None, the reason already said."""
+        retry_after = self.rate.hit(user_id)
+        if retry_after:
+            await reply(request, messages.slow_down(math.ceil(retry_after)))
+            return None
+        try:
+            parsed = parse(words)
+        except OptionError as exc:
+            await reply(request, exc.message)
+            return None
+        if not parsed.prompt:
+            await reply(request, messages.PROMPT_EMPTY + "\n\n" + texts.USAGE)
+            return None
+        refusal = next(filter(None, (self._size_refusal(ref) for ref in images)), None)
+        if refusal is not None:
+            await reply(request, refusal)
+            return None
+        return parsed
 
     def _size_refusal(self, ref: ImageRef) -> str | None:
         refusal = self.service.image_size_refusal(ref.size)
