@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.core.media import fit_to_limit, probe
-from tests.media_clips import noisy_clip
+from tests.support.media_clips import noisy_clip
 
 MiB = 2**20
 CASES = [

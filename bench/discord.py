@@ -5,7 +5,7 @@
 
 Both run as their own processes (`framepack-bot run`, and bench/minimal_bot.py which
 defers, reads the attachment and posts a small MP4), each against its own loopback
-Discord (tests/fakes/discord.py) in this process; rounds alternate between the two.
+Discord (tests/support/fakes/discord.py) in this process; rounds alternate between the two.
 Our bot works for real behind it: the job service, SQLite, NudeNet on the image and on
 the finished video, and a fake fal whose every job takes `--job-seconds` of real time.
 
@@ -32,9 +32,9 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from PIL import Image  # noqa: E402
 
 from bench.side_by_side import pct, stop  # noqa: E402
-from tests.fakes.discord import FakeDiscord  # noqa: E402
-from tests.provider_world import API_KEY, FAKES  # noqa: E402
-from tests.subprocess_env import ROOT, bot_env, isolated_env  # noqa: E402
+from tests.support.fakes.discord import FakeDiscord  # noqa: E402
+from tests.support.provider_world import API_KEY, FAKES  # noqa: E402
+from tests.support.subprocess_env import ROOT, bot_env, isolated_env  # noqa: E402
 
 PNG = io.BytesIO()
 Image.new("RGB", (640, 360), (40, 120, 200)).save(PNG, "PNG")

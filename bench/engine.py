@@ -2,7 +2,7 @@
 
     python bench/engine.py [--runs 5] [--base 64] [--frames 18] [--steps 4]
 
-CPU, the tiny random FramePack pipeline (tests/tiny_framepack.py). Both sides get the
+CPU, the tiny random FramePack pipeline (tests/support/tiny_framepack.py). Both sides get the
 same inputs: an image already cropped to its bucket, the seed, steps and length. Ours
 is `FramePackEngine.frames` (bucket choice and crop, progress per step, the cancel
 check, trimming, conversion to uint8); the bare side is `pipe(...)` with no callback.
@@ -34,7 +34,7 @@ from PIL import Image  # noqa: E402
 from local_engine.buckets import fit_to_bucket, nearest_bucket  # noqa: E402
 from local_engine.encode import write_mp4  # noqa: E402
 from local_engine.engine import EngineRequest, FramePackEngine  # noqa: E402
-from tests import tiny_framepack as tiny  # noqa: E402
+from tests.support import tiny_framepack as tiny  # noqa: E402
 
 
 def full_size_parts(scratch: Path) -> dict:

@@ -5,7 +5,7 @@ its own overhead per job against the in-process queue, in one run.
 
 A real redis-server on a free loopback port (as the tests start it). Two kinds of work:
 
-- a GPU stand-in (tests/paced_renderer.py): each step sleeps `--step-ms` (a GPU step
+- a GPU stand-in (tests/support/paced_renderer.py): each step sleeps `--step-ms` (a GPU step
   leaves the CPU free), so the work dominates and the figures are the queue's: `--jobs`
   jobs submitted at once to 1, 2 and 4 workers (asyncio tasks of this process, each a full streaq
   worker with its own Redis connections), throughput and the scaling ratio;
@@ -37,9 +37,9 @@ from providers.pool.contract import Done, EngineJob, EngineQueue, Working  # noq
 from providers.pool.inprocess import InProcessQueue  # noqa: E402
 from providers.pool.redis import RedisQueue  # noqa: E402
 from providers.pool.worker import GpuWorker, WorkerSettings  # noqa: E402
-from tests.paced_renderer import PacedRenderer  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.subprocess_env import ROOT, isolated_env  # noqa: E402
+from tests.support.paced_renderer import PacedRenderer  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.subprocess_env import ROOT, isolated_env  # noqa: E402
 
 SECRET = "bench-secret-bench-secret"
 
@@ -150,8 +150,8 @@ async def stand_in(server: RedisServer, args: argparse.Namespace, tmp: Path) -> 
 
 
 async def tiny(server: RedisServer, args: argparse.Namespace, tmp: Path) -> None:
-    from tests import tiny_framepack
-    from tests.test_local_run import engine_env
+    from tests.support import tiny_framepack
+    from tests.support.tiny_framepack import engine_env
 
     folders = tiny_framepack.save_weights(tiny_framepack.pipeline(tmp / "scratch"), tmp / "wts")
     print(f"tiny FramePack pipeline on the CPU ({os.cpu_count()} cores), worker processes:")

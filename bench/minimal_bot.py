@@ -16,7 +16,7 @@ import discord  # noqa: E402
 import yarl  # noqa: E402
 from discord import app_commands  # noqa: E402
 
-from tests.fakes.media import make_mp4  # noqa: E402
+from tests.support.fakes.media import make_mp4  # noqa: E402
 
 VIDEO = make_mp4(30, 64, 36)
 

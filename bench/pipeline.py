@@ -33,8 +33,8 @@ from bot.cli.run import build_providers, build_safety, build_service
 from bot.config import Settings
 from bot.core.api import Accepted, AnimateRequest, Requester
 from storage import JobRecord, JobState, Store
-from tests.fakes.serve import fake_provider_process
-from tests.provider_world import API_KEY
+from tests.support.fakes.serve import fake_provider_process
+from tests.support.provider_world import API_KEY
 
 
 class NullDelivery:

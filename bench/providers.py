@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from providers import PROVIDERS
 from providers.remote import RemoteProvider
-from tests.fakes.serve import fake_provider_process
-from tests.provider_world import API_KEY, request_for
+from tests.support.fakes.serve import fake_provider_process
+from tests.support.provider_world import API_KEY, request_for
 
 DONE = {"fal": "COMPLETED", "wavespeed": "completed", "piapi": "completed", "lannetech": "success"}
 

@@ -5,7 +5,7 @@ python-telegram-bot app.
 
 Both run as their own processes (`framepack-bot run` with only Telegram configured, and
 bench/minimal_telegram_bot.py, which replies to a photo with a message), each against
-its own loopback Bot API (tests/fakes/telegram.py) in this process; rounds alternate.
+its own loopback Bot API (tests/support/fakes/telegram.py) in this process; rounds alternate.
 Our bot works for real behind it: the status photo, getFile and the download, the job
 service, SQLite, NudeNet on the image, and a fake fal whose jobs take `--job-seconds`.
 
@@ -32,9 +32,9 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from PIL import Image  # noqa: E402
 
 from bench.side_by_side import pct, stop  # noqa: E402
-from tests.fakes.telegram import FakeTelegram  # noqa: E402
-from tests.provider_world import API_KEY, FAKES  # noqa: E402
-from tests.subprocess_env import ROOT, isolated_env, telegram_env  # noqa: E402
+from tests.support.fakes.telegram import FakeTelegram  # noqa: E402
+from tests.support.provider_world import API_KEY, FAKES  # noqa: E402
+from tests.support.subprocess_env import ROOT, isolated_env, telegram_env  # noqa: E402
 
 PNG = io.BytesIO()
 Image.new("RGB", (640, 360), (40, 120, 200)).save(PNG, "PNG")

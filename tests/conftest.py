@@ -40,7 +40,7 @@ async def store(db_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def redis_server(tmp_path: Path):
-    from tests.redis_server import RedisServer
+    from tests.support.redis_server import RedisServer
 
     server = RedisServer(tmp_path / "redis")
     server.start()

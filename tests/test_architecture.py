@@ -175,6 +175,29 @@ def test_no_product_function_is_longer_than_a_screen() -> None:
     assert long == []
 
 
+def test_tests_share_only_tests_support() -> None:
+    """What tests share is in tests/support/ (fixtures in conftest.py); no test imports
+    another test module."""
+    tests = ROOT / "tests"
+    stray = [
+        str(path.relative_to(ROOT))
+        for path in tests.rglob("*.py")
+        if not path.name.startswith("test_")
+        and path.name not in ("conftest.py", "__init__.py")
+        and tests / "support" not in path.parents
+        and tests / "data" not in path.parents  # files made by earlier versions
+    ]
+    assert stray == []
+    found = modules(ROOT, ("tests",))
+    from_tests = [
+        f"{name} imports {imported}"
+        for name, path in found.items()
+        for imported, _ in imports_of(name, path, set(found))
+        if imported.startswith("tests.test_")
+    ]
+    assert from_tests == []
+
+
 # --- the checks themselves can fail ---------------------------------------------------------
 
 

@@ -13,8 +13,8 @@ from bot.core.admin import AdminRefused, ChannelRef, QuotaTarget
 from bot.core.api import Accepted, AnimateRequest, Refused, Requester
 from bot.core.authority import Authority, Standing
 from bot.core.settings import UnknownSetting
-from tests.service_world import requester, service_world
-from tests.test_service import animate, image_bytes
+from tests.support.images import image_bytes
+from tests.support.service_world import animate, requester, service_world
 
 OPERATOR = Requester("discord", "discord:42")
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.discord_world import DiscordWorld, discord_world
-from tests.fakes.discord import (
+from tests.support.discord_world import DiscordWorld, discord_world
+from tests.support.fakes.discord import (
     ADMIN_ROLE_ID,
     GUILD_ID,
     NSFW_CHANNEL_ID,
     OTHER_CHANNEL_ID,
     OTHER_GUILD_ID,
 )
-from tests.store_state import snapshot
+from tests.support.store_state import snapshot
 
 MANAGE_GUILD = str(1 << 5)
 OPERATOR = "700000000000000042"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage import SCHEMA_VERSION
-from tests.subprocess_env import isolated_env
+from tests.support.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "framepack-bot.example.toml"

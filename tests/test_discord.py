@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from storage import JobState
-from tests.discord_world import discord_world
-from tests.fakes.discord import GUILD_ID, FakeDiscord
-from tests.media_clips import noisy_clip
-from tests.subprocess_env import isolated_env
+from tests.support.discord_world import discord_world
+from tests.support.fakes.discord import GUILD_ID, FakeDiscord
+from tests.support.media_clips import noisy_clip
+from tests.support.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -338,7 +338,7 @@ async def test_a_reply_without_a_mention_is_ignored_unless_allowed(tmp_path: Pat
 
 
 async def test_the_modal_takes_a_last_frame_from_a_message_link(tmp_path: Path) -> None:
-    from tests.fakes.discord import CHANNEL_ID, GUILD_ID
+    from tests.support.fakes.discord import CHANNEL_ID, GUILD_ID
 
     async with discord_world(tmp_path) as world:
         ending = world.discord.user_message("last", attachments=[world.image(color=(0, 0, 255))])

@@ -15,9 +15,9 @@ from pathlib import Path
 from PIL import Image
 
 from storage import JobState, Store
-from tests.fakes.discord import FakeDiscord
-from tests.provider_world import API_KEY, FAKES
-from tests.subprocess_env import bot_env, framepack_bot
+from tests.support.fakes.discord import FakeDiscord
+from tests.support.provider_world import API_KEY, FAKES
+from tests.support.subprocess_env import bot_env, framepack_bot
 
 RUNS = 20
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage import JobState
-from tests.discord_world import discord_world
+from tests.support.discord_world import discord_world
 
 MEMBER = "discord:700000000000000001"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.discord_world import discord_world
-from tests.fakes.discord import (
+from tests.support.discord_world import discord_world
+from tests.support.fakes.discord import (
     CHANNEL_ID,
     GUILD_ID,
     OTHER_CHANNEL_ID,

@@ -1,4 +1,4 @@
-"""The loopback Telegram Bot API (tests/fakes/telegram.py) drives the real
+"""The loopback Telegram Bot API (tests/support/fakes/telegram.py) drives the real
 python-telegram-bot: an Application started the way `framepack-bot run` will start it
 beside Discord (initialize, start, updater.start_polling — not run_polling, which
 would take over the event loop) receives updates by long polling, downloads a photo
@@ -11,8 +11,8 @@ import asyncio
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from tests.fakes.telegram import FakeTelegram
-from tests.provider_world import png_bytes
+from tests.support.fakes.telegram import FakeTelegram
+from tests.support.provider_world import png_bytes
 
 
 async def test_the_real_python_telegram_bot_runs_against_the_fake() -> None:

@@ -14,9 +14,9 @@ import pytest
 import wavespeed
 
 from providers.mp4 import mp4_problem
-from tests.fakes.fal import FakeFal
-from tests.fakes.wavespeed import FakeWaveSpeed
-from tests.provider_world import API_KEY, png_bytes
+from tests.support.fakes.fal import FakeFal
+from tests.support.fakes.wavespeed import FakeWaveSpeed
+from tests.support.provider_world import API_KEY, png_bytes
 
 IMAGE_URI = "data:image/png;base64,iVBORw0KGgo="
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.provider_world import API_KEY, FAKES, png_bytes
-from tests.subprocess_env import isolated_env
+from tests.support.provider_world import API_KEY, FAKES, png_bytes
+from tests.support.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_VARIABLE = {

@@ -28,8 +28,8 @@ from local_engine.engine import (
 from local_engine.folders import Folders, WeightsMissing
 from local_engine.loading import load_engine
 from local_engine.options import EngineOptions, speed_up
-from tests import tiny_framepack as tiny
-from tests.subprocess_env import isolated_env
+from tests.support import tiny_framepack as tiny
+from tests.support.subprocess_env import isolated_env
 
 BASE = 64  # bucket base: 16:9 -> 48 x 80
 CPU = EngineOptions(device="cpu", dtype="float32", offload="none", vae_tiling=False)

@@ -23,7 +23,7 @@ from providers.contract import (
 )
 from providers.errors import InvalidInputError
 from providers.local import LocalProvider
-from tests import tiny_framepack as tiny
+from tests.support import tiny_framepack as tiny
 
 BUCKETS = {"480p": 64, "720p": 96}
 

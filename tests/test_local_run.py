@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sqlite3
 import subprocess
@@ -16,25 +15,12 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from local_engine.folders import Folders
-from tests import tiny_framepack as tiny
-from tests.fakes.telegram import FakeTelegram
-from tests.provider_world import png_bytes
-from tests.subprocess_env import framepack_bot, isolated_env, telegram_env
-
-
-def engine_env(folders: Folders) -> dict[str, str]:
-    assert folders.base and folders.transformer and folders.image_encoder
-    return {
-        "FPBOT_PROVIDERS__LOCAL__ENABLED": "true",
-        "FPBOT_ENGINE__BASE_MODEL_DIR": str(folders.base),
-        "FPBOT_ENGINE__TRANSFORMER_DIR": str(folders.transformer),
-        "FPBOT_ENGINE__IMAGE_ENCODER_DIR": str(folders.image_encoder),
-        "FPBOT_ENGINE__DEVICE": "cpu",
-        "FPBOT_ENGINE__DTYPE": "float32",
-        "FPBOT_ENGINE__OFFLOAD": "none",
-        "FPBOT_ENGINE__BUCKETS": json.dumps({"480p": 64, "720p": 96}),
-    }
+from tests.support import tiny_framepack as tiny
+from tests.support.fakes.telegram import FakeTelegram
+from tests.support.provider_world import png_bytes
+from tests.support.store_state import job_row
+from tests.support.subprocess_env import framepack_bot, isolated_env, telegram_env
+from tests.support.tiny_framepack import engine_env
 
 
 def test_generate_with_the_local_engine(tmp_path: Path) -> None:
@@ -61,16 +47,6 @@ def test_generate_with_the_local_engine(tmp_path: Path) -> None:
     )  # fmt: skip
     assert refused.returncode == 2 and "last frame" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-
-
-def job_row(database: Path) -> tuple[str, str, float] | None:
-    with (
-        contextlib.suppress(sqlite3.OperationalError),
-        contextlib.closing(sqlite3.connect(database, timeout=0.2)) as db,
-    ):
-        row = db.execute("SELECT id, state, progress FROM jobs").fetchone()
-        return None if row is None else (row[0], row[1], row[2] or 0.0)
-    return None
 
 
 async def test_a_local_job_killed_mid_run_runs_again_and_is_charged_once(tmp_path: Path) -> None:

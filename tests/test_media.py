@@ -14,8 +14,8 @@ from bot.core.media import (
     probe,
     sample_frames,
 )
-from tests.fakes.media import make_mp4
-from tests.media_clips import noisy_clip
+from tests.support.fakes.media import make_mp4
+from tests.support.media_clips import noisy_clip
 
 MiB = 2**20
 

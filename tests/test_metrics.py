@@ -10,9 +10,8 @@ import httpx
 from prometheus_client import generate_latest
 
 from bot.core.metrics import BotMetrics
-from tests.redis_server import free_port
-from tests.service_world import service_world
-from tests.test_service import animate
+from tests.support.redis_server import free_port
+from tests.support.service_world import animate, service_world
 
 
 def sample(text: str, name: str) -> float:

@@ -13,8 +13,8 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.provider_world import API_KEY, FAKES
-from tests.subprocess_env import ROOT, isolated_env
+from tests.support.provider_world import API_KEY, FAKES
+from tests.support.subprocess_env import ROOT, isolated_env
 
 LINGER_S = 14.0  # onnxruntime's telemetry goes out about 10 s after the import
 INET = re.compile(
@@ -55,7 +55,7 @@ async def test_a_job_with_nudenet_loaded_connects_to_nothing_but_the_configured(
         env.pop("ORT_DISABLE_TELEMETRY", None)  # the bot must set it, not the test
         process = await asyncio.create_subprocess_exec(
             strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(log),
-            sys.executable, "-m", "tests.helpers.outbound_probe", str(LINGER_S),
+            sys.executable, "-m", "tests.support.helpers.outbound_probe", str(LINGER_S),
             cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await asyncio.wait_for(process.communicate(), 90)
@@ -72,9 +72,9 @@ async def test_a_gpu_worker_connects_to_nothing_but_its_redis(tmp_path: Path, re
     from coredis import Redis
 
     from providers.pool.redis import Keys
-    from tests import tiny_framepack as tiny
-    from tests.test_local_run import engine_env
-    from tests.test_pool_contract import SECRET
+    from tests.support import tiny_framepack as tiny
+    from tests.support.pool import SECRET
+    from tests.support.tiny_framepack import engine_env
 
     strace = shutil.which("strace")
     assert strace, "this test needs strace (apt-get install strace; .ci/run installs it)"
@@ -120,8 +120,8 @@ async def test_generate_with_the_local_engine_connects_to_nothing(tmp_path: Path
     make no connection and look up no name at all."""
     from PIL import Image
 
-    from tests import tiny_framepack as tiny
-    from tests.test_local_run import engine_env
+    from tests.support import tiny_framepack as tiny
+    from tests.support.tiny_framepack import engine_env
 
     strace = shutil.which("strace")
     assert strace, "this test needs strace (apt-get install strace; .ci/run installs it)"

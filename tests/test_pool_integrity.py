@@ -1,7 +1,7 @@
 """The GPU pool against someone who can write to its Redis, and against an operator's
 mistake: a video replaced in Redis, a result whose signature does not verify, a worker
 started with another secret, Redis down when a job is sent. Real redis-server, real
-streaq; the engine is tests/paced_renderer.py (these are about the queue)."""
+streaq; the engine is tests/support/paced_renderer.py (these are about the queue)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from coredis import Redis
 from providers.pool.contract import Broke, Done, QueueError
 from providers.pool.redis import Keys, RedisQueue, SecretMismatch
 from providers.pool.worker import GpuWorker, WorkerSettings
-from tests.paced_renderer import PacedRenderer
-from tests.redis_server import RedisServer, free_port
-from tests.test_pool_contract import SECRET, follow, job, redis_pool
+from tests.support.paced_renderer import PacedRenderer
+from tests.support.pool import SECRET, follow, job, redis_pool
+from tests.support.redis_server import RedisServer, free_port
 
 
 async def test_a_video_replaced_in_redis_is_not_delivered(
@@ -99,9 +99,9 @@ async def test_framepack_bot_worker_with_another_secret_exits_2_with_one_line(
 ) -> None:
     import sys
 
-    from tests import tiny_framepack as tiny
-    from tests.subprocess_env import ROOT, isolated_env
-    from tests.test_local_run import engine_env
+    from tests.support import tiny_framepack as tiny
+    from tests.support.subprocess_env import ROOT, isolated_env
+    from tests.support.tiny_framepack import engine_env
 
     queue = RedisQueue(redis_server.url, secret=SECRET, poll_s=0.05)
     try:

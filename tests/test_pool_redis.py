@@ -20,14 +20,15 @@ from providers.pool.contract import Done, EngineJob
 from providers.pool.metrics import WorkerMetrics
 from providers.pool.redis import Keys, RedisQueue
 from providers.pool.worker import GpuWorker, WorkerSettings
-from tests import tiny_framepack as tiny
-from tests.fakes.telegram import FakeTelegram
-from tests.paced_renderer import PacedRenderer
-from tests.provider_world import png_bytes
-from tests.redis_server import RedisServer, free_port
-from tests.subprocess_env import framepack_bot, isolated_env, telegram_env
-from tests.test_local_run import engine_env, job_row
-from tests.test_pool_contract import SECRET, follow, job
+from tests.support import tiny_framepack as tiny
+from tests.support.fakes.telegram import FakeTelegram
+from tests.support.paced_renderer import PacedRenderer
+from tests.support.pool import SECRET, follow, job
+from tests.support.provider_world import png_bytes
+from tests.support.redis_server import RedisServer, free_port
+from tests.support.store_state import job_row
+from tests.support.subprocess_env import framepack_bot, isolated_env, telegram_env
+from tests.support.tiny_framepack import engine_env
 
 IDLE_TIMEOUT_S = 2
 

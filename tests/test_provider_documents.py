@@ -15,8 +15,8 @@ from aiohttp import web
 
 from providers import Failed, ImageInput, Mode, Succeeded
 from providers.errors import InvalidInputError
-from tests.fakes.piapi import FakePiAPI
-from tests.provider_world import (
+from tests.support.fakes.piapi import FakePiAPI
+from tests.support.provider_world import (
     API_KEY,
     FAKES,
     FakeTime,

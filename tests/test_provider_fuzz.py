@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from providers.errors import ProviderError
-from tests.fakes.loopback import LoopbackServer
-from tests.fakes.media import make_mp4
-from tests.provider_world import FakeTime, make_provider, request_for
+from tests.support.fakes.loopback import LoopbackServer
+from tests.support.fakes.media import make_mp4
+from tests.support.provider_world import FakeTime, make_provider, request_for
 
 JSON = st.recursive(
     st.none()

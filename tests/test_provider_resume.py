@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.provider_world import API_KEY, FAKES
+from tests.support.provider_world import API_KEY, FAKES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ async def start(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.helpers.provider_job",
+        "tests.support.helpers.provider_job",
         *args,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -28,9 +28,9 @@ from providers.errors import (
     TransientError,
 )
 from providers.transport import RetryPolicy, Transport
-from tests.fakes.loopback import HandlerServer
-from tests.fakes.media import make_mp4
-from tests.provider_world import (
+from tests.support.fakes.loopback import HandlerServer
+from tests.support.fakes.media import make_mp4
+from tests.support.provider_world import (
     API_KEY,
     FAKES,
     FakeTime,

@@ -17,7 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_burst(db: Path, seed: int, ops: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.helpers.reservation_burst", str(db), str(seed), str(ops)],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.helpers.reservation_burst",
+            str(db),
+            str(seed),
+            str(ops),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

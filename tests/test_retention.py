@@ -9,8 +9,7 @@ from pathlib import Path
 
 from bot.core.api import Refused
 from bot.core.retention import folder_size
-from tests.service_world import requester, service_world
-from tests.test_service import animate
+from tests.support.service_world import animate, requester, service_world
 
 DAY = 24 * 3600
 

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.discord_world import png_attachment
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.telegram import FakeTelegram
-from tests.provider_world import API_KEY, FAKES, png_bytes
-from tests.subprocess_env import ROOT, bot_env, telegram_env
+from tests.support.discord_world import png_attachment
+from tests.support.fakes.discord import FakeDiscord
+from tests.support.fakes.telegram import FakeTelegram
+from tests.support.provider_world import API_KEY, FAKES, png_bytes
+from tests.support.subprocess_env import ROOT, bot_env, telegram_env
 
 
 async def read_all(process: asyncio.subprocess.Process) -> bytes:

@@ -14,20 +14,8 @@ from PIL import Image
 from bot.core.admin import AdminRefused, ChannelRef
 from bot.core.api import Accepted, AnimateRequest, Refused, Requester
 from storage import JobState
-from tests.service_world import FrameSizeDetector, requester, service_world
-from tests.test_intake import png_with_header_size
-
-
-def image_bytes(size=(128, 72), color=(200, 60, 40), fmt="PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, fmt)
-    return buffer.getvalue()
-
-
-def animate(prompt="the fox turns its head", image=None, last=None, user=1, **options):
-    return AnimateRequest(
-        requester(user), prompt, image or image_bytes(), last, options, {"interaction": "token-1"}
-    )
+from tests.support.images import image_bytes, png_with_header_size
+from tests.support.service_world import FrameSizeDetector, animate, requester, service_world
 
 
 async def test_image_to_video_is_delivered_and_charged_once(tmp_path: Path) -> None:
@@ -216,7 +204,7 @@ async def test_transient_delivery_errors_are_retried(tmp_path: Path) -> None:
 
 
 async def test_fallback_provider_takes_a_job_the_first_could_not(tmp_path: Path) -> None:
-    from tests.provider_world import API_KEY, FAKES, make_provider
+    from tests.support.provider_world import API_KEY, FAKES, make_provider
 
     async with (
         service_world(
@@ -267,7 +255,7 @@ async def test_a_restart_resumes_every_job_without_a_second_submit(tmp_path: Pat
 
 
 async def test_a_provider_error_echoing_the_api_key_is_redacted_everywhere(tmp_path) -> None:
-    from tests.provider_world import API_KEY
+    from tests.support.provider_world import API_KEY
 
     overrides = {"providers": {"fal": {"api_key": API_KEY}}}
     async with service_world(tmp_path, settings_overrides=overrides) as world:

@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 from storage import JobState, Store
-from tests.provider_world import API_KEY, FAKES
-from tests.subprocess_env import isolated_env
+from tests.support.provider_world import API_KEY, FAKES
+from tests.support.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = 20
@@ -24,7 +24,7 @@ async def start(mode: str, env: dict[str, str], *args: str) -> asyncio.subproces
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.helpers.service_process",
+        "tests.support.helpers.service_process",
         mode,
         *args,
         cwd=ROOT,

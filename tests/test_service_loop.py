@@ -9,8 +9,7 @@ from pathlib import Path
 
 from bot.core.api import Accepted
 from storage import JobState
-from tests.service_world import service_world
-from tests.test_service import animate
+from tests.support.service_world import animate, service_world
 
 WAITING = 50
 

@@ -14,8 +14,8 @@ from PIL import Image
 from bot.core.api import Accepted, AnimateRequest, Refused
 from bot.core.quotas import job_cost_mc
 from storage import JobState
-from tests.provider_world import API_KEY, FAKES, make_provider
-from tests.service_world import requester, service_world
+from tests.support.provider_world import API_KEY, FAKES, make_provider
+from tests.support.service_world import requester, service_world
 
 
 def image_bytes(color=(200, 60, 40)) -> bytes:

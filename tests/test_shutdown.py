@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 from storage import JobState, Store
-from tests.discord_world import png_attachment
-from tests.fakes.discord import FakeDiscord
-from tests.provider_world import API_KEY, FAKES
-from tests.subprocess_env import ROOT, bot_env
+from tests.support.discord_world import png_attachment
+from tests.support.fakes.discord import FakeDiscord
+from tests.support.provider_world import API_KEY, FAKES
+from tests.support.subprocess_env import ROOT, bot_env
 
 
 async def test_sigterm_stops_the_bot_within_15_s_during_a_stuck_submit(tmp_path: Path) -> None:

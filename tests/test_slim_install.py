@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.telegram import FakeTelegram
-from tests.redis_server import RedisServer
-from tests.subprocess_env import ROOT, telegram_env
-from tests.test_pool_contract import SECRET
+from tests.support.fakes.telegram import FakeTelegram
+from tests.support.pool import SECRET
+from tests.support.redis_server import RedisServer
+from tests.support.subprocess_env import ROOT, telegram_env
 
 # A fresh install is minutes of pip on a cold cache; it runs once for the module.
 pytestmark = pytest.mark.timeout(900)

@@ -14,7 +14,7 @@ from bot.core.api import Accepted, Requester
 from bot.core.request import StoredRequest
 from providers import GenerationRequest, ImageInput
 from storage import JobState
-from tests.service_world import requester, service_world
+from tests.support.service_world import requester, service_world
 
 # tests/data/store_b0a3d09/make.py says how: the data folder of the last version
 # before the redesign, with two delivered jobs.

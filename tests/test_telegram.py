@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.provider_world import png_bytes
-from tests.telegram_world import GROUP, telegram_world
+from tests.support.provider_world import png_bytes
+from tests.support.telegram_world import GROUP, telegram_world
 
 
 async def test_a_captioned_photo_becomes_a_video_in_place_of_its_status(tmp_path: Path) -> None:

@@ -6,9 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.provider_world import png_bytes
-from tests.store_state import snapshot
-from tests.telegram_world import ADMIN, GROUP, MEMBER, OPERATOR, TelegramWorld, telegram_world
+from tests.support.provider_world import png_bytes
+from tests.support.store_state import snapshot
+from tests.support.telegram_world import (
+    ADMIN,
+    GROUP,
+    MEMBER,
+    OPERATOR,
+    TelegramWorld,
+    telegram_world,
+)
 
 OTHER_GROUP = -100_600  # ADMIN is only a member here
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.provider_world import png_bytes
-from tests.telegram_world import telegram_world
+from tests.support.provider_world import png_bytes
+from tests.support.telegram_world import telegram_world
 
 STRANGER = 6006  # a user in a private chat of their own
 
@@ -187,9 +187,9 @@ async def test_sigkill_two_seconds_after_a_photo_and_a_restart_make_one_job(
     import signal
     import sqlite3
 
-    from tests.fakes.telegram import FakeTelegram
-    from tests.provider_world import API_KEY, FAKES
-    from tests.subprocess_env import framepack_bot, isolated_env, telegram_env
+    from tests.support.fakes.telegram import FakeTelegram
+    from tests.support.provider_world import API_KEY, FAKES
+    from tests.support.subprocess_env import framepack_bot, isolated_env, telegram_env
 
     data = tmp_path / "data"
     database = data / "framepack-bot.sqlite3"

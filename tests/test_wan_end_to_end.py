@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.discord_world import discord_world
-from tests.provider_world import png_bytes
-from tests.telegram_world import telegram_world
+from tests.support.discord_world import discord_world
+from tests.support.provider_world import png_bytes
+from tests.support.telegram_world import telegram_world
 
 BACKENDS = ["fal", "wavespeed"]
 # Each backend's Wan at its nearest to the bot's 6 s default: fal 96 frames at 16 fps;

@@ -13,10 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bot.core.api import AnimateRequest
 from tests.media_clips import noisy_clip
 from tests.provider_world import png_bytes
 from tests.service_world import requester, service_world
+
+from bot.core.api import AnimateRequest
 
 
 async def make_jobs(tmp: Path) -> None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from providers import PROVIDERS, GenerationRequest, ImageInput, RemoteProvider
-from tests.fakes.fal import FakeFal
-from tests.fakes.lannetech import FakeLannetech
-from tests.fakes.piapi import FakePiAPI
-from tests.fakes.provider_base import FakeProvider
-from tests.fakes.wavespeed import FakeWaveSpeed
+from tests.support.fakes.fal import FakeFal
+from tests.support.fakes.lannetech import FakeLannetech
+from tests.support.fakes.piapi import FakePiAPI
+from tests.support.fakes.provider_base import FakeProvider
+from tests.support.fakes.wavespeed import FakeWaveSpeed
 
 API_KEY = "sk-test-0123456789abcdef"
 FAKES: dict[str, type[FakeProvider]] = {

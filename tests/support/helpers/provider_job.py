@@ -1,9 +1,9 @@
 """One side of the resume test, as its own process:
 
-python -m tests.helpers.provider_job submit NAME BASE_URL HANDLE_FILE
+python -m tests.support.helpers.provider_job submit NAME BASE_URL HANDLE_FILE
     submits, saves the handle (as the job service will, before polling), then
     watches, printing each event, until it is killed;
-python -m tests.helpers.provider_job resume NAME BASE_URL HANDLE_FILE OUT
+python -m tests.support.helpers.provider_job resume NAME BASE_URL HANDLE_FILE OUT
     loads the handle, watches to the end and downloads the video.
 """
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from providers import PROVIDERS, Failed, Handle, Succeeded
-from tests.provider_world import API_KEY, request_for
+from tests.support.provider_world import API_KEY, request_for
 
 
 async def main(mode: str, name: str, base_url: str, handle_file: str, *rest: str) -> int:

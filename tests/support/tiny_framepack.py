@@ -144,3 +144,17 @@ def save_weights(pipe: HunyuanVideoFramepackPipeline, root: Path, *, f1: bool = 
         f1_folder = root / "FramePack_F1_I2V_HY"
         transformer(seed=1).save_pretrained(f1_folder)
     return Folders(base, root / "FramePackI2V_HY", encoder, f1_folder)
+
+
+def engine_env(folders: Folders) -> dict[str, str]:
+    assert folders.base and folders.transformer and folders.image_encoder
+    return {
+        "FPBOT_PROVIDERS__LOCAL__ENABLED": "true",
+        "FPBOT_ENGINE__BASE_MODEL_DIR": str(folders.base),
+        "FPBOT_ENGINE__TRANSFORMER_DIR": str(folders.transformer),
+        "FPBOT_ENGINE__IMAGE_ENCODER_DIR": str(folders.image_encoder),
+        "FPBOT_ENGINE__DEVICE": "cpu",
+        "FPBOT_ENGINE__DTYPE": "float32",
+        "FPBOT_ENGINE__OFFLOAD": "none",
+        "FPBOT_ENGINE__BUCKETS": json.dumps({"480p": 64, "720p": 96}),
+    }

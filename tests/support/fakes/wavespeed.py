@@ -14,8 +14,8 @@ import itertools
 
 from aiohttp import web
 
-from tests.fakes.documented import WAVESPEED, WaveSpeedUploadTicket
-from tests.fakes.provider_base import FakeJob, FakeProvider
+from tests.support.fakes.documented import WAVESPEED, WaveSpeedUploadTicket
+from tests.support.fakes.provider_base import FakeJob, FakeProvider
 
 WAN_SIZES = {
     "832*480": ("480p", "16:9"),

@@ -17,9 +17,9 @@ from bot.config import Settings
 from bot.core.service import JobService
 from bot.discord.client import FramepackBot, configure_endpoints
 from storage import Store
-from tests.fakes.discord import FakeDiscord, Sent
-from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider
-from tests.service_world import chat_service
+from tests.support.fakes.discord import FakeDiscord, Sent
+from tests.support.provider_world import API_KEY, FAKES, FakeTime, make_provider
+from tests.support.service_world import chat_service
 
 
 @dataclass

@@ -14,11 +14,12 @@ from PIL import Image
 
 from bot.cli.run import build_service
 from bot.config import Settings
-from bot.core.api import DeliveryError, JobUpdate, Requester
+from bot.core.api import AnimateRequest, DeliveryError, JobUpdate, Requester
 from bot.core.safety import DenyList, Detection, SafetyChecker
 from bot.core.service import JobService
 from storage import JobRecord, Store
-from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider
+from tests.support.images import image_bytes
+from tests.support.provider_world import API_KEY, FAKES, FakeTime, make_provider
 
 
 class FrameSizeDetector:
@@ -150,7 +151,7 @@ async def service_world(
 
 
 def chat_service(settings: Settings, store: Store, provider, time: FakeTime) -> JobService:
-    """The job service behind a chat world (tests/discord_world.py, telegram_world.py):
+    """The job service behind a chat world (tests/support/discord_world.py, telegram_world.py):
     one provider (fal unless the world says), the deny-list without NudeNet, the fake
     time's sleep; the adapter under test registers its own delivery."""
     return build_service(
@@ -166,3 +167,9 @@ def _utc(time: FakeTime):
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(time.now, UTC)
+
+
+def animate(prompt="the fox turns its head", image=None, last=None, user=1, **options):
+    return AnimateRequest(
+        requester(user), prompt, image or image_bytes(), last, options, {"interaction": "token-1"}
+    )

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tests.fakes.documented import PiAPITask
-from tests.fakes.provider_base import FakeJob, FakeProvider
+from tests.support.fakes.documented import PiAPITask
+from tests.support.fakes.provider_base import FakeJob, FakeProvider
 
 
 class FakePiAPI(FakeProvider):

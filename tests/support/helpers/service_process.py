@@ -1,7 +1,7 @@
 """A job service as its own process, for the crash test.
 
-    python -m tests.helpers.service_process submit N   # submit N jobs, then work
-    python -m tests.helpers.service_process resume     # only recover and work
+    python -m tests.support.helpers.service_process submit N   # submit N jobs, then work
+    python -m tests.support.helpers.service_process resume     # only recover and work
 
 Settings come from the environment (FPBOT_DATA_DIR, FAL_KEY, the fal base URL). Posts
 go to <data>/posted/<job>-<n>.mp4 through a file target that keeps every post (a
@@ -19,7 +19,7 @@ from bot.cli.run import build_providers, build_safety, build_service
 from bot.config import load_settings
 from bot.core.api import AnimateRequest, Requester
 from storage import JobRecord, JobState, Store
-from tests.provider_world import png_bytes
+from tests.support.provider_world import png_bytes
 
 FINAL = {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
 

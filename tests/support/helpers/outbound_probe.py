@@ -2,7 +2,7 @@
 whose URL is in the environment, then kept alive past onnxruntime's telemetry delay:
 the outbound-connection test traces this process's connections.
 
-    python -m tests.helpers.outbound_probe SECONDS_TO_LINGER
+    python -m tests.support.helpers.outbound_probe SECONDS_TO_LINGER
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from bot.cli.run import build_providers, build_safety, build_service
 from bot.config import load_settings
 from bot.core.api import AnimateRequest, Requester
 from storage import Store
-from tests.helpers.service_process import FileDelivery
-from tests.provider_world import png_bytes
+from tests.support.helpers.service_process import FileDelivery
+from tests.support.provider_world import png_bytes
 
 
 async def main(linger: float) -> None:

@@ -8,8 +8,8 @@ import time
 
 from aiohttp import web
 
-from tests.fakes.documented import FAL
-from tests.fakes.provider_base import KIND, FakeProvider
+from tests.support.fakes.documented import FAL
+from tests.support.fakes.provider_base import KIND, FakeProvider
 
 
 class FakeFal(FakeProvider):

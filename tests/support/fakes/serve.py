@@ -1,6 +1,6 @@
 """Run one fake provider as its own process (for benchmarks and manual trials):
 
-    python -m tests.fakes.serve fal [--key KEY] [--queue-polls 2] [--running-polls 2]
+    python -m tests.support.fakes.serve fal [--key KEY] [--queue-polls 2] [--running-polls 2]
 
 Prints the base URL on the first line, then serves until stdin closes or SIGTERM."""
 
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.provider_world import API_KEY, FAKES
+from tests.support.provider_world import API_KEY, FAKES
 
 
 async def main() -> None:
@@ -42,11 +42,11 @@ def fake_provider_process(name: str) -> Iterator[str]:
     """Run a fake provider as its own process (so its CPU is not the caller's) and yield
     its base URL; closing its stdin stops it."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.serve", name],
+        [sys.executable, "-m", "tests.support.fakes.serve", name],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     try:
         yield server.stdout.readline().strip()

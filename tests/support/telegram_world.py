@@ -15,9 +15,9 @@ from bot.config import Settings
 from bot.core.service import JobService
 from bot.telegram.app import TelegramAdapter
 from storage import Store
-from tests.fakes.telegram import FakeTelegram
-from tests.provider_world import API_KEY, FAKES, FakeTime, make_provider
-from tests.service_world import chat_service
+from tests.support.fakes.telegram import FakeTelegram
+from tests.support.provider_world import API_KEY, FAKES, FakeTime, make_provider
+from tests.support.service_world import chat_service
 
 GROUP = -100_500
 ADMIN = 7100  # administrator of GROUP

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.config import CONVENTIONAL_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def isolated_env(data_dir: Path, **settings: str) -> dict[str, str]:
@@ -26,7 +26,7 @@ def isolated_env(data_dir: Path, **settings: str) -> dict[str, str]:
 def bot_env(data_dir: Path, discord_fake, fal, **settings: str) -> dict[str, str]:
     """The environment of a `framepack-bot run` against a loopback Discord and a fake fal
     (the callers add what they measure with)."""
-    from tests.provider_world import API_KEY
+    from tests.support.provider_world import API_KEY
 
     return isolated_env(
         data_dir,

@@ -3,6 +3,10 @@ leave all of it byte-for-byte as it was."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from pathlib import Path
+
 from storage import Store
 
 TABLES = {
@@ -19,3 +23,13 @@ async def snapshot(store: Store) -> dict[str, list]:
     return {
         name: [tuple(row) for row in await store.db.fetch_all(sql)] for name, sql in TABLES.items()
     }
+
+
+def job_row(database: Path) -> tuple[str, str, float] | None:
+    with (
+        contextlib.suppress(sqlite3.OperationalError),
+        contextlib.closing(sqlite3.connect(database, timeout=0.2)) as db,
+    ):
+        row = db.execute("SELECT id, state, progress FROM jobs").fetchone()
+        return None if row is None else (row[0], row[1], row[2] or 0.0)
+    return None

@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.documented import Documented, problems
-from tests.fakes.loopback import LoopbackServer
-from tests.fakes.media import SIZES, make_mp4
+from tests.support.fakes.documented import Documented, problems
+from tests.support.fakes.loopback import LoopbackServer
+from tests.support.fakes.media import SIZES, make_mp4
 
 # Set by a subclass middleware when one URL serves two kinds of request.
 KIND = web.RequestKey("kind", str)

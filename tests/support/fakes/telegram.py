@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.loopback import LoopbackServer
+from tests.support.fakes.loopback import LoopbackServer
 
 BOT_ID = 800_000_001
 _WITH_FILES = {"sendPhoto", "sendVideo", "editMessageMedia"}

@@ -1,5 +1,5 @@
 """A burst of reservations, commits and refunds against one database file, for the
-crash test: `python -m tests.helpers.reservation_burst DB SEED OPS`. Prints a line
+crash test: `python -m tests.support.helpers.reservation_burst DB SEED OPS`. Prints a line
 every 25 operations so the parent knows how far it got before it kills us."""
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tests.fakes.documented import LannetechFirstLast, LannetechGenerate
-from tests.fakes.provider_base import KIND, FakeProvider
+from tests.support.fakes.documented import LannetechFirstLast, LannetechGenerate
+from tests.support.fakes.provider_base import KIND, FakeProvider
 
 BODY = web.RequestKey("body", dict)
 
