@@ -11,18 +11,16 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
-    AfterValidator,
     AnyUrl,
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    create_model,
     model_validator,
 )
 from pydantic_settings import (
@@ -32,20 +30,30 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from providers import PROVIDERS
+from providers.config import MIN_SECRET as MIN_SECRET
+from providers.config import RemoteProviderConfig, Secret, Section
+
 CONFIG_ENV_VAR = "FPBOT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("framepack-bot.toml")
 
-ProviderName = Literal["fal", "wavespeed", "piapi", "lannetech", "local"]
-REMOTE_PROVIDERS: tuple[ProviderName, ...] = ("fal", "wavespeed", "piapi", "lannetech")
+# Every provider the registry (providers/registry.py) found, and the local engine.
+REMOTE_PROVIDERS: tuple[str, ...] = tuple(PROVIDERS)
+PROVIDER_NAMES: tuple[str, ...] = (*REMOTE_PROVIDERS, "local")
+if TYPE_CHECKING:
+    ProviderName = str
+else:  # a Literal of the names found at start: the errors list them
+    ProviderName = Literal[PROVIDER_NAMES]
 
 # The variable names each service's own documentation uses, mapped into our tree.
 CONVENTIONAL_ENV: dict[str, tuple[str, ...]] = {
     "DISCORD_TOKEN": ("discord", "token"),
     "TELEGRAM_BOT_TOKEN": ("telegram", "token"),
-    "FAL_KEY": ("providers", "fal", "api_key"),
-    "WAVESPEED_API_KEY": ("providers", "wavespeed", "api_key"),
-    "PIAPI_API_KEY": ("providers", "piapi", "api_key"),
-    "LANNETECH_API_KEY": ("providers", "lannetech", "api_key"),
+    **{
+        client.key_variable: ("providers", name, "api_key")
+        for name, client in PROVIDERS.items()
+        if client.key_variable
+    },
 }
 
 
@@ -59,36 +67,6 @@ def env_variable_for(*path: str) -> str:
 
 
 Credits = Annotated[float, Field(ge=0, le=10_000_000)]
-Seconds = Annotated[float, Field(gt=0, le=86_400)]
-
-
-MIN_SECRET = 8  # characters
-
-
-def _plausible_secret(value: SecretStr | None) -> SecretStr | None:
-    # A token or key this short is a mistake (a placeholder, a cut paste), and would
-    # make the log's redaction blank out every occurrence of those few letters.
-    if value is not None and len(value.get_secret_value()) < MIN_SECRET:
-        raise ValueError(
-            f"is under {MIN_SECRET} characters: not a real token or key (check what was pasted)"
-        )
-    return value
-
-
-def _blank_is_unset(value: Any) -> Any:
-    # `DISCORD_TOKEN=` as a copied .env.example leaves it: not set, not a short token.
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-Secret = Annotated[
-    SecretStr | None, BeforeValidator(_blank_is_unset), AfterValidator(_plausible_secret)
-]
-
-
-class Section(BaseModel):
-    """A config section: unknown keys are typos, so they are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DiscordConfig(Section):
@@ -140,54 +118,6 @@ class TelegramConfig(Section):
         return self
 
 
-class RemoteProviderConfig(Section):
-    enabled: bool = True
-    api_key: Secret = None
-    base_url: AnyUrl | None = None
-    connect_timeout: Seconds = 10
-    read_timeout: Seconds = 60
-    poll_interval: Annotated[float, Field(ge=0.5, le=60)] = 3
-    max_poll_interval: Annotated[float, Field(ge=0.5, le=300)] = 15
-    # Overall limit for one job, from submit to a downloaded result.
-    deadline: Seconds = 1800
-    # Requests (submits and status polls) in flight at once; waiting jobs hold none.
-    max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 16
-
-    @property
-    def usable(self) -> bool:
-        return self.enabled and self.api_key is not None and self.base_url is not None
-
-    @model_validator(mode="after")
-    def _poll_bounds(self) -> RemoteProviderConfig:
-        if self.max_poll_interval < self.poll_interval:
-            raise ValueError("max_poll_interval must be at least poll_interval")
-        return self
-
-
-class FalConfig(RemoteProviderConfig):
-    base_url: AnyUrl = AnyUrl("https://queue.fal.run")
-
-
-class WaveSpeedConfig(RemoteProviderConfig):
-    base_url: AnyUrl = AnyUrl("https://api.wavespeed.ai")
-    # WaveSpeed documents its image fields as URLs: each image is uploaded through its
-    # media API first (as its SDK does). False sends data URIs instead.
-    upload_images: bool = True
-
-
-class PiAPIConfig(RemoteProviderConfig):
-    base_url: AnyUrl = AnyUrl("https://api.piapi.ai")
-
-
-class LannetechConfig(RemoteProviderConfig):
-    # No public default endpoint: the account page gives each customer's base URL.
-    base_url: AnyUrl | None = None
-    # lannetech documents one model, "framepack", and no end image. An operator whose
-    # account has a first-last-frame model may name it here (e.g. "framepack-flf2v");
-    # unset, first-last jobs are refused before anything is sent or charged.
-    first_last_model: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,80}$")] | None = None
-
-
 MIN_POOL_SECRET = 16  # characters
 
 
@@ -226,20 +156,33 @@ class LocalProviderConfig(Section):
         return self
 
 
-class ProvidersConfig(Section):
+class _ProvidersSection(Section):
     default_provider: ProviderName = "fal"
     # Providers tried in order when the chosen one fails transiently before a job started.
     fallback: list[ProviderName] = []
-    fal: FalConfig = FalConfig()
-    wavespeed: WaveSpeedConfig = WaveSpeedConfig()
-    piapi: PiAPIConfig = PiAPIConfig()
-    lannetech: LannetechConfig = LannetechConfig()
     local: LocalProviderConfig = LocalProviderConfig()
 
     def remote(self, name: str) -> RemoteProviderConfig:
         if name not in REMOTE_PROVIDERS:
             raise KeyError(name)
-        return getattr(self, name)
+        config = getattr(self, name)
+        assert isinstance(config, RemoteProviderConfig)
+        return config
+
+
+# [providers]: the section above and one [providers.<name>] per registered provider,
+# each of its client's config_class.
+if TYPE_CHECKING:
+    ProvidersConfig = _ProvidersSection
+else:
+    ProvidersConfig = create_model(
+        "ProvidersConfig",
+        __base__=_ProvidersSection,
+        __module__=__name__,
+        **{
+            name: (client.config_class, client.config_class()) for name, client in PROVIDERS.items()
+        },
+    )
 
 
 class QuotaConfig(Section):

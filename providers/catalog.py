@@ -1,14 +1,11 @@
 """The providers x models table in the README, made from the capabilities each client
-declares (what its provider documents). `python -m providers.catalog` prints it;
+in the registry declares (what its provider documents). `python -m providers.catalog` prints it;
 tests/test_provider_documents.py fails when the README's copy differs."""
 
 from __future__ import annotations
 
+from providers import PROVIDERS
 from providers.contract import Capabilities, Mode, ModelSpec, plain_number
-from providers.fal import FalProvider
-from providers.lannetech import LannetechProvider
-from providers.piapi import PiAPIProvider
-from providers.wavespeed import WaveSpeedProvider
 
 BEGIN = "<!-- providers-table: made by `python -m providers.catalog` -->"
 END = "<!-- /providers-table -->"
@@ -48,12 +45,9 @@ def table() -> str:
     from providers.local import CAPABILITIES as LOCAL
 
     providers: list[tuple[str, Capabilities]] = [
-        (FalProvider.name, FalProvider.capabilities),
-        (WaveSpeedProvider.name, WaveSpeedProvider.capabilities),
-        (PiAPIProvider.name, PiAPIProvider.capabilities),
-        (LannetechProvider.name, LannetechProvider.capabilities),
-        ("local", LOCAL),
+        (name, client.capabilities) for name, client in PROVIDERS.items()
     ]
+    providers.append(("local", LOCAL))
     lines = [
         "| provider | model | jobs | length | default | resolution | aspect | steps "
         "| guidance | seed |",

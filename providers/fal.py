@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import AnyUrl, BeforeValidator, Field
 
 from providers.answers import Answer, ErrorText, Items, Text, is_web_url, only_objects, read
+from providers.config import RemoteProviderConfig
 from providers.contract import (
     Capabilities,
     Event,
@@ -89,8 +90,15 @@ FRAMEPACK = ModelSpec(
 )
 
 
+class FalConfig(RemoteProviderConfig):
+    base_url: AnyUrl = AnyUrl("https://queue.fal.run")
+
+
 class FalProvider(RemoteProvider):
     name = "fal"
+    config_class = FalConfig
+    key_variable = "FAL_KEY"
+    listed = 1
     capabilities = Capabilities(
         models={
             ModelFamily.FRAMEPACK: FRAMEPACK,
@@ -220,3 +228,6 @@ def _error_type(response: Reply) -> str | None:
         if isinstance(item, dict) and item.get("type") == CONTENT_POLICY:
             return CONTENT_POLICY
     return response.headers.get("x-fal-error-type")
+
+
+PROVIDER = FalProvider

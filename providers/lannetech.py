@@ -16,9 +16,12 @@ platform's, which carry the bot's token."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AnyUrl, Field
 
 from providers.answers import Answer, ErrorText, Text, read
+from providers.config import RemoteProviderConfig
 from providers.contract import (
     Capabilities,
     Event,
@@ -76,8 +79,20 @@ def capabilities_for(first_last_model: str | None) -> Capabilities:
     )
 
 
+class LannetechConfig(RemoteProviderConfig):
+    # No public default endpoint: the account page gives each customer's base URL.
+    base_url: AnyUrl | None = None
+    # lannetech documents one model, "framepack", and no end image. An operator whose
+    # account has a first-last-frame model may name it here (e.g. "framepack-flf2v");
+    # unset, first-last jobs are refused before anything is sent or charged.
+    first_last_model: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,80}$")] | None = None
+
+
 class LannetechProvider(RemoteProvider):
     name = "lannetech"
+    config_class = LannetechConfig
+    key_variable = "LANNETECH_API_KEY"
+    listed = 4
     capabilities = capabilities_for(None)
 
     def __init__(self, *, first_last_model: str | None = None, **options: Any) -> None:
@@ -85,7 +100,7 @@ class LannetechProvider(RemoteProvider):
         self.capabilities = capabilities_for(first_last_model)
 
     @classmethod
-    def options_from(cls, config: Any) -> dict[str, Any]:
+    def options_from(cls, config: RemoteProviderConfig) -> dict[str, Any]:
         return {"first_last_model": getattr(config, "first_last_model", None)}
 
     @staticmethod
@@ -148,3 +163,6 @@ class LannetechProvider(RemoteProvider):
         if not url:
             return Failed(JobFailedError("completed without a video", provider=self.name))
         return Succeeded(url, answer.seed, {})
+
+
+PROVIDER = LannetechProvider

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import AnyUrl, BeforeValidator, Field
 
 from providers.answers import Answer, Text, only_objects, read
+from providers.config import RemoteProviderConfig
 from providers.contract import (
     Capabilities,
     Event,
@@ -70,8 +71,15 @@ def task_of(data: dict[str, Any]) -> Task | None:
     return task if task.task_id or task.status else None
 
 
+class PiAPIConfig(RemoteProviderConfig):
+    base_url: AnyUrl = AnyUrl("https://api.piapi.ai")
+
+
 class PiAPIProvider(RemoteProvider):
     name = "piapi"
+    config_class = PiAPIConfig
+    key_variable = "PIAPI_API_KEY"
+    listed = 3
     capabilities = Capabilities(
         models={
             ModelFamily.FRAMEPACK: ModelSpec(
@@ -147,3 +155,6 @@ def video_url(output: Output) -> str | None:
         if work.resource is not None and work.resource.resource:
             return work.resource.resource
     return None
+
+
+PROVIDER = PiAPIProvider

@@ -15,8 +15,9 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
+from providers.config import RemoteProviderConfig
 from providers.contract import (
     Capabilities,
     Event,
@@ -64,22 +65,14 @@ def progress_from_logs(logs: tuple[str, ...]) -> float | None:
     return None
 
 
-class RemoteSettings(Protocol):
-    """What a provider takes from configuration (bot.config.RemoteProviderConfig has
-    it; providers/ imports nothing of the bot's)."""
-
-    api_key: Any  # SecretStr
-    base_url: Any
-    connect_timeout: float
-    read_timeout: float
-    poll_interval: float
-    max_poll_interval: float
-    deadline: float
-    max_concurrent: int
-
-
 class RemoteProvider(ABC):
     name: ClassVar[str]
+    # Its section of the configuration ([providers.<name>]): enabled, key, base URL,
+    # and whatever options the client takes (see options_from).
+    config_class: ClassVar[type[RemoteProviderConfig]] = RemoteProviderConfig
+    # The variable the provider's own documentation names for the key (FAL_KEY), if any.
+    key_variable: ClassVar[str | None] = None
+    listed: ClassVar[int] = 100  # where it comes in lists (the config's, the choices)
     # What the provider's documentation says each model takes; a client whose operator
     # can enable more (lannetech's undocumented models) sets its own in __init__.
     capabilities: Capabilities
@@ -122,7 +115,7 @@ class RemoteProvider(ABC):
         )
 
     @classmethod
-    def from_config(cls, config: RemoteSettings, **overrides: Any) -> RemoteProvider:
+    def from_config(cls, config: RemoteProviderConfig, **overrides: Any) -> RemoteProvider:
         if config.api_key is None or config.base_url is None:
             raise ValueError(f"{cls.name} needs an api_key and a base_url")
         return cls(
@@ -138,8 +131,8 @@ class RemoteProvider(ABC):
         )
 
     @classmethod
-    def options_from(cls, config: Any) -> dict[str, Any]:
-        """This provider's own settings (beyond RemoteSettings), as constructor options."""
+    def options_from(cls, config: RemoteProviderConfig) -> dict[str, Any]:
+        """This provider's own settings (its config_class's), as constructor options."""
         return {}
 
     async def aclose(self) -> None:

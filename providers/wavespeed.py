@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field
+from pydantic import AnyUrl, Field
 
 from providers.answers import Answer, ErrorText, Items, Text, is_web_url, read
+from providers.config import RemoteProviderConfig
 from providers.contract import (
     Capabilities,
     Event,
@@ -95,8 +96,18 @@ FRAMEPACK_SEEDS = (0, 2_147_483_647)
 WAN_SEEDS = (0, 9_999_999_999)
 
 
+class WaveSpeedConfig(RemoteProviderConfig):
+    base_url: AnyUrl = AnyUrl("https://api.wavespeed.ai")
+    # WaveSpeed documents its image fields as URLs: each image is uploaded through its
+    # media API first (as its SDK does). False sends data URIs instead.
+    upload_images: bool = True
+
+
 class WaveSpeedProvider(RemoteProvider):
     name = "wavespeed"
+    config_class = WaveSpeedConfig
+    key_variable = "WAVESPEED_API_KEY"
+    listed = 2
     capabilities = Capabilities(
         models={
             ModelFamily.FRAMEPACK: ModelSpec(
@@ -121,7 +132,7 @@ class WaveSpeedProvider(RemoteProvider):
         self.upload_images = upload_images
 
     @classmethod
-    def options_from(cls, config: Any) -> dict[str, Any]:
+    def options_from(cls, config: RemoteProviderConfig) -> dict[str, Any]:
         return {"upload_images": getattr(config, "upload_images", True)}
 
     @staticmethod
@@ -243,3 +254,6 @@ class WaveSpeedProvider(RemoteProvider):
         if job.timings is not None and job.timings.inference is not None:
             timings["inference_s"] = job.timings.inference / 1000
         return Succeeded(outputs[0], None, timings)
+
+
+PROVIDER = WaveSpeedProvider

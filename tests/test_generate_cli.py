@@ -9,16 +9,11 @@ from pathlib import Path
 import av
 import pytest
 
+from providers import PROVIDERS
 from tests.support.provider_world import API_KEY, FAKES, png_bytes
 from tests.support.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY_VARIABLE = {
-    "fal": "FAL_KEY",
-    "wavespeed": "WAVESPEED_API_KEY",
-    "piapi": "PIAPI_API_KEY",
-    "lannetech": "LANNETECH_API_KEY",
-}
 
 
 async def run_cli(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[int, str, str]:
@@ -41,7 +36,7 @@ async def run_cli(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[int,
 def provider_env(name: str, base_url: str) -> dict[str, str]:
     prefix = f"FPBOT_PROVIDERS__{name.upper()}__"
     return {
-        KEY_VARIABLE[name]: API_KEY,
+        str(PROVIDERS[name].key_variable): API_KEY,
         prefix + "BASE_URL": base_url,
         prefix + "POLL_INTERVAL": "0.5",
         prefix + "MAX_POLL_INTERVAL": "0.5",

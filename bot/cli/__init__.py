@@ -234,7 +234,7 @@ def generate(
     provider: Annotated[
         str | None,
         typer.Option(
-            help="fal, wavespeed, piapi, lannetech or local (default: providers.default_provider)."
+            help=f"{', '.join(REMOTE_PROVIDERS)} or local (default: providers.default_provider)."
         ),
     ] = None,
     last_image: Annotated[

@@ -276,6 +276,9 @@ class JobAPI(Protocol):
     async def quota_summary(self, who: Requester) -> str:
         """What `who` has left here, as one message."""
 
+    def provider_names(self) -> list[str]:
+        """The providers this bot runs (enabled, with a key): the ones to offer."""
+
     async def replies_without_mention(self, *, channel_key: str, guild_key: str | None) -> bool:
         """Whether a plain reply to an image (no mention of the bot) makes a job here."""
 

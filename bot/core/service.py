@@ -152,6 +152,10 @@ class JobService:
         quota = await self.quotas.user_quota(who.user_key, who.guild_key, who.role_keys)
         return messages.user_quota_summary(quota, self._ctx.clock())
 
+    def provider_names(self) -> list[str]:
+        """The providers this bot runs (enabled, with a key): the ones to offer."""
+        return list(self._ctx.providers)
+
     async def replies_without_mention(self, *, channel_key: str, guild_key: str | None) -> bool:
         """Whether a plain reply to an image (no mention of the bot) makes a job here."""
         return bool(

@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.config import ProviderName
 from bot.core import messages
 from bot.core.api import (
     AdminRefused,
@@ -24,7 +25,7 @@ from bot.core.api import (
     subject_key,
 )
 from bot.discord.replies import age_restricted, only_mentioning, requester_of
-from bot.discord.shared import parts_of
+from bot.discord.shared import offer_only, parts_of
 
 Scope = Literal["server", "bot"]
 
@@ -39,6 +40,7 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
         self.bot = bot
         self.service = parts_of(bot).service
         self.admin = self.service.admin
+        offer_only(self.provider, "name", self.service.provider_names())
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -194,7 +196,7 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
     async def provider(
         self,
         interaction: discord.Interaction,
-        name: Literal["fal", "wavespeed", "piapi", "lannetech"],
+        name: ProviderName,
         channel: discord.TextChannel | None = None,
     ) -> None:
         await self._setting(interaction, "provider", name, channel)

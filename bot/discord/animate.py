@@ -10,13 +10,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.config import ProviderName
 from bot.core import messages
 from bot.core.api import MAX_SEED, JobUpdate
 from bot.discord.buttons import show_outcome
 from bot.discord.delivery import DiscordDelivery, token_alive
 from bot.discord.intake import read_images, size_refusal, submit
 from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
-from bot.discord.shared import answer, parts_of, rate_limited
+from bot.discord.shared import answer, offer_only, parts_of, rate_limited
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class AnimateCog(commands.Cog):
         self.service = parts_of(bot).service
         self.delivery = DiscordDelivery(bot)
         self.service.register_target("discord", self.delivery)
+        offer_only(self.animate, "provider", self.service.provider_names())
         self._last_edit: dict[str, float] = {}
         self._unsubscribe = self.service.subscribe(self.on_update)
 
@@ -56,7 +58,7 @@ class AnimateCog(commands.Cog):
         image: discord.Attachment,
         prompt: app_commands.Range[str, 1, 500],
         last_frame: discord.Attachment | None = None,
-        provider: Literal["fal", "wavespeed", "piapi", "lannetech"] | None = None,
+        provider: ProviderName | None = None,
         model: Literal["framepack", "framepack-f1", "wan-flf2v"] | None = None,
         resolution: Literal["480p", "720p"] | None = None,
         aspect_ratio: Literal["16:9", "9:16", "auto"] | None = None,

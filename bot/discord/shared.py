@@ -5,8 +5,9 @@ import circle."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -38,6 +39,17 @@ def parts_of(client: discord.Client) -> Parts:
     """The parts of the bot an interaction or a cog belongs to (discord.py types it as
     a plain Client; `bot.discord.client.FramepackBot` sets `parts`)."""
     return cast(_HasParts, client).parts
+
+
+def offer_only(command: Any, parameter: str, values: Collection[str]) -> None:
+    """Narrow a choice option of an app command to `values` (the providers this bot
+    runs). discord.py builds the choices from the annotation, when the module loads,
+    before any configuration is known; each cog holds its own copy of its commands,
+    so this changes only the one being set up."""
+    option = command._params[parameter]
+    command._params[parameter] = dataclasses.replace(
+        option, choices=[choice for choice in option.choices if choice.value in values]
+    )
 
 
 async def within_rate_limit(interaction: discord.Interaction) -> bool:

@@ -127,7 +127,7 @@ class Commands:
 
     async def provider(self, who: Requester, message: Message, args: list[str]) -> str:
         if len(args) != 1:
-            raise Usage(texts.usage_of("provider", "<fal|wavespeed|piapi|lannetech>"))
+            raise Usage(texts.usage_of("provider", f"<{texts.PROVIDERS}>"))
         return await self.admin.set_setting(who, "provider", args[0].lower())
 
     async def job(self, who: Requester, message: Message, args: list[str]) -> str:

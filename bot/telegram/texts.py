@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from bot.config import PROVIDER_NAMES
+from bot.core.api import MAX_SEED
+
+PROVIDERS = "|".join(PROVIDER_NAMES)  # every one the registry knows, and local
+
 USAGE = (
     "Send a photo with the caption\n"
     "/animate <what should happen> [options]\n"
@@ -12,9 +17,10 @@ USAGE = (
 
 HELP = (
     USAGE + "\n\nOptions, as key=value words anywhere in the prompt:\n"
-    "duration=1..60 (seconds) · res=480p|720p · aspect=16:9|9:16|auto · seed=0..2147483647 · "
+    "duration=1..60 (seconds) · res=480p|720p · aspect=16:9|9:16|auto · seed=0.."
+    f"{MAX_SEED} · "
     "steps=4..50 · guidance=0..32 · strength=0..1 (how strongly the last frame pulls) · "
-    'negative="what to avoid" · provider=fal|wavespeed|piapi|lannetech · '
+    f'negative="what to avoid" · provider={PROVIDERS} · '
     "model=framepack|framepack-f1|wan-flf2v\n\n"
     "Commands: /quota your credits · /jobs your recent videos · /help this text.\n"
     "Admins of a group: /quota_set, /quota_grant, /quota_reset (reply to the member's "
