@@ -9,11 +9,8 @@ import pytest
 from PIL import Image
 
 from bot.core.images import (
-    FRAMEPACK_BUCKETS,
     ImageRejected,
-    fit_to_bucket,
     for_remote,
-    framepack_bucket,
     load_image,
 )
 from tests.support.images import png_with_header_size
@@ -84,31 +81,6 @@ def test_remote_copy_is_a_bounded_jpeg() -> None:
     remote = for_remote(Image.new("RGB", (4000, 1000), (1, 2, 3)))
     assert remote.mime_type == "image/jpeg"
     assert Image.open(io.BytesIO(remote.data)).size == (1280, 320)
-
-
-@pytest.mark.parametrize(
-    ("size", "bucket"),
-    [
-        ((1920, 1080), (480, 832)),
-        ((1080, 1920), (832, 480)),
-        ((1000, 1000), (640, 608)),
-        ((3000, 1000), (416, 960)),
-        ((640, 608), (608, 640)),
-    ],
-)
-def test_framepack_buckets_by_nearest_aspect(size, bucket) -> None:
-    assert framepack_bucket(*size) in FRAMEPACK_BUCKETS
-    assert framepack_bucket(*size) == bucket
-    fitted = fit_to_bucket(Image.new("RGB", size))
-    assert fitted.size == (bucket[1], bucket[0])
-
-
-def test_bucket_crop_is_centred() -> None:
-    image = Image.new("RGB", (2000, 1000), (0, 0, 0))
-    image.paste((255, 255, 255), (900, 0, 1100, 1000))  # a white stripe in the middle
-    fitted = fit_to_bucket(image)
-    assert fitted.getpixel((fitted.width // 2, fitted.height // 2)) == (255, 255, 255)
-    assert fitted.getpixel((5, fitted.height // 2)) == (0, 0, 0)
 
 
 def test_the_bomb_check_changes_no_global_state() -> None:

@@ -159,6 +159,33 @@ class no_network:
         assert not self.attempts, self.attempts
 
 
+@pytest.mark.parametrize(
+    ("size", "bucket"),
+    [
+        ((1920, 1080), (480, 832)),
+        ((1080, 1920), (832, 480)),
+        ((1000, 1000), (640, 608)),
+        ((3000, 1000), (416, 960)),
+        ((640, 608), (608, 640)),
+    ],
+)
+def test_framepack_buckets_by_nearest_aspect(size, bucket) -> None:
+    # Moved from tests/test_intake.py with the bot's own copy of the table, which
+    # nothing used: the engine's is the one table.
+    assert nearest_bucket(*size, 640) in BUCKETS_640
+    assert nearest_bucket(*size, 640) == bucket
+    fitted = fit_to_bucket(Image.new("RGB", size), nearest_bucket(*size, 640))
+    assert fitted.size == (bucket[1], bucket[0])
+
+
+def test_bucket_crop_is_centred() -> None:
+    image = Image.new("RGB", (2000, 1000), (0, 0, 0))
+    image.paste((255, 255, 255), (900, 0, 1100, 1000))  # a white stripe in the middle
+    fitted = fit_to_bucket(image, nearest_bucket(*image.size, 640))
+    assert fitted.getpixel((fitted.width // 2, fitted.height // 2)) == (255, 255, 255)
+    assert fitted.getpixel((5, fitted.height // 2)) == (0, 0, 0)
+
+
 def test_buckets_and_the_centre_crop() -> None:
     assert buckets(640) == sorted(BUCKETS_640)
     assert nearest_bucket(1920, 1080, 640) == (480, 832)

@@ -25,12 +25,6 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "HEIF", "AVIF")
 
-# FramePack's 640 buckets, (height, width).
-FRAMEPACK_BUCKETS = (
-    (416, 960), (448, 864), (480, 832), (512, 768), (544, 704), (576, 672), (608, 640),
-    (640, 608), (672, 576), (704, 544), (768, 512), (832, 480), (864, 448), (960, 416),
-)  # fmt: skip
-
 
 class ImageRejected(Exception):
     """A user-facing refusal: `reason` is a short code, `str()` the sentence to show."""
@@ -115,22 +109,3 @@ def for_remote(image: Image.Image, max_side: int = 1280) -> ImageInput:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=92, optimize=True)
     return ImageInput(data=buffer.getvalue(), mime_type="image/jpeg")
-
-
-def framepack_bucket(width: int, height: int) -> tuple[int, int]:
-    """The (height, width) bucket whose aspect ratio is closest to the image's."""
-    aspect = width / height
-    return min(FRAMEPACK_BUCKETS, key=lambda hw: abs(hw[1] / hw[0] - aspect))
-
-
-def fit_to_bucket(image: Image.Image) -> Image.Image:
-    """Scale to cover the nearest FramePack bucket, then centre-crop to it exactly."""
-    bucket_h, bucket_w = framepack_bucket(*image.size)
-    scale = max(bucket_w / image.width, bucket_h / image.height)
-    resized = image.resize(
-        (max(bucket_w, round(image.width * scale)), max(bucket_h, round(image.height * scale))),
-        Image.Resampling.LANCZOS,
-    )
-    left = (resized.width - bucket_w) // 2
-    top = (resized.height - bucket_h) // 2
-    return resized.crop((left, top, left + bucket_w, top + bucket_h))
