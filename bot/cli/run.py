@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock, system_clock
@@ -15,7 +15,7 @@ from providers import PROVIDERS, Provider
 if TYPE_CHECKING:
     from bot.core.admin import AdminService
     from bot.core.api import DeliveryTarget, Platform
-    from bot.core.context import JobContext
+    from bot.core.context import JobContext, Sleep
     from bot.core.service import JobService
     from storage import Store
 
@@ -99,7 +99,7 @@ def build_service(
     *,
     delivery: Mapping[str, DeliveryTarget] | None = None,
     clock: Clock = system_clock,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    sleep: Sleep = asyncio.sleep,
     stop_grace_s: float | None = None,
 ) -> JobService:
     """The composition root: the job service and every role it is made of, built once
@@ -119,7 +119,9 @@ def build_service(
     posting = Delivery(ctx, endings)
     for platform, target in (delivery or {}).items():
         posting.register(platform, target)
-    runner = Runner(ctx, endings, posting, stop_grace_s=stop_grace_s or STOP_GRACE_S)
+    # None: the default grace; 0 is a real choice (stop without waiting for submits).
+    grace = STOP_GRACE_S if stop_grace_s is None else stop_grace_s
+    runner = Runner(ctx, endings, posting, stop_grace_s=grace)
     intake = Intake(ctx, endings, runner)
     admin = AdminService(
         store=store,
@@ -155,7 +157,7 @@ def _context(
     safety: SafetyChecker,
     *,
     clock: Clock,
-    sleep: Callable[[float], Awaitable[None]],
+    sleep: Sleep,
 ) -> JobContext:
     """What every role of the job service shares."""
     from bot.core.authority import Authority
