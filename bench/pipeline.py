@@ -31,7 +31,7 @@ from PIL import Image
 
 from bot.cli.run import build_providers, build_safety, build_service
 from bot.config import Settings
-from bot.core.api import Accepted, AnimateRequest, Requester
+from bot.core.api import Accepted, AnimateRequest, Requester, VideoPost
 from storage import JobRecord, JobState, Store
 from tests.support.fakes.serve import fake_provider_process
 from tests.support.provider_world import API_KEY
@@ -41,9 +41,7 @@ class NullDelivery:
     def upload_limit(self, job: JobRecord) -> int:
         return 10 * 2**20
 
-    async def deliver(
-        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
-    ) -> dict:
+    async def deliver(self, job: JobRecord, post: VideoPost, *, maybe_posted: bool) -> dict:
         return {"message_id": job.id}
 
 

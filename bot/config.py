@@ -197,6 +197,16 @@ class QuotaConfig(Section):
     global_queue_length: Annotated[int, Field(ge=1, le=100_000)] = 100
 
 
+class LimitsConfig(Section):
+    """What one video may become."""
+
+    # The longest video Extend may build (the earlier parts and the new one together).
+    max_total_seconds: Annotated[float, Field(ge=5, le=600)] = 60
+    # Minutes a Remix waits for its new prompt (Telegram's reply; a Discord form has
+    # its own 15).
+    remix_wait_minutes: Annotated[int, Field(ge=1, le=1440)] = 10
+
+
 class SafetyConfig(Section):
     # New guilds, chats and DMs start with the checker on; admins may switch it off.
     enabled_by_default: bool = True
@@ -287,6 +297,7 @@ class Settings(BaseSettings):
     telegram: TelegramConfig = TelegramConfig()
     providers: ProvidersConfig = ProvidersConfig()
     quotas: QuotaConfig = QuotaConfig()
+    limits: LimitsConfig = LimitsConfig()
     safety: SafetyConfig = SafetyConfig()
     storage: StorageConfig = StorageConfig()
     engine: EngineConfig = EngineConfig()

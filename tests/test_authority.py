@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import Settings
 from bot.core.admin import AdminRefused, ChannelRef, QuotaTarget
-from bot.core.api import Accepted, AnimateRequest, Refused, Requester
+from bot.core.api import Accepted, AnimateRequest, FollowUp, Refused, Requester
 from bot.core.authority import Authority, Standing
 from bot.core.settings import UnknownSetting
 from tests.support.images import image_bytes
@@ -89,11 +89,11 @@ async def test_retry_is_for_the_owner_or_the_channel_it_was_posted_in(tmp_path: 
         await world.service.join()
         in_another_channel = replace(requester(2), channel_key="discord:c901", channel_id="901")
         refused = await world.service.follow_up(
-            accepted.job_id, in_another_channel, extend=False, reply_ref={}
+            accepted.job_id, in_another_channel, kind=FollowUp.RETRY, reply_ref={}
         )
         assert isinstance(refused, Refused) and refused.reason == "unknown_job"
         same_channel = await world.service.follow_up(
-            accepted.job_id, requester(2), extend=False, reply_ref={}
+            accepted.job_id, requester(2), kind=FollowUp.RETRY, reply_ref={}
         )
         assert isinstance(same_channel, Accepted)
         job = await world.store.jobs.get(same_channel.job_id)

@@ -189,7 +189,9 @@ async def test_retry_works_after_the_bot_restarts(tmp_path: Path) -> None:
         custom_ids = [
             c["custom_id"] for row in followup.payload["components"] for c in row["components"]
         ]
-        assert custom_ids == [f"fp:retry:{original.id}", f"fp:extend:{original.id}"]
+        assert custom_ids == [
+            f"fp:{action}:{original.id}" for action in ("retry", "extend", "remix")
+        ]
 
         await world.restart()
         retry = await world.press(f"fp:retry:{original.id}")

@@ -296,7 +296,7 @@ STALE = {
         [
             {"name": "image", "type": 11, "value": image["id"]},
             {"name": "prompt", "type": 3, "value": "x"},
-            {"name": "loop", "type": 5, "value": True},
+            {"name": "sparkle", "type": 5, "value": True},
         ],
         [image],
     ),

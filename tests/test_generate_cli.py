@@ -10,7 +10,10 @@ import av
 import pytest
 
 from providers import PROVIDERS
+from tests.support.fakes.media import make_mp4
+from tests.support.fakes.provider_base import start_shade
 from tests.support.provider_world import API_KEY, FAKES, png_bytes
+from tests.support.service_world import animate, service_world
 from tests.support.subprocess_env import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,3 +194,47 @@ async def test_generate_takes_images_by_the_chat_paths_rules(tmp_path: Path) -> 
     assert all(
         "Traceback" not in err and len(err.strip().splitlines()) == 1 for _, err in refused.values()
     )
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["still image", "loop"])
+async def test_generate_from_a_video_of_the_bot_sends_the_request_that_made_it(
+    tmp_path: Path, loop: bool
+) -> None:
+    async with service_world(tmp_path) as world:
+        options = {"num_frames": 60, "negative_prompt": "blur", "guidance": 7, "seed": 42}
+        outcome = await world.service.submit(animate("waves roll in", loop=loop, **options))
+        await world.service.join()
+        job = await world.store.jobs.require(outcome.job_id)
+        made = world.fake.jobs[job.provider_handle["request_id"]]
+        video = tmp_path / "forwarded.mp4"
+        video.write_bytes(world.delivery.delivered[job.id][0].read_bytes())
+    async with FAKES["fal"](API_KEY, queue_polls=1, running_polls=1) as fake:
+        env = provider_env("fal", fake.base_url)
+        code, _, err = await run_cli(
+            tmp_path, "generate", "--from", video.name, "-o", "a.mp4", env=env
+        )
+        assert code == 0, err
+        code, _, err = await run_cli(
+            tmp_path, "generate", "--from", video.name, "--seed", "7", "-o", "b.mp4", env=env
+        )
+        assert code == 0, err
+        again, changed = (job.input for job in fake.jobs.values())
+        endpoint = next(iter(fake.jobs.values())).endpoint
+    images = {"image_url", "end_image_url"}
+    assert endpoint == made.endpoint
+    assert {k: v for k, v in again.items() if k not in images} == {
+        k: v for k, v in made.input.items() if k not in images
+    }
+    # The first image is the video's first frame, which the fake made from the original.
+    assert abs(start_shade(again) - start_shade(made.input)) <= 4
+    assert ("end_image_url" in again) is loop
+    if loop:
+        assert again["end_image_url"] == again["image_url"]
+    assert changed["seed"] == 7 and changed["prompt"] == "waves roll in"
+
+
+async def test_generate_from_a_video_without_a_recipe_says_so(tmp_path: Path) -> None:
+    (tmp_path / "other.mp4").write_bytes(make_mp4(30, 112, 64))
+    code, _, err = await run_cli(tmp_path, "generate", "--from", "other.mp4", "-o", "v.mp4", env={})
+    assert code == 2
+    assert err.strip() == "framepack-bot: other.mp4: the video carries no framepack-bot recipe"

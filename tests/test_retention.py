@@ -7,7 +7,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from bot.core.api import Refused
+from bot.core.api import FollowUp, Refused
 from bot.core.retention import folder_size
 from tests.support.service_world import animate, requester, service_world
 
@@ -40,7 +40,9 @@ async def test_files_go_after_keep_days_and_jobs_in_flight_keep_theirs(tmp_path:
         assert (jobs_dir / waiting / "first.jpg").is_file()
 
         # Retry of a swept job: one line, nothing charged.
-        again = await world.service.follow_up(done[0], requester(10), extend=False, reply_ref={})
+        again = await world.service.follow_up(
+            done[0], requester(10), kind=FollowUp.RETRY, reply_ref={}
+        )
         assert isinstance(again, Refused)
         assert (
             again.message

@@ -135,7 +135,7 @@ async def test_provider_content_policy_blocks_refunds_and_audits(tmp_path: Path)
 
 async def test_sampled_output_frames_are_checked(tmp_path: Path) -> None:
     # The fake's 16:9 480p output is 64x36: flag exactly those frames.
-    async with service_world(tmp_path, detector=FrameSizeDetector((64, 36))) as world:
+    async with service_world(tmp_path, detector=FrameSizeDetector((112, 64))) as world:
         accepted = await world.service.submit(animate())
         await world.service.join()
         job = await world.store.jobs.get(accepted.job_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.core.api import Accepted, Requester
+from bot.core.api import Accepted, FollowUp, Requester
 from bot.core.request import StoredRequest
 from providers import GenerationRequest, ImageInput
 from storage import JobState
@@ -38,12 +38,12 @@ async def test_retry_and_extend_work_on_jobs_an_earlier_version_wrote(tmp_path: 
     owner = requester()  # who made the two jobs (make.py)
     async with service_world(tmp_path) as world:
         asked = {}
-        for name, job_id, extend in (
-            ("retry", STILL_IMAGE_JOB, False),
-            ("retry first-last", FIRST_LAST_JOB, False),
-            ("extend", STILL_IMAGE_JOB, True),
+        for name, job_id, kind in (
+            ("retry", STILL_IMAGE_JOB, FollowUp.RETRY),
+            ("retry first-last", FIRST_LAST_JOB, FollowUp.RETRY),
+            ("extend", STILL_IMAGE_JOB, FollowUp.EXTEND),
         ):
-            outcome = await world.service.follow_up(job_id, owner, extend=extend, reply_ref={})
+            outcome = await world.service.follow_up(job_id, owner, kind=kind, reply_ref={})
             assert isinstance(outcome, Accepted), (name, outcome)
             asked[name] = outcome.job_id
             await world.service.join()  # two at once is a user's cap
@@ -91,7 +91,8 @@ def test_a_row_turns_back_into_the_request_it_was_made_from() -> None:
     assert StoredRequest.model_validate(row) == stored
     assert stored.generation(image, last) == generation
     assert stored.seconds == 3.0 and stored.role_keys == ("r",)
-    assert stored.follow_up_options("fal", with_last_frame=True) == {
+    retry = stored.follow_up_options("fal", FollowUp.RETRY, seed=7, with_last_frame=True)
+    assert retry == {
         "provider": "fal",
         "model": "framepack",
         "resolution": "480p",
@@ -101,7 +102,14 @@ def test_a_row_turns_back_into_the_request_it_was_made_from() -> None:
         "steps": 20,
         "guidance": 4.5,
         "strength": 0.3,
+        "loop": False,
+        "draft": False,
     }
-    assert "strength" not in stored.follow_up_options("fal", with_last_frame=False)
+    extend = stored.follow_up_options("fal", FollowUp.EXTEND, seed=7, with_last_frame=False)
+    assert "strength" not in extend and "seed" not in extend
+    remix = stored.follow_up_options("fal", FollowUp.REMIX, seed=7, with_last_frame=True)
+    assert remix == {**retry, "seed": 7}  # the seed the video was made with
+    hd = stored.follow_up_options("fal", FollowUp.HD, seed=7, with_last_frame=True)
+    assert hd == {**retry, "seed": 7, "resolution": "720p", "draft": False}
     with pytest.raises(ValidationError):
         stored.prompt = "changed"  # frozen

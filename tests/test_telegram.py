@@ -24,7 +24,7 @@ async def test_a_captioned_photo_becomes_a_video_in_place_of_its_status(tmp_path
     assert facts["supports_streaming"] and facts["thumbnail_bytes"] > 0
     assert "waves roll in" in video["caption"] and "seed 7" in video["caption"]
     buttons = [b["callback_data"] for row in video["reply_markup"]["inline_keyboard"] for b in row]
-    assert [b.split(":")[1] for b in buttons] == ["retry", "extend"]
+    assert [b.split(":")[1] for b in buttons] == ["retry", "extend", "remix"]
     assert len(fake.videos) == 1
 
 

@@ -17,7 +17,7 @@ import asyncio
 import getpass
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -34,6 +34,7 @@ from bot.cli.generate import (
     check_output,
     provider_for,
     read_image,
+    remake,
     summary,
 )
 from bot.cli.generate import generate as run_generate
@@ -228,9 +229,21 @@ def doctor(ctx: typer.Context) -> None:
 @app.command()
 def generate(
     ctx: typer.Context,
-    image: Annotated[Path, typer.Option(help="First frame: PNG, JPEG, WebP, GIF, HEIC or AVIF.")],
-    prompt: Annotated[str, typer.Option(help="What should happen (at most 500 characters).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the MP4.")],
+    image: Annotated[
+        Path | None, typer.Option(help="First frame: PNG, JPEG, WebP, GIF, HEIC or AVIF.")
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="What should happen (at most 500 characters).")
+    ] = None,
+    from_video: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Re-make a video of this bot from the recipe in its MP4 (its first frame "
+            "unless --image); any other option given changes that setting.",
+        ),
+    ] = None,
     provider: Annotated[
         str | None,
         typer.Option(
@@ -240,9 +253,9 @@ def generate(
     last_image: Annotated[
         Path | None, typer.Option(help="Last frame: makes a first-last-frame job.")
     ] = None,
-    model: Annotated[str, typer.Option(help="framepack, framepack-f1 or wan-flf2v.")] = (
-        "framepack"
-    ),
+    model: Annotated[
+        str | None, typer.Option(help="framepack (default), framepack-f1 or wan-flf2v.")
+    ] = None,
     resolution: Annotated[str | None, typer.Option(help="480p or 720p.")] = None,
     aspect_ratio: Annotated[str | None, typer.Option(help="16:9, 9:16 or auto.")] = None,
     duration: Annotated[float | None, typer.Option(help="Seconds of video.")] = None,
@@ -260,29 +273,51 @@ def generate(
     settings = load(ctx)
     if settings.log_level == "INFO":  # the progress bar reports progress here
         logging.getLogger().setLevel(logging.WARNING)
-    name = provider or settings.providers.default_provider
+    asked = {
+        "prompt": prompt,
+        "model": model,
+        "resolution": resolution,
+        "aspect_ratio": aspect_ratio,
+        "duration": duration,
+        "num_frames": num_frames,
+        "seed": seed,
+        "num_inference_steps": steps,
+        "guidance_scale": guidance,
+        "cfg_scale": cfg_scale,
+        "negative_prompt": negative_prompt,
+        "strength": strength,
+    }
     try:
         check_output(output)
-        request = build_request(
-            prompt=prompt,
-            image=read_image(image),
-            last_image=read_image(last_image) if last_image else None,
-            model=model,
-            resolution=resolution,
-            aspect_ratio=aspect_ratio,
-            duration=duration,
-            num_frames=num_frames,
-            seed=seed,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            cfg_scale=cfg_scale,
-            negative_prompt=negative_prompt,
-            strength=strength,
-        )
-        backend = provider_for(settings, name)
+        fields, recipe_provider = _request_fields(asked, image, last_image, from_video)
+        request = build_request(**fields)
+        backend = provider_for(settings, provider or recipe_provider or _default(settings))
     except BadInput as exc:
         fail(str(exc))
     typer.echo(summary(_generated(backend, request, output)))
+
+
+def _default(settings: Settings) -> str:
+    return settings.providers.default_provider
+
+
+def _request_fields(
+    asked: Mapping[str, object], image: Path | None, last_image: Path | None, video: Path | None
+) -> tuple[dict[str, object], str | None]:
+    """The request's fields — the options as given, over a video's recipe with --from —
+    and the provider the recipe names. Raises BadInput."""
+    given = {key: value for key, value in asked.items() if value is not None}
+    last = read_image(last_image) if last_image else None
+    if video is None:
+        if image is None or "prompt" not in given:
+            raise BadInput("give --image and --prompt, or --from VIDEO.mp4")
+        return {**given, "image": read_image(image), "last_image": last}, None
+    made = remake(video, image)
+    fields = made.recipe.generation_fields()
+    if "duration" in given:  # the length asked in seconds replaces the recipe's frames
+        fields.pop("num_frames")
+    last = last or made.last_image
+    return {**fields, **given, "image": made.image, "last_image": last}, made.recipe.provider
 
 
 def _generated(backend: Provider, request: GenerationRequest, output: Path) -> Outcome:

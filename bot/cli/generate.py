@@ -18,6 +18,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from bot.config import REMOTE_PROVIDERS, Settings, describe_validation_error, env_variable_for
 from bot.core import messages
 from bot.core.images import ImageRejected, IntakeLimits, for_remote, load_image
+from bot.core.media import VideoUnusable, frame_png, read_tags
+from bot.core.recipe import NotARecipe, Recipe
 from providers import (
     PROVIDERS,
     Failed,
@@ -60,6 +62,40 @@ def read_image(path: Path) -> ImageInput:
         return for_remote(load_image(data, limits))
     except ImageRejected as exc:
         raise BadInput(f"{path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Remake:
+    """What `generate --from VIDEO` takes from a video: its recipe and its frames."""
+
+    recipe: Recipe
+    image: ImageInput
+    last_image: ImageInput | None
+
+
+def remake(video: Path, image: Path | None) -> Remake:
+    """The recipe a video of ours carries, the first image (the video's own first frame,
+    an Extend's from where its part began, or `image`) and a last frame where the
+    request had one (a loop's is its first)."""
+    try:
+        recipe = Recipe.from_tags(read_tags(video))
+        first = read_image(image) if image else _frame(video, recipe.starts_at_frame)
+        if recipe.loop:
+            last: ImageInput | None = first
+        else:
+            last = _frame(video, -1) if recipe.has_last_image else None
+    except OSError as exc:
+        raise BadInput(f"cannot read {video}: {exc.strerror or exc}") from None
+    except (VideoUnusable, NotARecipe) as exc:
+        raise BadInput(f"{video}: {exc}") from None
+    return Remake(recipe, first, last)
+
+
+def _frame(video: Path, index: int) -> ImageInput:
+    try:
+        return for_remote(load_image(frame_png(video, index)))
+    except ImageRejected as exc:
+        raise BadInput(f"{video}: its frame {index} cannot be used: {exc}") from None
 
 
 def check_output(path: Path) -> None:

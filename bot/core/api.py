@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -91,6 +92,19 @@ class JobOptions(BaseModel):
     cfg_scale: Annotated[float, Field(ge=0, le=32)] | None = None
     negative_prompt: Annotated[str, Field(max_length=500)] = ""
     strength: Annotated[float, Field(ge=0, le=1)] | None = None
+    # The last frame is the first image: a video that plays as a loop.
+    loop: bool = False
+    # 480p and fewer steps, to try an idea cheaply; its video offers an HD re-render.
+    draft: bool = False
+
+
+class FollowUp(StrEnum):
+    """What a button under a finished video makes of it, as a new job."""
+
+    RETRY = "retry"  # the same inputs and options, a new seed
+    EXTEND = "extend"  # carries on from the last frame; one longer video comes back
+    HD = "hd"  # a draft again at 720p with the full steps and the same seed
+    REMIX = "remix"  # the same image(s), seed and options with a new prompt
 
 
 @dataclass(frozen=True)
@@ -158,15 +172,25 @@ class DeliveryError(Exception):
 PostedRef = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class VideoPost:
+    """One finished video as the adapter posts it: the file, its caption, the buttons
+    to put under it (in this order) and whether it is a loop (Telegram plays those as
+    looping animations)."""
+
+    video: Path
+    caption: str
+    follow_ups: tuple[FollowUp, ...] = ()
+    loop: bool = False
+
+
 class DeliveryTarget(Protocol):
     """One per platform, given by its adapter."""
 
     def upload_limit(self, job: JobRecord) -> int:
         """Bytes the destination takes for this job (Discord: per guild; Telegram: 50 MB)."""
 
-    async def deliver(
-        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
-    ) -> PostedRef:
+    async def deliver(self, job: JobRecord, post: VideoPost, *, maybe_posted: bool) -> PostedRef:
         """Post the video for `job` and say where it went. `maybe_posted`: an earlier
         attempt (before a restart, a timeout, a 5xx or a dropped connection) may have
         gone through; the adapter first looks for its own message carrying this job's
@@ -259,16 +283,20 @@ class JobAPI(Protocol):
         job_id: str,
         by: Requester,
         *,
-        extend: bool,
+        kind: FollowUp,
         reply_ref: Mapping[str, Any],
         source: str | None = None,
+        prompt: str | None = None,
     ) -> Accepted | Refused:
-        """Retry (`extend` False) or Extend, charged to `by`."""
+        """A new job made from a finished one, charged to `by`; `prompt` is a Remix's."""
 
     async def follow_up_refusal(
-        self, job_id: str, by: Requester, *, extend: bool
+        self, job_id: str, by: Requester, *, kind: FollowUp
     ) -> Refused | None:
-        """Before showing anything of the job: why `by` may not follow it up."""
+        """Before showing anything of the job: why `by` may not follow it up so."""
+
+    async def remix_prompt(self, job_id: str, by: Requester) -> str | Refused:
+        """The prompt a Remix starts from (to prefill), once `by` may remix the job."""
 
     async def first_frame(self, job_id: str) -> bytes | None:
         """The image a job was made from (JPEG); None once its files are gone."""

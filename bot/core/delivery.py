@@ -1,23 +1,27 @@
-"""From a provider's finished job to a posted MP4: download, check the output, fit it
-to the platform's upload limit, post (at most once, across retries and restarts),
-and commit the charge in the same transaction as the delivered state."""
+"""From a provider's finished job to a posted MP4: download, check the output, join an
+Extend's part to the video it extends, write the recipe into the MP4, fit it to the
+platform's upload limit, post (at most once, across retries and restarts), and commit
+the charge in the same transaction as the delivered state."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core import messages
-from bot.core.api import DeliveryError, DeliveryTarget, JobUpdate, PostedRef
+from bot.core.api import DeliveryError, DeliveryTarget, FollowUp, JobUpdate, PostedRef, VideoPost
 from bot.core.context import JobContext
 from bot.core.endings import Endings
-from bot.core.media import CannotFit, VideoUnusable, fit_to_limit, sample_frames
+from bot.core.media import CannotFit, VideoUnusable, fit_to_limit, join, sample_frames, write_tags
+from bot.core.recipe import Recipe
 from bot.core.request import StoredRequest
 from bot.core.safety import Verdict
 from providers import Handle, Provider, Succeeded
+from providers.contract import FPS
 from providers.errors import ProviderError
 from storage import Connection, JobRecord, JobState
 
@@ -57,16 +61,18 @@ class Delivery:
     ) -> None:
         """Download a finished job's video, check it where safety is on, then deliver."""
         ctx = self._ctx
+        job = await ctx.store.jobs.require(job_id)
+        stored = StoredRequest.of_job(job)
+        folder = ctx.jobs_dir / job_id
         try:
             async with self._downloads:
-                result = await provider.fetch_result(
-                    handle, done, ctx.jobs_dir / job_id / "result.mp4"
-                )
+                # An Extend's download is its new part; the result joins it on.
+                fetched = folder / ("part.mp4" if stored.extends else "result.mp4")
+                result = await provider.fetch_result(handle, done, fetched)
         except ProviderError as exc:
             await self._endings.finish(job_id, JobState.FAILED, self._endings.reason(exc))
             return
-        job = await ctx.store.jobs.require(job_id)
-        if StoredRequest.of_job(job).safety and ctx.safety.detector is not None:
+        if stored.safety and ctx.safety.detector is not None:
             try:
                 verdict = await ctx.cpu.run(self._check_video, result.path)
             except VideoUnusable as exc:
@@ -77,12 +83,18 @@ class Delivery:
             if verdict is not None:
                 await self._endings.block(job_id, verdict)
                 return
+        recipe = Recipe.of(stored, job.provider, result.seed)
+        try:
+            video = await ctx.cpu.run(_finish_video, folder, result.path, stored, recipe)
+        except VideoUnusable as exc:
+            await self._endings.finish(job_id, JobState.FAILED, f"the video is unusable ({exc})")
+            return
         job = await ctx.store.jobs.move(
             job_id,
             JobState.SUCCEEDED,
             now=ctx.clock(),
             progress=1.0,
-            result_path=str(result.path),
+            result_path=str(video),
             seed=result.seed,
         )
         ctx.updates.emit(JobUpdate(job, messages.status_line("succeeded")))
@@ -104,7 +116,7 @@ class Delivery:
         if job.result_path is None:
             await self._endings.finish(job.id, JobState.FAILED, "the video was not kept")
             return
-        posted = await self._post(job, target, Path(job.result_path), await self._caption(job))
+        posted = await self._post(job, target, await self._video_post(job, Path(job.result_path)))
         if posted is None:
             return
         ctx = self._ctx
@@ -119,22 +131,40 @@ class Delivery:
         delivered = await ctx.store.db.run(record_delivery)
         ctx.updates.emit(JobUpdate(delivered, messages.DELIVERED))
 
-    async def _caption(self, job: JobRecord) -> str:
+    async def _video_post(self, job: JobRecord, video: Path) -> VideoPost:
         quota = await self._ctx.quotas.user_quota(job.user_key, job.guild_key)
         stored = StoredRequest.of_job(job)
-        return messages.caption(
-            stored.prompt, job.provider, job.seed, stored.seconds, job.cost_mc, quota.remaining_mc
+        settings = messages.settings_text(
+            stored.resolution,
+            draft=stored.draft,
+            steps=stored.num_inference_steps,
+            guidance=stored.guidance_scale,
         )
+        caption = messages.caption(
+            stored.prompt,
+            job.provider,
+            job.seed if job.seed is not None else stored.seed,
+            stored.total_frames / FPS,
+            job.cost_mc,
+            quota.remaining_mc,
+            settings=settings,
+            added_seconds=stored.seconds if stored.extends else None,
+            loop=stored.loop,
+        )
+        follow_ups = [FollowUp.RETRY, FollowUp.EXTEND, FollowUp.REMIX]
+        if stored.draft:
+            follow_ups.insert(0, FollowUp.HD)
+        return VideoPost(video, caption, tuple(follow_ups), loop=stored.loop)
 
     async def _post(
-        self, job: JobRecord, target: DeliveryTarget, source: Path, caption: str
+        self, job: JobRecord, target: DeliveryTarget, post: VideoPost
     ) -> PostedRef | None:
         """Fit and post until it goes through; None when the job ended failed."""
         attempts = _Attempts(limit=target.upload_limit(job))
         while True:
             try:
                 fitted = await self._ctx.cpu.run(
-                    fit_to_limit, source, attempts.limit, self._ctx.jobs_dir / job.id / "fit"
+                    fit_to_limit, post.video, attempts.limit, self._ctx.jobs_dir / job.id / "fit"
                 )
             except (CannotFit, VideoUnusable):
                 await self._endings.finish(job.id, JobState.FAILED, messages.TOO_LARGE_TO_POST)
@@ -143,7 +173,8 @@ class Delivery:
             # after a crash, then knows this one may have gone through.
             tries = await self._ctx.store.jobs.begin_delivery_attempt(job.id, now=self._ctx.clock())
             try:
-                return await target.deliver(job, fitted.path, caption, maybe_posted=tries > 1)
+                fitted_post = dataclasses.replace(post, video=fitted.path)
+                return await target.deliver(job, fitted_post, maybe_posted=tries > 1)
             except DeliveryError as exc:
                 if not await self._again(job, exc, attempts, fitted.size_bytes):
                     return None
@@ -167,3 +198,14 @@ class Delivery:
         reason = messages.TOO_LARGE_TO_POST if exc.too_large else messages.POST_FAILED
         await self._endings.finish(job.id, JobState.FAILED, reason)
         return False
+
+
+def _finish_video(folder: Path, fetched: Path, stored: StoredRequest, recipe: Recipe) -> Path:
+    """Blocking: the video this job delivers, with its recipe in its tags — an
+    Extend's part joined to the earlier video, anything else as it came."""
+    video = fetched
+    if stored.extends:
+        video = folder / "result.mp4"
+        join(folder / "earlier.mp4", fetched, video)
+    write_tags(video, recipe.tags())
+    return video

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -25,7 +27,7 @@ from bot.core.request import StoredRequest
 from bot.core.running import Runner
 from bot.core.safety import Verdict
 from bot.core.text import clean_prompt
-from providers import GenerationRequest, ImageInput, Provider
+from providers import GenerationRequest, ImageInput, Mode, Provider
 from providers.contract import FPS, settle
 from providers.errors import InvalidInputError
 from storage import Connection, DuplicateSource, NewJob, ReserveOutcome
@@ -33,6 +35,7 @@ from storage import Connection, DuplicateSource, NewJob, ReserveOutcome
 log = logging.getLogger(__name__)
 
 MAX_PROMPT = 500
+DRAFT_STEPS = 10  # a draft's steps where the backend takes steps and the user set none
 
 
 class Refusal(Exception):
@@ -41,6 +44,15 @@ class Refusal(Exception):
     def __init__(self, refused: Refused) -> None:
         super().__init__(refused.message)
         self.refused = refused
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An Extend's earlier video: the new job's part is joined to it on delivery."""
+
+    job_id: str
+    video: Path
+    frames: int
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,8 @@ class _Planned:
     images: list[ImageInput]
     seconds: float
     safety_on: bool
+    options: JobOptions
+    extension: Extension | None
 
 
 class Intake:
@@ -83,7 +97,10 @@ class Intake:
 
     # --- the pipeline -------------------------------------------------------------------------
 
-    async def submit(self, request: AnimateRequest) -> Accepted | Refused:
+    async def submit(
+        self, request: AnimateRequest, extension: Extension | None = None
+    ) -> Accepted | Refused:
+        """`extension`: the request is an Extend of that video (follow-ups only)."""
         try:
             await self._not_taken(request.source)
             options = _options(request)
@@ -91,9 +108,18 @@ class Intake:
             safety_on = await self.safety_enabled(request.requester)
             await self._prompt_safe(request.requester, prompt, options, safety_on)
             name, provider = await self._provider(request.requester, options)
-            images = await self._images(request, safety_on)
+            images = await self._images(request, options, safety_on)
             generation, seconds = _generation(name, provider, prompt, options, images, safety_on)
-            planned = _Planned(request.requester, name, generation, images, seconds, safety_on)
+            planned = _Planned(
+                request.requester,
+                name,
+                generation,
+                images,
+                seconds,
+                safety_on,
+                options,
+                extension,
+            )
             return await self._accept(planned, request)
         except Refusal as refusal:
             return refusal.refused
@@ -132,9 +158,16 @@ class Intake:
         provider = self._ctx.providers.get(name)
         if provider is None:
             raise Refusal(Refused("provider", messages.provider_unavailable(name)))
+        spec = provider.capabilities.models.get(options.model)
+        if options.loop and spec is not None and Mode.FIRST_LAST_FRAME not in spec.endpoint:
+            raise Refusal(Refused("provider", messages.cannot_loop(name, options.model)))
         return name, provider
 
-    async def _images(self, request: AnimateRequest, safety_on: bool) -> list[ImageInput]:
+    async def _images(
+        self, request: AnimateRequest, options: JobOptions, safety_on: bool
+    ) -> list[ImageInput]:
+        if options.loop and request.last_image is not None:
+            raise Refusal(Refused("bad_option", messages.LOOP_ONE_IMAGE))
         images = []
         for what, data in (("image", request.image), ("last frame", request.last_image)):
             if data is None:
@@ -148,6 +181,8 @@ class Intake:
             if verdict is not None:
                 raise await self._refuse_for_safety(request.requester, verdict)
             images.append(image)
+        if options.loop:  # it ends where it starts
+            images.append(images[0])
         return images
 
     def _take_image(
@@ -162,9 +197,7 @@ class Intake:
         """Write the job and its reservation in one transaction, then queue it."""
         ctx, who = self._ctx, planned.who
         cost = job_cost_mc(round(planned.seconds * FPS), planned.generation.resolution)
-        stored = StoredRequest.of(
-            planned.generation, planned.seconds, who, safety=planned.safety_on
-        )
+        stored = _stored(planned)
         job = NewJob(
             platform=who.platform,
             user_key=who.user_key,
@@ -176,7 +209,7 @@ class Intake:
             request=stored.row(),
             source=request.source,
         )
-        await asyncio.to_thread(self._save_inputs, job.id, planned.images)
+        await asyncio.to_thread(self._save_inputs, job.id, planned)
         refused = await self._reserve_and_insert(job, who)
         if refused is not None:
             await asyncio.to_thread(shutil.rmtree, ctx.jobs_dir / job.id, True)
@@ -193,7 +226,10 @@ class Intake:
             stored.frames,
             cost,
         )
-        message = messages.accepted(cost, position, planned.seconds)
+        total = stored.total_frames / FPS if stored.extends else None
+        message = messages.accepted(
+            cost, position, planned.seconds, draft=stored.draft, total_seconds=total
+        )
         return Accepted(job.id, cost, position, planned.provider, message)
 
     async def _reserve_and_insert(self, job: NewJob, who: Requester) -> Refused | None:
@@ -224,18 +260,47 @@ class Intake:
         assert outcome.refusal is not None  # a refused reservation says which cap
         return Refused("quota", messages.quota_refused(outcome.refusal, job.cost_mc, ctx.clock()))
 
-    def _save_inputs(self, job_id: str, images: list[ImageInput]) -> None:
+    def _save_inputs(self, job_id: str, planned: _Planned) -> None:
+        """Blocking: the job's images, and an Extend's earlier video, in its folder
+        (so a later Extend of this one needs nothing of the earlier job's)."""
         folder = self._ctx.jobs_dir / job_id
         folder.mkdir(parents=True, exist_ok=True)
-        for name, image in zip(("first.jpg", "last.jpg"), images, strict=False):
+        for name, image in zip(("first.jpg", "last.jpg"), planned.images, strict=False):
             (folder / name).write_bytes(image.data)
+        if planned.extension is not None:
+            _link_or_copy(planned.extension.video, folder / "earlier.mp4")
 
 
 # --- the steps that need nothing but their input ----------------------------------------------
 
 
+def _link_or_copy(source: Path, dest: Path) -> None:
+    # A hard link costs no space; across file systems it cannot be made.
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
+
+
+def _stored(planned: _Planned) -> StoredRequest:
+    extension = planned.extension
+    return StoredRequest.of(
+        planned.generation,
+        planned.seconds,
+        planned.who,
+        safety=planned.safety_on,
+        loop=planned.options.loop,
+        draft=planned.options.draft,
+        asked_steps=planned.options.steps,
+        extends=extension.job_id if extension else None,
+        earlier_frames=extension.frames if extension else 0,
+    )
+
+
 def _options(request: AnimateRequest) -> JobOptions:
     raw = dict(request.options)
+    if raw.get("draft") is True and raw.get("resolution") == "720p":
+        raise Refusal(Refused("bad_option", messages.DRAFT_IS_480P))
     if isinstance(raw.get("negative_prompt"), str):
         raw["negative_prompt"] = clean_prompt(raw["negative_prompt"])
     try:
@@ -285,9 +350,12 @@ def _generation(
             strength=options.strength,
             enable_safety_checker=safety_on,
         )
+        spec = provider.check(generation)
+        if options.draft:
+            generation = _as_draft(generation, options, spec.steps)
+            spec = provider.check(generation)
         # The length pinned to what this model makes (its nearest to the default when
         # none was asked): the cost, the status and any fallback mean it.
-        spec = provider.check(generation)
         generation = settle(generation, spec)
     except ValidationError as exc:
         message = messages.bad_option("options", exc.errors()[0]["msg"])
@@ -297,3 +365,13 @@ def _generation(
     except InvalidInputError as exc:
         raise Refusal(Refused("provider", messages.provider_cannot(name, exc.message))) from None
     return generation, spec.made_seconds(generation)
+
+
+def _as_draft(
+    generation: GenerationRequest, options: JobOptions, steps: tuple[int, int] | None
+) -> GenerationRequest:
+    """480p, and fewer steps where the backend takes steps and the user set none."""
+    update: dict[str, object] = {"resolution": "480p"}
+    if steps is not None and options.steps is None:
+        update["num_inference_steps"] = min(steps[1], max(steps[0], DRAFT_STEPS))
+    return generation.model_copy(update=update)

@@ -1,5 +1,6 @@
-"""Video handling for delivery: probe, check, sample frames, and fit under an upload
-limit. All blocking (PyAV): call in a thread.
+"""Video handling for delivery: probe, check, sample frames, join an extension to the
+video it extends, carry the recipe in the MP4's tags, and fit under an upload limit.
+All blocking (PyAV): call in a thread.
 
 Fitting: a file that fits goes as it is; otherwise it is re-encoded at
 bitrate = 0.92 x limit x 8 / duration (H.264, yuv420p, +faststart); if that overshoots,
@@ -8,7 +9,9 @@ a second encode at a bitrate corrected by the overshoot; then smaller sizes.
 
 from __future__ import annotations
 
+import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +27,12 @@ log = logging.getLogger(__name__)
 REQUEST_OVERHEAD = 64 * 1024
 MIN_HEIGHT = 240
 MIN_BITRATE = 64_000  # below this x264 refuses, and nothing watchable comes out anyway
+# Without this flag the MP4 muxer keeps only the handful of iTunes tags it knows; with
+# it any key is written (as an mdta atom), and ffprobe and PyAV read it back.
+MP4_OPTIONS = {"movflags": "+faststart+use_metadata_tags"}
+# Tags the muxer writes itself: not part of a video's recipe, never copied.
+_MUXER_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+JOIN_CRF = "18"  # a joined video is re-encoded once per Extend: keep the loss small
 
 
 class VideoUnusable(Exception):
@@ -135,8 +144,9 @@ def encode(source: Path, dest: Path, *, bitrate: int, height: int) -> None:
     """Re-encode the video stream as H.264 yuv420p at `bitrate`, scaled to `height`."""
     with (
         av.open(str(source)) as src,
-        av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"}) as out,
+        av.open(str(dest), mode="w", format="mp4", options=MP4_OPTIONS) as out,
     ):
+        out.metadata.update(_recipe_tags(src.metadata))
         in_stream = src.streams.video[0]
         in_height = in_stream.codec_context.height
         width = round(in_stream.codec_context.width * height / in_height / 2) * 2
@@ -162,14 +172,108 @@ def encode(source: Path, dest: Path, *, bitrate: int, height: int) -> None:
 
 def last_frame_png(path: Path) -> bytes:
     """The final frame of a video as PNG bytes (the first frame of an Extend)."""
-    import io
+    return frame_png(path, -1)
 
-    last = None
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            last = frame
-    if last is None:
+
+def frame_png(path: Path, index: int) -> bytes:
+    """Frame `index` of a video (-1: the last) as PNG bytes; past the end, the last."""
+    chosen = None
+    try:
+        with av.open(str(path)) as container:
+            for number, frame in enumerate(container.decode(video=0)):
+                chosen = frame
+                if number == index:
+                    break
+    except (av.FFmpegError, IndexError) as exc:
+        raise VideoUnusable(f"cannot decode: {exc}") from exc
+    if chosen is None:
         raise VideoUnusable("the video has no frames")
     buffer = io.BytesIO()
-    last.to_image().save(buffer, "PNG")
+    chosen.to_image().save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def _recipe_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in tags.items() if key not in _MUXER_TAGS}
+
+
+def read_tags(path: Path) -> dict[str, str]:
+    """The MP4's own metadata tags (what `write_tags` wrote), muxer tags left out."""
+    try:
+        with av.open(str(path)) as container:
+            return _recipe_tags(dict(container.metadata))
+    except av.FFmpegError as exc:
+        raise VideoUnusable(f"cannot read: {exc}") from exc
+
+
+def write_tags(path: Path, tags: dict[str, str]) -> None:
+    """Put `tags` into the MP4 in place, copying its packets (no re-encode)."""
+    temporary = path.with_suffix(".tagging.mp4")
+    try:
+        with (
+            av.open(str(path)) as src,
+            av.open(str(temporary), mode="w", format="mp4", options=MP4_OPTIONS) as out,
+        ):
+            out.metadata.update(_recipe_tags(dict(src.metadata)) | tags)
+            in_stream = src.streams.video[0]
+            stream = out.add_stream_from_template(in_stream)
+            for packet in src.demux(in_stream):
+                if packet.dts is None:  # the demuxer's flush packet
+                    continue
+                packet.stream = stream
+                out.mux(packet)
+    except (av.FFmpegError, IndexError) as exc:
+        temporary.unlink(missing_ok=True)
+        raise VideoUnusable(f"cannot tag: {exc}") from exc
+    temporary.replace(path)
+
+
+def join(earlier: Path, part: Path, dest: Path) -> VideoInfo:
+    """One video: `earlier`, then `part` without its first frame (an Extend starts from
+    the earlier video's last frame, which would show twice), at the earlier video's size
+    and frame rate. The earlier video's tags are not kept (the caller tags the result)."""
+    info = probe(earlier)
+    part_info = probe(part)
+    rate = info.fps
+    with av.open(str(dest), mode="w", format="mp4", options=MP4_OPTIONS) as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = info.width, info.height, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": JOIN_CRF}
+        written = 0
+        for _, frame in _frames_at(earlier, rate, rate):
+            written = _put(out, stream, frame, written, rate)
+        for source_index, frame in _frames_at(part, part_info.fps, rate):
+            if source_index:  # the first is the earlier video's last frame again
+                written = _put(out, stream, frame, written, rate)
+        for packet in stream.encode():
+            out.mux(packet)
+    return probe(dest)
+
+
+def _frames_at(
+    path: Path, source_rate: Fraction, rate: Fraction
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """The video's frames resampled to `rate` (each output instant takes the frame
+    shown then), each with its index in the source: a 16 fps Wan clip joined to a
+    30 fps FramePack one keeps its speed."""
+    step = Fraction(source_rate) / Fraction(rate)
+    with av.open(str(path)) as container:
+        wanted = Fraction(0)
+        for index, frame in enumerate(container.decode(video=0)):
+            while wanted < index + 1:
+                yield index, frame
+                wanted += step
+
+
+def _put(
+    out: av.container.OutputContainer,
+    stream: av.VideoStream,
+    frame: av.VideoFrame,
+    index: int,
+    rate: Fraction,
+) -> int:
+    scaled = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
+    scaled.pts, scaled.time_base = index, 1 / rate
+    for packet in stream.encode(scaled):
+        out.mux(packet)
+    return index + 1

@@ -147,12 +147,47 @@ def seconds_text(seconds: float) -> str:
     return f"{round(seconds, 1):g} s"
 
 
-def accepted(cost_mc: int, position: int, seconds: float) -> str:
+def accepted(
+    cost_mc: int,
+    position: int,
+    seconds: float,
+    *,
+    draft: bool = False,
+    total_seconds: float | None = None,
+) -> str:
+    """`total_seconds`: an Extend's length once joined (it costs its new seconds)."""
     where = "next in line" if position <= 1 else f"number {position} in the queue"
+    what = f"{seconds_text(seconds)} {'draft' if draft else 'video'}"
+    if total_seconds is not None:
+        what = f"{seconds_text(seconds)} extension ({seconds_text(total_seconds)} in all)"
+    return f"Queued ({where}). This {what} costs {format_credits(cost_mc)} credits."
+
+
+LOOP_ONE_IMAGE = (
+    "A loop ends on the image it starts from: send one image, or drop loop to end on "
+    "your last frame."
+)
+DRAFT_IS_480P = "A draft is made at 480p: leave out the resolution, or drop draft."
+
+
+def cannot_loop(provider: str, model: str) -> str:
     return (
-        f"Queued ({where}). This {seconds_text(seconds)} video costs "
-        f"{format_credits(cost_mc)} credits."
+        f"{provider} cannot make a loop with {model}: a loop needs a model that takes a "
+        "last frame (framepack on fal or the local engine, or wan-flf2v)."
     )
+
+
+def too_long_to_extend(total_s: float, added_s: float, cap_s: float) -> str:
+    return (
+        f"This video is {seconds_text(total_s)} long; another {seconds_text(added_s)} would "
+        f"pass the {seconds_text(cap_s)} limit. Nothing was charged."
+    )
+
+
+NOT_A_DRAFT = "Only a draft has an HD version to make: this video is already full quality."
+NO_SEED_FOR_HD = (
+    "The service did not say which seed made this draft, so an HD version would not match it."
+)
 
 
 # --- progress and results ---------------------------------------------------------------------
@@ -205,17 +240,49 @@ def caption(
     seconds: float,
     cost_mc: int,
     remaining_mc: int | None,
+    *,
+    settings: str = "",
+    added_seconds: float | None = None,
+    loop: bool = False,
 ) -> str:
+    """`settings`: see `settings_text`; `added_seconds`: an Extend's new part."""
+    length = seconds_text(seconds)
+    if added_seconds is not None:
+        length += f" ({seconds_text(added_seconds)} new)"
     parts = [
         f"“{quote(prompt, 120)}”",
         provider,
         f"seed {seed}" if seed is not None else None,
-        seconds_text(seconds),
+        length,
+        settings,
+        "🔁 loops" if loop else None,
         f"{format_credits(cost_mc)} credits",
     ]
     if remaining_mc is not None:
         parts.append(f"{format_credits(remaining_mc)} left today")
     return " · ".join(p for p in parts if p)
+
+
+def settings_text(
+    resolution: str, *, draft: bool, steps: int | None, guidance: float | None
+) -> str:
+    """The settings a user needs to make the same video by hand (with its seed)."""
+    parts = [f"{resolution} draft" if draft else resolution]
+    if steps is not None:
+        parts.append(f"{steps} steps")
+    if guidance is not None:
+        parts.append(f"guidance {guidance:g}")
+    return ", ".join(parts)
+
+
+REMIX_TIMED_OUT = "That Remix waited too long for a prompt. Press Remix again."
+
+
+REMIX_ASK = "Send the new prompt as a reply to this message"
+
+
+def remix_question(old_prompt: str, minutes: int) -> str:
+    return f"{REMIX_ASK} (within {minutes} min). The old one: “{quote(old_prompt, 300)}”"
 
 
 GENERIC_ERROR = "Something went wrong on my side. Please try again in a moment."

@@ -1,6 +1,7 @@
 """A job's request as its row keeps it: typed, frozen, and the one place that knows
 the row's keys. It turns back into the generation request (a resume, a re-run) and
-into the options of a follow-up (Retry, Extend).
+into the options of a follow-up (Retry, Extend, HD, Remix) and into the recipe the
+MP4 carries.
 
 Rows written by any earlier version open: a key a version did not write takes its
 default, a key this version does not know is ignored."""
@@ -11,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.core.api import Requester
+from bot.core.api import FollowUp, Requester
 from providers import GenerationRequest, ImageInput, Mode, ModelFamily
 from providers.contract import FPS, AspectRatio, Resolution
 from storage import JobRecord
@@ -41,11 +42,24 @@ class StoredRequest(BaseModel):
     channel_key: str | None = None
     role_keys: tuple[str, ...] = ()
     safety: bool = True  # the checks were on for this job (its prompt, images, output)
+    loop: bool = False  # the last image is the first
+    draft: bool = False
+    asked_steps: int | None = None  # a draft's steps as the user gave them (None: unset)
+    # An Extend: the job whose video this one carries on, and that video's frames.
+    extends: str | None = None
+    earlier_frames: int = 0
 
     @classmethod
     def of(
-        cls, generation: GenerationRequest, seconds: float, who: Requester, *, safety: bool
+        cls,
+        generation: GenerationRequest,
+        seconds: float,
+        who: Requester,
+        *,
+        safety: bool,
+        **added: Any,
     ) -> StoredRequest:
+        """`added`: what the bot adds beyond the generation (loop, draft, extends...)."""
         return cls(
             **generation.model_dump(exclude={"image", "last_image"}),
             has_last_image=generation.last_image is not None,
@@ -53,6 +67,7 @@ class StoredRequest(BaseModel):
             channel_key=who.channel_key,
             role_keys=who.role_keys,
             safety=safety,
+            **added,
         )
 
     @classmethod
@@ -64,29 +79,63 @@ class StoredRequest(BaseModel):
 
     @property
     def seconds(self) -> float:
+        """The length this job makes (an Extend: its new part)."""
         return self.frames / FPS
+
+    @property
+    def total_frames(self) -> int:
+        """The length of the video this job delivers: an Extend joins its part (less the
+        frame it starts from, which the earlier video ends on) to the earlier video."""
+        return self.earlier_frames + self.frames - 1 if self.extends else self.frames
+
+    @property
+    def user_steps(self) -> int | None:
+        """The steps the user asked for (a draft sends fewer when none were asked)."""
+        return self.asked_steps if self.draft else self.num_inference_steps
 
     def generation(self, image: ImageInput, last_image: ImageInput | None) -> GenerationRequest:
         """The request as the providers take it, with the job's images."""
         asked = self.model_dump(exclude=_ADDED)
         return GenerationRequest(**asked, image=image, last_image=last_image)
 
-    def follow_up_options(self, provider: str, *, with_last_frame: bool) -> dict[str, Any]:
-        """The options a follow-up job is asked with: this job's, in the user's terms
-        (a new seed: none is carried over)."""
-        options = {
+    def follow_up_options(
+        self, provider: str, kind: FollowUp, *, seed: int | None, with_last_frame: bool
+    ) -> dict[str, Any]:
+        """The options a follow-up job is asked with, in the user's terms: this job's,
+        changed as `kind` says. `seed`: the seed this job's video was made with; HD
+        and Remix keep it, Retry and Extend take a new one."""
+        options: dict[str, Any] = {
             "provider": provider,
             "model": self.model,
             "resolution": self.resolution,
             "aspect_ratio": self.aspect_ratio,
             "num_frames": self.frames,
             "negative_prompt": self.negative_prompt,
-            "steps": self.num_inference_steps,
+            "steps": self.user_steps,
             "guidance": self.guidance_scale,
             "cfg_scale": self.cfg_scale,
             "strength": self.strength if with_last_frame else None,
+            "loop": self.loop,
+            "draft": self.draft,
         }
+        if kind in (FollowUp.HD, FollowUp.REMIX):
+            options["seed"] = seed if seed is not None else self.seed
+        if kind is FollowUp.HD:
+            options.update(draft=False, resolution="720p")
+        if kind is FollowUp.EXTEND:
+            options["loop"] = False  # a continuation starts from one frame, ends anywhere
         return {key: value for key, value in options.items() if value is not None}
 
 
-_ADDED = {"has_last_image", "frames", "channel_key", "role_keys", "safety"}
+_ADDED = {
+    "has_last_image",
+    "frames",
+    "channel_key",
+    "role_keys",
+    "safety",
+    "loop",
+    "draft",
+    "asked_steps",
+    "extends",
+    "earlier_frames",
+}

@@ -6,7 +6,7 @@ is what they may call of it. Each role has a module of its own —
 - intake (`bot.core.intake`): the submit pipeline, from a request to a queued, charged job;
 - running (`bot.core.running`): the queue, dispatch, watching, cancelling, resuming;
 - delivery (`bot.core.delivery`): download, check, fit, post, retry;
-- follow-ups (`bot.core.followups`): Retry and Extend;
+- follow-ups (`bot.core.followups`): Retry, Extend, HD and Remix;
 - updates (`bot.core.updates`): progress and endings on their way to the adapters;
 - endings (`bot.core.endings`): failed, cancelled, blocked — refunded.
 
@@ -34,6 +34,7 @@ from bot.core.api import (
     AnimateRequest,
     CancelOutcome,
     DeliveryTarget,
+    FollowUp,
     Listener,
     Refused,
     Requester,
@@ -131,18 +132,22 @@ class JobService:
         job_id: str,
         by: Requester,
         *,
-        extend: bool,
+        kind: FollowUp,
         reply_ref: Mapping[str, Any],
         source: str | None = None,
+        prompt: str | None = None,
     ) -> Accepted | Refused:
         return await self._follow_ups.follow_up(
-            job_id, by, extend=extend, reply_ref=reply_ref, source=source
+            job_id, by, kind=kind, reply_ref=reply_ref, source=source, prompt=prompt
         )
 
     async def follow_up_refusal(
-        self, job_id: str, by: Requester, *, extend: bool
+        self, job_id: str, by: Requester, *, kind: FollowUp
     ) -> Refused | None:
-        return await self._follow_ups.refusal(job_id, by, extend=extend)
+        return await self._follow_ups.refusal(job_id, by, kind=kind)
+
+    async def remix_prompt(self, job_id: str, by: Requester) -> str | Refused:
+        return await self._follow_ups.remix_prompt(job_id, by)
 
     async def first_frame(self, job_id: str) -> bytes | None:
         return await self._follow_ups.first_frame(job_id)

@@ -51,6 +51,8 @@ class AnimateCog(commands.Cog):
         guidance="Guidance scale",
         negative_prompt="What to avoid",
         strength="How strongly the last frame pulls (0..1)",
+        loop="End on the first image: a video that loops",
+        draft="Try it cheaply: 480p, fewer steps; an HD button re-renders it",
     )
     async def animate(
         self,
@@ -68,6 +70,8 @@ class AnimateCog(commands.Cog):
         guidance: app_commands.Range[float, 0, 32] | None = None,
         negative_prompt: app_commands.Range[str, 0, 500] | None = None,
         strength: app_commands.Range[float, 0, 1] | None = None,
+        loop: bool | None = None,
+        draft: bool | None = None,
     ) -> None:
         # First, always: Discord drops interactions not answered within 3 seconds.
         callback = await interaction.response.defer(thinking=True, ephemeral=True)
@@ -84,6 +88,8 @@ class AnimateCog(commands.Cog):
                 "guidance": guidance,
                 "negative_prompt": negative_prompt,
                 "strength": strength,
+                "loop": loop,
+                "draft": draft,
             }.items()
             if value is not None
         }

@@ -1,5 +1,7 @@
 """Buttons that keep working after a restart: the job id lives in the custom_id and a
-DynamicItem rebuilds the button from it (registered with bot.add_dynamic_items)."""
+DynamicItem rebuilds the button from it (registered with bot.add_dynamic_items).
+Remix answers with a form prefilled with the old prompt; bot.discord.remix takes what
+the form sends back."""
 
 from __future__ import annotations
 
@@ -9,15 +11,19 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.core.api import Accepted, Refused
+from bot.core.api import Accepted, FollowUp, JobAPI, Refused, Requester
 from bot.discord.payloads import JOB_BUTTON_ID
 from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
 from bot.discord.shared import parts_of, report_failure
 
+PROMPT_LIMIT = 500  # the core's (fal's) prompt limit, as /animate's prompt option says
+
 STYLES = {
     "cancel": ("Cancel", discord.ButtonStyle.danger),
+    "hd": ("HD", discord.ButtonStyle.success),
     "retry": ("Retry", discord.ButtonStyle.secondary),
     "extend": ("Extend", discord.ButtonStyle.primary),
+    "remix": ("Remix", discord.ButtonStyle.secondary),
 }
 
 
@@ -47,11 +53,14 @@ class JobButton(
             await report_failure(interaction, exc)
 
     async def _act(self, interaction: discord.Interaction) -> None:
+        service = parts_of(interaction.client).service
+        who = requester_of(interaction)
+        if self.action == "remix":  # a form is the first answer, so no defer
+            await ask_for_prompt(interaction, service, self.job_id, who)
+            return
         # First, always: the 3-second rule; the work below writes to the database and
         # may start a new job.
         callback = await interaction.response.defer(thinking=True, ephemeral=True)
-        service = parts_of(interaction.client).service
-        who = requester_of(interaction)
         if self.action == "cancel":
             # The core decides: the owner, an admin of the job's server, or an operator.
             cancelled = await service.cancel(self.job_id, by=who)
@@ -62,7 +71,7 @@ class JobButton(
         outcome = await service.follow_up(
             self.job_id,
             who,
-            extend=self.action == "extend",
+            kind=FollowUp(self.action),
             reply_ref=reply_ref_of(interaction, callback),
             source=f"discord:interaction:{interaction.id}",
         )
@@ -71,6 +80,35 @@ class JobButton(
             view=job_view(getattr(outcome, "job_id", None), "cancel"),
             allowed_mentions=only_mentioning(),
         )
+
+
+class RemixForm(discord.ui.Modal, title="Remix: a new prompt"):
+    prompt: discord.ui.TextInput[RemixForm] = discord.ui.TextInput(
+        label="What should happen now?",
+        style=discord.TextStyle.long,
+        max_length=PROMPT_LIMIT,
+        custom_id="prompt",
+    )
+
+    def __init__(self, job_id: str, old_prompt: str) -> None:
+        super().__init__(custom_id=f"fp:remix-modal:{job_id}")
+        self.prompt.default = old_prompt[:PROMPT_LIMIT]
+
+
+async def ask_for_prompt(
+    interaction: discord.Interaction, service: JobAPI, job_id: str, who: Requester
+) -> None:
+    """The Remix form, prefilled with the job's prompt — once the core says `who` may
+    remix it (the prompt is someone's words)."""
+    old = await service.remix_prompt(job_id, who)
+    if isinstance(old, Refused):
+        await interaction.response.send_message(old.message, ephemeral=True)
+        return
+    form = RemixForm(job_id, old)
+    await interaction.response.send_modal(form)
+    # Out of discord.py's store again: every submit, before a restart or after one,
+    # goes the same way (bot.discord.remix reads it from the interaction).
+    form.stop()
 
 
 async def show_outcome(interaction: discord.Interaction, outcome: Accepted | Refused) -> None:
@@ -83,7 +121,8 @@ async def show_outcome(interaction: discord.Interaction, outcome: Accepted | Ref
 
 
 def job_view(job_id: str | None, *actions: str) -> discord.ui.View | None:
-    """A persistent view with buttons for a job: job_view(job_id, "retry", "extend")."""
+    """A persistent view with buttons for a job: job_view(job_id, "retry", "extend");
+    the actions are FollowUp values or "cancel"."""
     if job_id is None:
         return None
     view = discord.ui.View(timeout=None)

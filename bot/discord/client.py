@@ -31,6 +31,7 @@ EXTENSIONS = (
     "bot.discord.quota",
     "bot.discord.admin",
     "bot.discord.from_messages",
+    "bot.discord.remix",
 )
 
 

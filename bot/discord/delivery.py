@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import aiohttp
 import discord
 from discord.http import handle_message_parameters
 from discord.utils import MISSING
 
-from bot.core.api import DeliveryError, JobRecord, PostedRef
+from bot.core.api import DeliveryError, JobRecord, PostedRef, VideoPost
 from bot.discord.buttons import job_view
 from bot.discord.replies import only_mentioning
 from bot.discord.upload import OneShotUploader
@@ -48,27 +47,27 @@ class DiscordDelivery:
         guild = self.bot.get_guild(int(job.guild_key.split(":")[1])) if job.guild_key else None
         return guild.filesize_limit if guild is not None else DEFAULT_LIMIT
 
-    async def deliver(
-        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
-    ) -> PostedRef:
+    async def deliver(self, job: JobRecord, post: VideoPost, *, maybe_posted: bool) -> PostedRef:
         if maybe_posted:
             found = await self._find_posted(job)
             if found is not None:
                 log.info("job %s: its video was already posted (%s)", job.id, found.id)
                 return {"message_id": str(found.id), "found_after_retry": True}
         try:
-            message = await self._post(job, video, caption)
+            message = await self._post(job, post)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # The connection broke: the post may or may not have been made.
             raise DeliveryError(f"the upload broke off ({exc!r})", transient=True) from exc
         return {"message_id": str(message["id"])}
 
-    async def _post(self, job: JobRecord, video: Path, caption: str) -> dict:
+    async def _post(self, job: JobRecord, post: VideoPost) -> dict:
         """One request (see bot.discord.upload: discord.py would retry a 5xx, and post
-        twice when the 5xx came after the message was made)."""
+        twice when the 5xx came after the message was made). A loop says so in its
+        caption: Discord plays every video once."""
         ref = job.reply_ref
-        view = job_view(job.id, "retry", "extend")
-        file = discord.File(video, filename=video_filename(job.id))
+        caption = post.caption
+        view = job_view(job.id, *post.follow_ups)
+        file = discord.File(post.video, filename=video_filename(job.id))
         try:
             if token_alive(ref):
                 params = handle_message_parameters(

@@ -18,6 +18,7 @@ from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -94,7 +95,7 @@ class TelegramAdapter:
             local_files_dir=config.local_files_dir,
         )
         self.commands = Commands(service, self.admins)
-        self.buttons = Buttons(service, self.admins)
+        self.buttons = Buttons(service, self.admins, settings.limits.remix_wait_minutes)
         self._register()
         service.register_target(self.name, self.delivery)
         self._unsubscribe = service.subscribe(self.board.on_update)
@@ -107,6 +108,10 @@ class TelegramAdapter:
         # New messages only: an edit arrives as an update too (`edited_message`), and
         # would otherwise start a second job or repeat a command. Edits are not read.
         new = filters.UpdateType.MESSAGE
+        # Before everything else: a text that answers a Remix question is that, and
+        # nothing more (ApplicationHandlerStop keeps the other handlers off it).
+        texts = filters.TEXT & ~filters.COMMAND & new
+        app.add_handler(MessageHandler(texts, self.on_remix_prompt), group=-1)
         app.add_handler(CommandHandler("animate", self.animate.on_command, filters=new))
         for name, handler in self.commands.handlers().items():
             app.add_handler(CommandHandler(name, handler, filters=new))
@@ -117,6 +122,11 @@ class TelegramAdapter:
         # Every callback query, junk included: each gets an answer.
         app.add_handler(CallbackQueryHandler(self.buttons.on_press))
         app.add_error_handler(self.on_error)
+
+    async def on_remix_prompt(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is not None and await self.buttons.remixes.on_text(message, context.bot):
+            raise ApplicationHandlerStop
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Every handler's failure: the detail in the log, one short line to the user."""

@@ -1,6 +1,6 @@
-"""Cancel, Retry and Extend pressed under a status message or a video. The button's
-callback_data names the action and the job; the core decides whether the person who
-pressed it may do that."""
+"""Cancel, HD, Retry, Extend and Remix pressed under a status message or a video. The
+button's callback_data names the action and the job; the core decides whether the
+person who pressed it may do that. Remix asks for the new prompt (bot.telegram.remix)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.core import messages
-from bot.core.api import Accepted, JobAPI
+from bot.core.api import Accepted, FollowUp, JobAPI
 from bot.telegram.keyboards import CALLBACK
+from bot.telegram.remix import RemixPrompts
 from bot.telegram.replies import post_status
 from bot.telegram.who import ChatAdmins
 
@@ -22,9 +23,10 @@ log = logging.getLogger(__name__)
 
 
 class Buttons:
-    def __init__(self, service: JobAPI, admins: ChatAdmins) -> None:
+    def __init__(self, service: JobAPI, admins: ChatAdmins, remix_wait_minutes: int) -> None:
         self.service = service
         self.admins = admins
+        self.remixes = RemixPrompts(service, remix_wait_minutes, placeholder=self._placeholder)
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -50,10 +52,13 @@ class Buttons:
             # A refusal stays on screen until dismissed; the confirmation need not.
             await query.answer(cancelled.message, show_alert=not cancelled)
             return
-        # Retry or Extend: who may is decided before anything is posted (the status
-        # shows the job's first frame: someone's picture).
-        extend = action == "extend"
-        refusal = await self.service.follow_up_refusal(job_id, who, extend=extend)
+        if action == "remix":
+            await self.remixes.ask(query, message, job_id, who)
+            return
+        # Who may is decided before anything is posted (the status shows the job's
+        # first frame: someone's picture).
+        kind = FollowUp(action)
+        refusal = await self.service.follow_up_refusal(job_id, who, kind=kind)
         if refusal is not None:
             await query.answer(refusal.message, show_alert=True)
             return
@@ -66,7 +71,7 @@ class Buttons:
         outcome = await self.service.follow_up(
             job_id,
             who,
-            extend=extend,
+            kind=kind,
             reply_ref={
                 "request_message_id": message.message_id,
                 "status_message_id": status.message_id,

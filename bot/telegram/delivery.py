@@ -10,22 +10,31 @@ sent as a new reply to the request.
 
 Width, height, duration and a JPEG thumbnail go with every video (without them
 Telegram shows larger videos as a 320x320 square of length 0), with streaming on.
+A loop goes as an animation: Telegram plays an MP4 without sound sent so on repeat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from telegram import InlineKeyboardMarkup, InputFile, InputMediaVideo, Message
+from telegram import (
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaAnimation,
+    InputMediaVideo,
+    Message,
+)
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
-from bot.core.api import DeliveryError, JobRecord, PostedRef, first_frame, probe
+from bot.core.api import DeliveryError, JobRecord, PostedRef, VideoPost, first_frame, probe
 from bot.telegram.keyboards import job_keyboard
 from bot.telegram.replies import replying_to
 from bot.telegram.status import StatusBoard
@@ -44,6 +53,7 @@ class VideoFacts:
     height: int
     duration: int
     thumbnail: bytes
+    loop: bool = False
 
 
 def video_facts(video: Path) -> VideoFacts:
@@ -72,18 +82,19 @@ class TelegramDelivery:
     def upload_limit(self, job: JobRecord) -> int:
         return self.limit
 
-    async def deliver(
-        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
-    ) -> PostedRef:
+    async def deliver(self, job: JobRecord, post: VideoPost, *, maybe_posted: bool) -> PostedRef:
         if job.channel_id is None:
             raise DeliveryError("the job names no chat to post in")
         chat_id = int(job.channel_id)
         status_id = job.reply_ref.get("status_message_id")
-        facts = await asyncio.to_thread(video_facts, video)
-        data = await asyncio.to_thread(video.read_bytes)
+        caption = post.caption
+        facts = dataclasses.replace(
+            await asyncio.to_thread(video_facts, post.video), loop=post.loop
+        )
+        data = await asyncio.to_thread(post.video.read_bytes)
         if maybe_posted:
             log.info("job %s: an earlier post may have gone through; same message again", job.id)
-        keyboard = job_keyboard(job.id, "retry", "extend")
+        keyboard = job_keyboard(job.id, *post.follow_ups)
         async with self.board.holding(job.id):
             try:
                 await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_VIDEO)
@@ -125,15 +136,19 @@ class TelegramDelivery:
     ) -> int | None:
         """The status message, now the video (its id); None when that message is gone."""
         # Bytes, not InputFile: inside an InputMedia, PTB must attach them by name.
-        media = InputMediaVideo(
-            media=data,
-            filename=video_filename(job.id),
-            caption=caption,
-            width=facts.width,
-            height=facts.height,
-            duration=facts.duration,
-            supports_streaming=True,
-            thumbnail=facts.thumbnail,
+        common: dict[str, Any] = {
+            "media": data,
+            "filename": video_filename(job.id),
+            "caption": caption,
+            "width": facts.width,
+            "height": facts.height,
+            "duration": facts.duration,
+            "thumbnail": facts.thumbnail,
+        }
+        media: InputMediaAnimation | InputMediaVideo = (
+            InputMediaAnimation(**common)
+            if facts.loop
+            else InputMediaVideo(**common, supports_streaming=True)
         )
         try:
             edited = await self.bot.edit_message_media(
@@ -162,16 +177,18 @@ class TelegramDelivery:
     ) -> int:
         request_id = job.reply_ref.get("request_message_id")
         reply = replying_to(int(request_id)) if request_id else None
-        message = await self.bot.send_video(
-            chat_id,
-            InputFile(data, filename=video_filename(job.id)),
-            caption=caption,
-            width=facts.width,
-            height=facts.height,
-            duration=facts.duration,
-            supports_streaming=True,
-            thumbnail=InputFile(facts.thumbnail, filename="thumbnail.jpg"),
-            reply_markup=keyboard,
-            reply_parameters=reply,
-        )
+        file = InputFile(data, filename=video_filename(job.id))
+        common: dict[str, Any] = {
+            "caption": caption,
+            "width": facts.width,
+            "height": facts.height,
+            "duration": facts.duration,
+            "thumbnail": InputFile(facts.thumbnail, filename="thumbnail.jpg"),
+            "reply_markup": keyboard,
+            "reply_parameters": reply,
+        }
+        if facts.loop:
+            message = await self.bot.send_animation(chat_id, file, **common)
+        else:
+            message = await self.bot.send_video(chat_id, file, supports_streaming=True, **common)
         return message.message_id

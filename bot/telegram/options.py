@@ -29,8 +29,14 @@ OPTIONS: dict[str, tuple[str, type]] = {
     "negative": ("negative_prompt", str),
     "provider": ("provider", str),
     "model": ("model", str),
+    "loop": ("loop", bool),
+    "draft": ("draft", bool),
 }
-OPTION_NAMES = "duration, res, aspect, seed, steps, guidance, strength, negative, provider, model"
+OPTION_NAMES = (
+    "duration, res, aspect, seed, steps, guidance, strength, negative, provider, model, loop, draft"
+)
+_YES = {"1", "true", "yes", "on"}
+_NO = {"0", "false", "no", "off"}
 
 
 class OptionError(Exception):
@@ -68,10 +74,18 @@ def parse(words: str) -> Parsed:
             )
         name, kind = OPTIONS[key]
         raw = match["quoted"] if match["quoted"] is not None else match["word"]
-        try:
-            options[name] = kind(raw.replace(",", ".") if kind is float else raw)
-        except ValueError:
-            what = "a whole number" if kind is int else "a number"
-            raise OptionError(messages.bad_option(name, f"it must be {what}")) from None
+        options[name] = _value(name, kind, raw)
     prompt = _OPTION.sub(" ", words)
     return Parsed(" ".join(prompt.split()), options)
+
+
+def _value(name: str, kind: type, raw: str) -> Any:
+    if kind is bool:
+        if raw.lower() in _YES | _NO:
+            return raw.lower() in _YES
+        raise OptionError(messages.bad_option(name, "it must be 1 or 0"))
+    try:
+        return kind(raw.replace(",", ".") if kind is float else raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise OptionError(messages.bad_option(name, f"it must be {what}")) from None

@@ -149,6 +149,7 @@ async def discord_world(
     admins: dict | None = None,
     safety: dict | None = None,
     discord: dict | None = None,
+    limits: dict | None = None,
 ) -> AsyncIterator[DiscordWorld]:
     time = FakeTime()
     async with (
@@ -160,6 +161,7 @@ async def discord_world(
             data_dir=tmp_path / "data",
             providers={"default_provider": backend},
             quotas=quotas or {},
+            limits=limits or {},
             admins=admins or {},
             safety=safety or {},
             discord={

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import random
 from pathlib import Path
 
@@ -33,3 +35,21 @@ def noisy_clip(
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def reds(video: Path | bytes) -> list[int]:
+    """The red of each frame's centre, in order: the fake providers' clips are one colour
+    a frame, their red stepping by 7 (tests/support/fakes/media.py)."""
+
+    source = io.BytesIO(video) if isinstance(video, bytes) else str(video)
+    with av.open(source) as container:
+        shades = []
+        for frame in container.decode(video=0):
+            image = frame.to_image()
+            shades.append(int(image.getpixel((image.width // 2, image.height // 2))[0]))
+    return shades
+
+
+def steps_between(shades: list[int]) -> list[int]:
+    """Each frame's change of red from the one before, modulo 256 (the shade wraps)."""
+    return [(after - before) % 256 for before, after in itertools.pairwise(shades)]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from bot.cli.run import build_service
 from bot.config import Settings
-from bot.core.api import AnimateRequest, DeliveryError, JobUpdate, Requester
+from bot.core.api import AnimateRequest, DeliveryError, JobUpdate, Requester, VideoPost
 from bot.core.safety import DenyList, Detection, SafetyChecker
 from bot.core.service import JobService
 from storage import JobRecord, Store
@@ -46,6 +46,7 @@ class RecordingDelivery:
     # Posts that go through and then fail as a 500 or a dropped connection would.
     failures_after_posting: int = 0
     posts: list[tuple[str, Path, str]] = field(default_factory=list)  # every post, in order
+    sent: list[VideoPost] = field(default_factory=list)  # what each post was given
     lookups: int = 0
     calls: int = 0
 
@@ -56,9 +57,7 @@ class RecordingDelivery:
     def upload_limit(self, job: JobRecord) -> int:
         return self.limit
 
-    async def deliver(
-        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
-    ) -> dict:
+    async def deliver(self, job: JobRecord, post: VideoPost, *, maybe_posted: bool) -> dict:
         """Like a chat platform: every post is kept, duplicates included; like an adapter,
         it looks for its own earlier post when told one may exist."""
         self.calls += 1
@@ -72,8 +71,9 @@ class RecordingDelivery:
             raise DeliveryError("503 from the platform", transient=True)
         copy = self.folder / f"{job.id}-{len(self.posts)}.mp4"
         self.folder.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(shutil.copyfile, video, copy)
-        self.posts.append((job.id, copy, caption))
+        await asyncio.to_thread(shutil.copyfile, post.video, copy)
+        self.posts.append((job.id, copy, post.caption))
+        self.sent.append(post)
         if self.failures_after_posting:
             self.failures_after_posting -= 1
             raise DeliveryError("500 after the message was created", transient=True)

@@ -71,14 +71,17 @@ class TelegramWorld:
         chat_id = request["chat"]["id"]
         for (chat, _), message in self.telegram.sent.items():
             replies = chat == chat_id and message.get("reply_to") == request["message_id"]
-            if replies and ("photo" in message or "video" in message):
+            if replies and any(kind in message for kind in ("photo", "video", "animation")):
                 return message
         return None
 
     async def video_for(self, request: dict, within: float = 30.0) -> dict:
+        """The status message once it shows the video (a loop's: an animation)."""
+
         def delivered() -> dict | None:
             status = self.status_of(request)
-            return status if status is not None and "video" in status else None
+            shown = status is not None and ("video" in status or "animation" in status)
+            return status if shown else None
 
         return await self.wait_for(delivered, within)
 
@@ -100,6 +103,7 @@ async def telegram_world(
     telegram: dict | None = None,
     fake_polls: tuple[int, int] = (1, 1),
     backend: str = "fal",
+    limits: dict | None = None,
 ) -> AsyncIterator[TelegramWorld]:
     time = FakeTime()
     async with (
@@ -112,6 +116,7 @@ async def telegram_world(
             data_dir=tmp_path / "data",
             providers={"default_provider": backend},
             quotas=quotas or {},
+            limits=limits or {},
             admins={"telegram_user_ids": [OPERATOR], **(admins or {})},
             telegram={
                 "token": fake.token,

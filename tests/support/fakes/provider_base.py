@@ -5,6 +5,8 @@ that tests read (submits accepted, submit attempts, requests by kind)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import itertools
 import json
 import time
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
 from tests.support.fakes.documented import Documented, problems
 from tests.support.fakes.loopback import LoopbackServer
@@ -20,6 +23,29 @@ from tests.support.fakes.media import SIZES, make_mp4
 
 # Set by a subclass middleware when one URL serves two kinds of request.
 KIND = web.RequestKey("kind", str)
+# Where each provider's submit carries its (first) image.
+FIRST_IMAGE_FIELDS = ("image_url", "start_image_url", "image", "first_image", "start_image")
+
+
+def start_shade(body: dict[str, Any], uploads: dict[str, bytes] | None = None) -> int:
+    """Like a model, a fake's clip starts from the image it was given: the red of the
+    image's top-left pixel is the first frame's shade (0 when the image is not at hand).
+    An Extend then starts where the earlier clip ended, as a real one would."""
+    fields = body.get("input") if isinstance(body.get("input"), dict) else body
+    for name in FIRST_IMAGE_FIELDS:
+        value = fields.get(name)
+        if not isinstance(value, str):
+            continue
+        data = None
+        if value.startswith("data:") and "," in value:
+            data = base64.b64decode(value.split(",", 1)[1])
+        elif uploads is not None:
+            data = uploads.get(value.rsplit("/", 1)[-1])
+        if data:
+            with Image.open(io.BytesIO(data)) as image:
+                image.draft("RGB", (8, 8))  # a JPEG decoded at 1/8 scale: a pixel is enough
+                return int(image.convert("RGB").getpixel((0, 0))[0])
+    return 0
 
 
 @dataclass
@@ -57,6 +83,7 @@ class FakeJob:
     created: float = field(default_factory=time.monotonic)
     seconds: float | None = None  # runs this long after its submit (real time), if set
     fps: int = 30  # the frame rate the model makes its video at
+    shade: int = 0  # the first frame's (see start_shade)
 
     def stage(self, faults: Faults, queue_polls: int, running_polls: int) -> str:
         if self.cancelled:
@@ -134,7 +161,17 @@ class FakeProvider(LoopbackServer):
                 aspect if aspect in ("16:9", "9:16") else "16:9",
             )
         ]
-        job = FakeJob(job_id, endpoint, body, frames, size, seed, seconds=self.job_seconds, fps=fps)
+        job = FakeJob(
+            job_id,
+            endpoint,
+            body,
+            frames,
+            size,
+            seed,
+            seconds=self.job_seconds,
+            fps=fps,
+            shade=start_shade(body, getattr(self, "uploads", None)),
+        )
         self.jobs[job_id] = job
         self.submits += 1
         return job
@@ -228,7 +265,7 @@ class FakeProvider(LoopbackServer):
             return web.Response(status=self.faults.expired_result or 404, text="expired")
         self.media_downloads += 1
         self.media_headers = dict(request.headers)
-        data = self.video_override or make_mp4(job.frames, *job.size, fps=job.fps)
+        data = self.video_override or make_mp4(job.frames, *job.size, fps=job.fps, shade=job.shade)
         if self.faults.truncated_result:
             data = data[: len(data) // 2]
         return web.Response(body=data, content_type="video/mp4")

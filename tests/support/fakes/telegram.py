@@ -25,7 +25,7 @@ from aiohttp import web
 from tests.support.fakes.loopback import LoopbackServer
 
 BOT_ID = 800_000_001
-_WITH_FILES = {"sendPhoto", "sendVideo", "editMessageMedia"}
+_WITH_FILES = {"sendPhoto", "sendVideo", "sendAnimation", "editMessageMedia"}
 _ADMIN_RIGHTS = {
     key: True
     for key in (
@@ -349,10 +349,10 @@ class FakeTelegram(LoopbackServer):
         if known is None:
             return self._error("Bad Request: message to edit not found")
         media = params["media"]
-        if media.get("type") != "video" or "text" in known:
+        if media.get("type") not in ("video", "animation") or "text" in known:
             return self._error("Bad Request: wrong type of the web page content")
         known.pop("photo", None)
-        known["video"] = self._video(media, files)
+        known[media["type"]] = self._video(media, files)
         known["caption"] = str(media.get("caption", ""))
         known["reply_markup"] = params.get("reply_markup")
         return self._ok(known)
@@ -365,7 +365,11 @@ class FakeTelegram(LoopbackServer):
                 return files[value.removeprefix("attach://")][1]
             return None
 
-        data = attached(fields.get("media")) or files.get("video", ("", b""))[1]
+        data = (
+            attached(fields.get("media"))
+            or files.get("video", ("", b""))[1]
+            or files.get("animation", ("", b""))[1]
+        )
         thumb = attached(fields.get("thumbnail")) or files.get("thumbnail", ("", b""))[1]
         self.videos.append(data)
         return {
@@ -388,6 +392,12 @@ class FakeTelegram(LoopbackServer):
     async def _sendVideo(self, params: dict, files: dict) -> web.Response:
         sent = self._sent_message(params, caption=str(params.get("caption", "")))
         sent["video"] = self._video(params, files)
+        return self._ok(sent)
+
+    async def _sendAnimation(self, params: dict, files: dict) -> web.Response:
+        """An MP4 without sound sent so plays on repeat in Telegram's apps."""
+        sent = self._sent_message(params, caption=str(params.get("caption", "")))
+        sent["animation"] = self._video(params, files)
         return self._ok(sent)
 
     def _sent_message(self, params: dict, **content: Any) -> dict[str, Any]:

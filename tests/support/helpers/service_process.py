@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bot.cli.run import build_providers, build_safety, build_service
 from bot.config import load_settings
-from bot.core.api import AnimateRequest, Requester
+from bot.core.api import AnimateRequest, Requester, VideoPost
 from storage import JobRecord, JobState, Store
 from tests.support.provider_world import png_bytes
 
@@ -33,10 +33,8 @@ class FileDelivery:
     def upload_limit(self, job: JobRecord) -> int:
         return 10 * 2**20
 
-    async def deliver(
-        self, job: JobRecord, video: Path, caption: str, *, maybe_posted: bool
-    ) -> dict:
-        return await asyncio.to_thread(self._post, job.id, video, maybe_posted)
+    async def deliver(self, job: JobRecord, post: VideoPost, *, maybe_posted: bool) -> dict:
+        return await asyncio.to_thread(self._post, job.id, post.video, maybe_posted)
 
     def _post(self, job_id: str, video: Path, maybe_posted: bool) -> dict:
         """Every post is a new file and a `post` line (duplicates would show); an earlier
