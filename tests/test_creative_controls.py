@@ -7,15 +7,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
+from bot.cli.run import build_service
+from bot.config import Settings
 from bot.core.api import Accepted, FollowUp, Refused, Requester
 from bot.core.media import read_tags
 from bot.core.quotas import job_cost_mc
 from bot.core.recipe import Recipe
+from bot.core.safety import DenyList, SafetyChecker
+from local_engine.engine import FramePackEngine
+from providers.local import LocalProvider
+from storage import Store
+from tests.support import tiny_framepack as tiny
 from tests.support.images import image_bytes
 from tests.support.media_clips import reds, steps_between
-from tests.support.service_world import World, animate, requester, service_world
+from tests.support.service_world import (
+    RecordingDelivery,
+    World,
+    animate,
+    requester,
+    service_world,
+)
 
 PART = 60  # frames of each job here: 2 s
 
@@ -216,3 +230,58 @@ async def test_the_video_carries_its_recipe_in_its_tags(tmp_path: Path) -> None:
     assert recipe.prompt == "waves roll in" and recipe.seed == 42 and not recipe.loop
     with av.open(str(video)) as container:  # still a video that decodes
         assert sum(1 for _ in container.decode(video=0)) == PART
+
+
+class RecordingPipeline:
+    """diffusers' pipeline as the engine calls it, with what each call was given kept:
+    random weights say nothing about the frames, the arguments say what was asked."""
+
+    def __init__(self, pipe) -> None:
+        self.pipe = pipe
+        self.calls: list[dict] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.pipe, name)
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        return self.pipe(**kwargs)
+
+
+async def test_a_loop_and_a_draft_on_the_local_engine(tmp_path: Path) -> None:
+    engine = FramePackEngine(
+        tiny.pipeline(tmp_path / "tiny"),
+        latent_window_size=tiny.WINDOW,
+        prompt_template=tiny.PROMPT_TEMPLATE,
+    )
+    engine.pipe = recording = RecordingPipeline(engine.pipe)
+    provider = LocalProvider.in_process(
+        lambda: engine, buckets={"480p": 64, "720p": 96}, workdir=tmp_path / "work"
+    )
+    settings = Settings(data_dir=tmp_path / "data", providers={"default_provider": "local"})
+    store = await Store.open(settings.database_path)
+    delivery = RecordingDelivery(tmp_path / "posted")
+    service = build_service(
+        store,
+        settings,
+        {"local": provider},
+        SafetyChecker(DenyList.load(), None, 0.6),
+        delivery={"discord": delivery},
+    )
+    await service.start()
+    try:
+        outcome = await service.submit(animate(num_frames=30, loop=True, draft=True))
+        assert isinstance(outcome, Accepted), outcome
+        await service.join()
+        job = await store.jobs.require(outcome.job_id)
+    finally:
+        await service.stop()
+        await provider.aclose()
+        await store.close()
+    assert job.state.value == "delivered", job.error
+    (call,) = recording.calls
+    first, last = (np.asarray(call[name]) for name in ("image", "last_image"))
+    assert np.array_equal(first, last)  # the loop ends on its first image
+    assert call["num_inference_steps"] == 10  # the draft's fewer steps
+    (post,) = delivery.sent
+    assert post.loop and post.follow_ups[0] is FollowUp.HD

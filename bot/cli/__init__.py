@@ -273,20 +273,8 @@ def generate(
     settings = load(ctx)
     if settings.log_level == "INFO":  # the progress bar reports progress here
         logging.getLogger().setLevel(logging.WARNING)
-    asked = {
-        "prompt": prompt,
-        "model": model,
-        "resolution": resolution,
-        "aspect_ratio": aspect_ratio,
-        "duration": duration,
-        "num_frames": num_frames,
-        "seed": seed,
-        "num_inference_steps": steps,
-        "guidance_scale": guidance,
-        "cfg_scale": cfg_scale,
-        "negative_prompt": negative_prompt,
-        "strength": strength,
-    }
+    # The request's options as given (unset ones are None), by their request names.
+    asked = {_REQUEST_FIELD.get(k, k): v for k, v in locals().items() if k in _REQUEST_OPTIONS}
     try:
         check_output(output)
         fields, recipe_provider = _request_fields(asked, image, last_image, from_video)
@@ -295,6 +283,23 @@ def generate(
     except BadInput as exc:
         fail(str(exc))
     typer.echo(summary(_generated(backend, request, output)))
+
+
+_REQUEST_FIELD = {"steps": "num_inference_steps", "guidance": "guidance_scale"}
+_REQUEST_OPTIONS = {
+    "prompt",
+    "model",
+    "resolution",
+    "aspect_ratio",
+    "duration",
+    "num_frames",
+    "seed",
+    "steps",
+    "guidance",
+    "cfg_scale",
+    "negative_prompt",
+    "strength",
+}
 
 
 def _default(settings: Settings) -> str:

@@ -70,16 +70,23 @@ class RemixPrompts:
         key = (message.chat.id, user.id)
         waiting = self._waiting.get(key)
         if waiting is None or not self._answers(message, waiting):
-            if _lost_question(message, bot):
+            if _lost_question(message, bot) and not self._someone_waits(message):
                 await reply(message, messages.REMIX_TIMED_OUT)
                 return True
-            return False
+            return False  # someone else's question, or not an answer at all
         del self._waiting[key]
         if self.clock() - waiting.asked_at > self.wait_minutes * 60:
             await reply(message, messages.REMIX_TIMED_OUT)
             return True
         await self._make(message, user, waiting)
         return True
+
+    def _someone_waits(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        return replied is not None and any(
+            chat == message.chat.id and waiting.question_id == replied.message_id
+            for (chat, _), waiting in self._waiting.items()
+        )
 
     @staticmethod
     def _answers(message: Message, waiting: _Waiting) -> bool:

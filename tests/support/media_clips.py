@@ -37,11 +37,11 @@ def noisy_clip(
     return path
 
 
-def reds(video: Path | bytes) -> list[int]:
+def reds(video: Path | bytes | bytearray) -> list[int]:
     """The red of each frame's centre, in order: the fake providers' clips are one colour
     a frame, their red stepping by 7 (tests/support/fakes/media.py)."""
 
-    source = io.BytesIO(video) if isinstance(video, bytes) else str(video)
+    source = io.BytesIO(video) if isinstance(video, bytes | bytearray) else str(video)
     with av.open(source) as container:
         shades = []
         for frame in container.decode(video=0):

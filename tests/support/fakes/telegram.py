@@ -412,8 +412,11 @@ class FakeTelegram(LoopbackServer):
         reply = params.get("reply_parameters")
         if isinstance(reply, dict):
             message["reply_to"] = reply.get("message_id")
-        if "reply_markup" in params:
-            message["reply_markup"] = params["reply_markup"]
+        markup = params.get("reply_markup")
+        # A message shows only an inline keyboard; a ForceReply (or a reply keyboard)
+        # acts on the user's app and is not part of the message Telegram hands back.
+        if "reply_markup" in params and (not markup or "inline_keyboard" in markup):
+            message["reply_markup"] = markup
         self.sent[(chat_id, message["message_id"])] = message
         return message
 
