@@ -38,14 +38,24 @@ def start_shade(body: dict[str, Any], uploads: dict[str, bytes] | None = None) -
             continue
         data = None
         if value.startswith("data:") and "," in value:
-            data = base64.b64decode(value.split(",", 1)[1])
+            try:
+                data = base64.b64decode(value.split(",", 1)[1])
+            except ValueError:
+                data = None
         elif uploads is not None:
             data = uploads.get(value.rsplit("/", 1)[-1])
         if data:
-            with Image.open(io.BytesIO(data)) as image:
-                image.draft("RGB", (8, 8))  # a JPEG decoded at 1/8 scale: a pixel is enough
-                return int(image.convert("RGB").getpixel((0, 0))[0])
+            return _red_of(data)
     return 0
+
+
+def _red_of(data: bytes) -> int:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (8, 8))  # a JPEG decoded at 1/8 scale: a pixel is enough
+            return int(image.convert("RGB").getpixel((0, 0))[0])
+    except (OSError, ValueError):  # not an image: the provider's own checks say so
+        return 0
 
 
 @dataclass
