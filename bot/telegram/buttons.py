@@ -13,10 +13,10 @@ from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.core import messages
-from bot.core.api import Accepted, FollowUp, JobAPI
+from bot.core.api import FollowUp, JobAPI
+from bot.telegram.followup import start_follow_up
 from bot.telegram.keyboards import CALLBACK
 from bot.telegram.remix import RemixPrompts
-from bot.telegram.replies import post_status
 from bot.telegram.who import ChatAdmins
 
 log = logging.getLogger(__name__)
@@ -67,19 +67,10 @@ class Buttons:
             await query.answer(messages.ALREADY_TAKEN)
             return
         await query.answer()
-        status = await post_status(message, await self._placeholder(job_id))
-        outcome = await self.service.follow_up(
-            job_id,
-            who,
-            kind=kind,
-            reply_ref={
-                "request_message_id": message.message_id,
-                "status_message_id": status.message_id,
-            },
-            source=source,
+        picture = await self._placeholder(job_id)
+        await start_follow_up(
+            self.service, message, job_id, who, kind=kind, source=source, picture=picture
         )
-        if not isinstance(outcome, Accepted):
-            await status.edit_caption(caption=outcome.message, reply_markup=None)
 
     async def _placeholder(self, job_id: str) -> bytes:
         """The picture the new status shows until its video replaces it: the first

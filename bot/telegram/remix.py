@@ -12,11 +12,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from telegram import Bot, CallbackQuery, ForceReply, Message, User
+from telegram import Bot, CallbackQuery, ForceReply, Message
 
 from bot.core import messages
-from bot.core.api import Accepted, FollowUp, JobAPI, Refused, Requester
-from bot.telegram.replies import post_status, reply, replying_to
+from bot.core.api import FollowUp, JobAPI, Refused, Requester
+from bot.telegram.followup import start_follow_up
+from bot.telegram.replies import reply, replying_to
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,15 @@ class RemixPrompts:
             reply_parameters=replying_to(message.message_id),
             reply_markup=ForceReply(selective=True, input_field_placeholder=old[:64]),
         )
+        self._forget_expired()
         key = (message.chat.id, user.id)
         self._waiting[key] = _Waiting(job_id, question.message_id, self.clock(), who)
+
+    def _forget_expired(self) -> None:
+        """Questions nobody answered in time: their answer gets "press again" anyway."""
+        oldest = self.clock() - self.wait_minutes * 60
+        for key in [k for k, w in self._waiting.items() if w.asked_at < oldest]:
+            del self._waiting[key]
 
     async def on_text(self, message: Message, bot: Bot) -> bool:
         """Take `message` as a Remix prompt if it is one; True when it was."""
@@ -78,7 +86,7 @@ class RemixPrompts:
         if self.clock() - waiting.asked_at > self.wait_minutes * 60:
             await reply(message, messages.REMIX_TIMED_OUT)
             return True
-        await self._make(message, user, waiting)
+        await self._make(message, waiting)
         return True
 
     def _someone_waits(self, message: Message) -> bool:
@@ -95,24 +103,20 @@ class RemixPrompts:
             return replied.message_id == waiting.question_id
         return message.chat.type == "private"
 
-    async def _make(self, message: Message, user: User, waiting: _Waiting) -> None:
+    async def _make(self, message: Message, waiting: _Waiting) -> None:
         source = f"telegram:{message.chat.id}:{message.message_id}"
         if await self.service.already_taken(source):
             return
-        status = await post_status(message, await self.placeholder(waiting.job_id))
-        outcome = await self.service.follow_up(
+        await start_follow_up(
+            self.service,
+            message,
             waiting.job_id,
             waiting.who,
             kind=FollowUp.REMIX,
-            prompt=message.text,
-            reply_ref={
-                "request_message_id": message.message_id,
-                "status_message_id": status.message_id,
-            },
             source=source,
+            picture=await self.placeholder(waiting.job_id),
+            prompt=message.text,
         )
-        if not isinstance(outcome, Accepted):
-            await status.edit_caption(caption=outcome.message, reply_markup=None)
 
 
 def _lost_question(message: Message, bot: Bot) -> bool:
