@@ -20,6 +20,7 @@ import numpy as np
 from local_engine.buckets import fit_to_bucket, nearest_bucket
 from local_engine.encode import FPS, write_mp4
 from local_engine.request import Cancelled, EngineRefused, EngineRequest, Progress
+from local_engine.sections import SectionPrompts
 
 __all__ = ["Cancelled", "EngineRefused", "EngineRequest", "FramePackEngine", "Progress"]
 
@@ -113,13 +114,11 @@ class FramePackEngine:
             return kwargs
 
         pipe = self.f1_pipe if request.f1 else self.pipe
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"last_image": last} if last is not None else {}
         if self.prompt_template is not None:
             options["prompt_template"] = self.prompt_template
-        if last is not None:
-            options["last_image"] = last
         context = pipe.transformer.cache_context("cond") if self.cache_context else nullcontext()
-        with self._busy, context:
+        with self._busy, context, self._timed(pipe, request, sections):
             output = pipe(
                 image=first,
                 prompt=request.prompt,
@@ -138,3 +137,19 @@ class FramePackEngine:
             )
         video = np.asarray(output.frames[0])[: request.num_frames]
         return (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+    def _timed(
+        self, pipe: Any, request: EngineRequest, sections: int
+    ) -> SectionPrompts | nullcontext[None]:
+        """A prompt per section, when the request has more than one part."""
+        if len(request.timed_prompts) < 2:
+            return nullcontext()
+        return SectionPrompts(
+            pipe,
+            request.timed_prompts,
+            sections=sections,
+            steps=request.steps,
+            window=self.window,
+            forward=request.f1,
+            prompt_template=self.prompt_template,
+        )

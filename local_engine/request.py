@@ -30,6 +30,9 @@ class EngineRequest:
     guidance: float = 10.0  # distilled guidance, FramePack's default
     negative_prompt: str = ""
     f1: bool = False  # FramePack-F1 (vanilla sampling)
+    # A prompt per section of time: (start in seconds, words), the first at 0; each
+    # section is sampled with the part in force at its start. () : `prompt` throughout.
+    timed_prompts: tuple[tuple[float, str], ...] = ()
 
 
 @dataclass(frozen=True)

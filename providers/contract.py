@@ -13,6 +13,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from providers.errors import InvalidInputError, ProviderError
+from providers.prompts import TimedPrompt, timed_prompts
 
 FPS = 30
 DEFAULT_FRAMES = 180  # 6 s, FramePack's usual length
@@ -105,7 +106,13 @@ class GenerationRequest(BaseModel):
             raise ValueError("wan-flf2v needs a first and a last frame")
         if self.model is ModelFamily.FRAMEPACK_F1 and self.mode is Mode.FIRST_LAST_FRAME:
             raise ValueError("framepack-f1 takes no last frame")
+        timed_prompts(self.prompt)  # a timed prompt that does not read is refused here
         return self
+
+    @property
+    def sections(self) -> tuple[TimedPrompt, ...]:
+        """The prompt's timed parts (`[0s: …] [2s: …]`); () for a plain prompt."""
+        return timed_prompts(self.prompt)
 
     @property
     def frames(self) -> int:
@@ -197,6 +204,7 @@ class ModelSpec:
     seed: tuple[int, int] | None = (0, MAX_SEED)
     negative_prompt: bool = True
     safety_switch: bool = True  # whether enable_safety_checker can be sent
+    timed_prompts: bool = False  # a prompt per section of time ([0s: …] [2s: …])
     whole_scales: bool = False  # guidance and cfg scales are integers there
 
     @property
@@ -248,6 +256,11 @@ class ModelSpec:
                 problems.append(f"{option} must be a whole number here, not {plain_number(value)}")
         if request.negative_prompt and not self.negative_prompt:
             problems.append("negative_prompt is not taken here")
+        if request.sections and not self.timed_prompts:
+            problems.append(
+                "a prompt per section ([0s: …] [2s: …]) works on the local engine only; "
+                "write one prompt for the whole video here"
+            )
         return problems
 
 

@@ -63,6 +63,7 @@ _SPEC = dict(
     steps=(4, 50),
     guidance=(0, 32),
     safety_switch=False,
+    timed_prompts=True,  # each section is sampled with the part in force at its time
 )
 CAPABILITIES = Capabilities(
     models={

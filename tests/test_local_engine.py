@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from local_engine.buckets import BUCKETS_640, buckets, fit_to_bucket, nearest_bucket
@@ -241,3 +242,36 @@ def test_doctor_names_what_the_engine_still_lacks(tmp_path: Path) -> None:
     out = doctor()
     assert "missing: [engine] base_model_dir" in out and "vae/config.json" in out
     assert "missing: [engine] f1_transformer_dir" in out and "no such folder" in out
+
+
+@pytest.mark.parametrize(
+    ("f1", "expected"), [(False, [1, 1, 0, 0, 0, 0]), (True, [0, 0, 0, 0, 1, 1])]
+)
+def test_each_section_is_sampled_with_the_prompt_in_force_at_its_time(
+    engine: FramePackEngine, f1: bool, expected: list[int]
+) -> None:
+    """3 sections of 12 frames start at 0, 0.4 and 0.8 s: the second part (from 0.5 s)
+    is in force for the last. The original sampler makes the last section first."""
+    parts = ((0.0, "a cat sits"), (0.5, "the cat jumps"))
+    pipe = engine.f1_pipe if f1 else engine.pipe
+    wanted = [
+        pipe.encode_prompt(prompt=text, prompt_template=tiny.PROMPT_TEMPLATE)[0]
+        for _, text in parts
+    ]
+    seen: list[int] = []
+
+    def record(module, args, kwargs, output):  # after every pre-hook: what the model got
+        given = kwargs["encoder_hidden_states"]
+        seen.append(next(i for i, w in enumerate(wanted) if torch.equal(given, w.to(given.dtype))))
+
+    handle = pipe.transformer.register_forward_hook(record, with_kwargs=True)
+    try:
+        timed = engine.frames(
+            request(num_frames=25, f1=f1, prompt=parts[0][1], timed_prompts=parts)
+        )
+    finally:
+        handle.remove()
+    plain = engine.frames(request(num_frames=25, f1=f1, prompt=parts[0][1]))
+    assert seen == expected  # steps 2 x sections 3, in the order they were sampled
+    assert not np.array_equal(timed, plain)
+    assert len(pipe.transformer._forward_pre_hooks) == 0  # the swap is gone after the call

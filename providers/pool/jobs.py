@@ -11,6 +11,7 @@ from PIL import Image
 from local_engine.request import EngineRequest
 from providers.contract import GenerationRequest, ModelFamily
 from providers.pool.contract import EngineJob
+from providers.prompts import timed_prompts
 
 DEFAULT_STEPS = 25  # FramePack's demo
 DEFAULT_GUIDANCE = 10.0  # distilled guidance, FramePack's default
@@ -46,9 +47,12 @@ def engine_request(job: EngineJob) -> EngineRequest:
     def decode(data: bytes) -> Image.Image:
         return Image.open(io.BytesIO(data)).convert("RGB")
 
+    # The job carries the prompt as typed; its timed parts, if any, are read here.
+    parts = timed_prompts(job.prompt)
     return EngineRequest(
         image=decode(job.image),
-        prompt=job.prompt,
+        prompt=parts[0].text if parts else job.prompt,
+        timed_prompts=tuple((part.start_s, part.text) for part in parts),
         num_frames=job.num_frames,
         base=job.base,
         last_image=decode(job.last_image) if job.last_image is not None else None,
