@@ -237,6 +237,16 @@ class StorageConfig(Section):
     max_disk_mb: Annotated[int, Field(ge=100, le=10_000_000)] = 20_000
 
 
+class LoraFile(Section):
+    """One LoRA the operator installed (a HunyuanVideo LoRA, .safetensors)."""
+
+    path: Path
+    default_weight: Annotated[float, Field(ge=0, le=2)] = 1.0
+
+
+LoraName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
 class EngineConfig(Section):
     """The local FramePack engine: local folders only, no hub access at run time."""
 
@@ -261,6 +271,8 @@ class EngineConfig(Section):
     mag_ratios: list[float] = []
     attention_backend: str | None = None
     compile: bool = False
+    # [engine.loras] name = {path = "...", default_weight = 0.8}: what users may pick.
+    loras: dict[LoraName, LoraFile] = {}
 
     def folders(self) -> dict[str, Path | None]:
         return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 
 from local_engine.buckets import fit_to_bucket, nearest_bucket
 from local_engine.encode import FPS, write_mp4
+from local_engine.loras import Loras
 from local_engine.request import Cancelled, EngineRefused, EngineRequest, Progress
 from local_engine.sections import SectionPrompts
 
@@ -42,9 +43,11 @@ class FramePackEngine:
         latent_window_size: int = LATENT_WINDOW,
         prompt_template: dict[str, Any] | None = None,
         cache_context: bool = False,
+        loras: Mapping[str, Path] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.pipe = pipe
+        self.loras = Loras(loras or {})  # the installed LoRA files, by name
         self.f1_pipe: Any = None
         if f1_transformer is not None:
             # The same parts around the F1 transformer: nothing is copied.
@@ -69,6 +72,7 @@ class FramePackEngine:
             )
         if request.f1 and self.f1_pipe is None:
             raise EngineRefused("FramePack-F1 is not installed here ([engine] f1_transformer_dir)")
+        self.loras.check(request.loras)
 
     def generate(
         self,
@@ -119,6 +123,7 @@ class FramePackEngine:
             options["prompt_template"] = self.prompt_template
         context = pipe.transformer.cache_context("cond") if self.cache_context else nullcontext()
         with self._busy, context, self._timed(pipe, request, sections):
+            self.loras.use(pipe, request.loras)
             output = pipe(
                 image=first,
                 prompt=request.prompt,

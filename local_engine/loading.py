@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from local_engine.engine import FramePackEngine
@@ -14,6 +16,7 @@ def load_engine(
     options: EngineOptions,
     *,
     prompt_template: dict[str, Any] | None = None,
+    loras: Mapping[str, Path] | None = None,
 ) -> FramePackEngine:
     """Check the folders (one clear error listing all that is missing), then load with
     local_files_only. The base folder's model_index.json names a transformer it does
@@ -52,6 +55,7 @@ def load_engine(
         f1_transformer=f1,
         prompt_template=prompt_template,
         cache_context=speed_up(pipe, options),
+        loras=loras,
     )
     for each in (engine.pipe, engine.f1_pipe):
         if each is not None:

@@ -33,6 +33,7 @@ class EngineRequest:
     # A prompt per section of time: (start in seconds, words), the first at 0; each
     # section is sampled with the part in force at its start. () : `prompt` throughout.
     timed_prompts: tuple[tuple[float, str], ...] = ()
+    loras: tuple[tuple[str, float], ...] = ()  # (installed LoRA, weight), at most two
 
 
 @dataclass(frozen=True)

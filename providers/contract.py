@@ -51,6 +51,44 @@ class ImageInput(BaseModel):
             return image.size
 
 
+LORA_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+MAX_LORAS = 2
+
+
+class LoraChoice(BaseModel):
+    """A LoRA the operator installed, by its name, and its weight (None: the
+    operator's default for it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(pattern=LORA_NAME)]
+    weight: Annotated[float, Field(ge=0, le=2)] | None = None
+
+
+def parse_loras(text: str) -> tuple[LoraChoice, ...]:
+    """`wave`, `wave:0.7`, `wave:0.7, glow` as users and recipes write them. Raises
+    ValueError (for the user) for anything else or more than MAX_LORAS."""
+    choices = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, weight = part.partition(":")
+        try:
+            value = float(weight) if weight else None
+            choices.append(LoraChoice(name=name.strip().lower(), weight=value))
+        except ValueError:  # pydantic's ValidationError is one too
+            raise ValueError(
+                f"“{part}” is not a LoRA choice: write name or name:0.7 (weight 0..2)"
+            ) from None
+    if len(choices) > MAX_LORAS:
+        raise ValueError(f"at most {MAX_LORAS} LoRAs at once")
+    return tuple(choices)
+
+
+def format_loras(loras: tuple[LoraChoice, ...]) -> str:
+    return ",".join(
+        lora.name if lora.weight is None else f"{lora.name}:{lora.weight:g}" for lora in loras
+    )
+
+
 class GenerationRequest(BaseModel):
     """One video job, in the vocabulary the providers document. Options left unset
     (None) take the provider's default; a provider refuses a set option it cannot honour."""
@@ -74,6 +112,7 @@ class GenerationRequest(BaseModel):
     cfg_scale: Annotated[float, Field(ge=0, le=32)] | None = None
     strength: Annotated[float, Field(ge=0, le=1)] | None = None  # last-frame influence
     enable_safety_checker: bool = True
+    loras: Annotated[tuple[LoraChoice, ...], Field(max_length=MAX_LORAS)] = ()
 
     @property
     def job_mode(self) -> Mode:
@@ -205,6 +244,7 @@ class ModelSpec:
     negative_prompt: bool = True
     safety_switch: bool = True  # whether enable_safety_checker can be sent
     timed_prompts: bool = False  # a prompt per section of time ([0s: …] [2s: …])
+    loras: bool = False  # takes LoRAs the operator installed
     whole_scales: bool = False  # guidance and cfg scales are integers there
 
     @property
@@ -256,6 +296,10 @@ class ModelSpec:
                 problems.append(f"{option} must be a whole number here, not {plain_number(value)}")
         if request.negative_prompt and not self.negative_prompt:
             problems.append("negative_prompt is not taken here")
+        if request.loras and not self.loras:
+            problems.append("LoRAs work on the local engine only")
+        if len({lora.name for lora in request.loras}) < len(request.loras):
+            problems.append("each LoRA once")
         if request.sections and not self.timed_prompts:
             problems.append(
                 "a prompt per section ([0s: …] [2s: …]) works on the local engine only; "

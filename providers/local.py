@@ -64,6 +64,7 @@ _SPEC = dict(
     guidance=(0, 32),
     safety_switch=False,
     timed_prompts=True,  # each section is sampled with the part in force at its time
+    loras=True,  # the ones `[engine.loras]` lists
 )
 CAPABILITIES = Capabilities(
     models={
@@ -95,11 +96,13 @@ class LocalProvider:
         *,
         buckets: Mapping[str, int],
         priority: Collection[str] = (),
+        loras: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.queue = queue
         self.buckets = dict(buckets)
+        self.loras = dict(loras or {})  # the LoRAs installed: name -> default weight
         self.priority = frozenset(priority)  # user and role keys served first
         self.clock = clock
         self.rng = rng or random.Random()
@@ -115,7 +118,14 @@ class LocalProvider:
 
     def check(self, request: GenerationRequest) -> ModelSpec:
         # F1 with a last frame never gets here: the request itself refuses it.
-        return self.capabilities.check(self.name, request)
+        spec = self.capabilities.check(self.name, request)
+        unknown = [lora.name for lora in request.loras if lora.name not in self.loras]
+        if unknown:
+            offered = ", ".join(sorted(self.loras)) or "none are installed"
+            raise InvalidInputError(
+                f"no LoRA named {', '.join(unknown)} here ({offered})", provider=self.name
+            )
+        return spec
 
     def knows(self, handle: Handle | Mapping[str, Any]) -> bool:
         """Whether that job can still be followed (an in-process job dies with a restart)."""
@@ -134,6 +144,7 @@ class LocalProvider:
             priority=bool(self.priority & {tag.user, *tag.roles}),
             seed=seed,
             buckets=self.buckets,
+            loras=self.loras,
         )
         try:
             await self.queue.submit(job)
@@ -216,6 +227,7 @@ def from_config(config: Any, *, workdir: Path, pool: Any = None) -> LocalProvide
     engine in this process (weights load at the first job), or, with a Redis URL, the
     GPU worker pool."""
     buckets = {str(name): base for name, base in config.buckets.items()}
+    loras = {name: lora.default_weight for name, lora in config.loras.items()}
     priority = [*pool.priority_users, *pool.priority_roles] if pool is not None else []
     if pool is not None and pool.redis_url is not None:
         from providers.pool.redis import RedisQueue
@@ -225,9 +237,9 @@ def from_config(config: Any, *, workdir: Path, pool: Any = None) -> LocalProvide
             secret=pool.secret.get_secret_value() if pool.secret else "",
             queue=pool.queue,
         )
-        return LocalProvider(queue, buckets=buckets, priority=priority)
+        return LocalProvider(queue, buckets=buckets, priority=priority, loras=loras)
     return LocalProvider.in_process(
-        engine_loader(config), workdir=workdir, buckets=buckets, priority=priority
+        engine_loader(config), workdir=workdir, buckets=buckets, priority=priority, loras=loras
     )
 
 
@@ -235,6 +247,7 @@ def engine_loader(config: Any, *, device: str | None = None) -> Callable[[], Ren
     """Loads the engine of the `[engine]` settings (on `device` if given) when called."""
     folders = folders_of(config)
     options = engine_options(config)
+    loras = {name: lora.path for name, lora in config.loras.items()}
     if device is not None:
         options = dataclasses.replace(options, device=device)
 
@@ -243,7 +256,7 @@ def engine_loader(config: Any, *, device: str | None = None) -> Callable[[], Ren
         # of a GPU pool does not have (a slim install).
         from local_engine.loading import load_engine
 
-        return load_engine(folders, options)
+        return load_engine(folders, options, loras=loras)
 
     return load
 

@@ -275,3 +275,33 @@ def test_each_section_is_sampled_with_the_prompt_in_force_at_its_time(
     assert seen == expected  # steps 2 x sections 3, in the order they were sampled
     assert not np.array_equal(timed, plain)
     assert len(pipe.transformer._forward_pre_hooks) == 0  # the swap is gone after the call
+
+
+def test_a_lora_changes_the_frames_weight_0_does_not_and_switching_loads_nothing_again(
+    tmp_path: Path,
+) -> None:
+    engine = FramePackEngine(
+        tiny.pipeline(tmp_path / "tiny"),
+        latent_window_size=tiny.WINDOW,
+        prompt_template=tiny.PROMPT_TEMPLATE,
+        loras={
+            "wave": tiny.save_lora(tmp_path / "wave"),
+            "glow": tiny.save_lora(tmp_path / "glow", 1),
+        },
+    )
+    base_weights = engine.pipe.transformer.state_dict()["x_embedder.proj.weight"].clone()
+    plain = engine.frames(request())
+    waved = engine.frames(request(loras=(("wave", 1.0),)))
+    again_plain = engine.frames(request())  # right after a LoRA at full weight
+    zero = engine.frames(request(loras=(("wave", 0.0),)))
+    both = engine.frames(request(loras=(("wave", 0.7), ("glow", 0.5))))
+    waved_again = engine.frames(request(loras=(("wave", 1.0),)))
+    assert not np.array_equal(plain, waved)
+    assert np.array_equal(plain, zero)  # weight 0 is no LoRA
+    assert np.array_equal(plain, again_plain)  # none after one: the base model exactly
+    assert not np.array_equal(both, waved) and np.array_equal(waved, waved_again)
+    assert engine.loras.loads == 2  # each file once, however the jobs switch
+    after = engine.pipe.transformer.state_dict()["x_embedder.proj.weight"]
+    assert torch.equal(base_weights, after)  # the base weights were never touched
+    with pytest.raises(EngineRefused, match="no LoRA named sparkle is installed here"):
+        engine.frames(request(loras=(("sparkle", 1.0),)))

@@ -268,6 +268,9 @@ def generate(
     strength: Annotated[
         float | None, typer.Option(help="Influence of the last frame (0..1).")
     ] = None,
+    lora: Annotated[
+        str | None, typer.Option(help="Local engine: installed LoRAs, name or name:0.7, a,b.")
+    ] = None,
 ) -> None:
     """Make one video from the terminal: submit, follow progress, download."""
     settings = load(ctx)
@@ -285,7 +288,7 @@ def generate(
     typer.echo(summary(_generated(backend, request, output)))
 
 
-_REQUEST_FIELD = {"steps": "num_inference_steps", "guidance": "guidance_scale"}
+_REQUEST_FIELD = {"steps": "num_inference_steps", "guidance": "guidance_scale", "lora": "loras"}
 _REQUEST_OPTIONS = {
     "prompt",
     "model",
@@ -299,6 +302,7 @@ _REQUEST_OPTIONS = {
     "cfg_scale",
     "negative_prompt",
     "strength",
+    "lora",
 }
 
 

@@ -31,6 +31,7 @@ from providers import (
     Succeeded,
     VideoResult,
 )
+from providers.contract import parse_loras
 from providers.errors import InvalidInputError, ProviderError
 
 
@@ -113,6 +114,11 @@ def check_output(path: Path) -> None:
 
 
 def build_request(**fields: object) -> GenerationRequest:
+    if isinstance(fields.get("loras"), str):  # --lora as typed
+        try:
+            fields["loras"] = parse_loras(str(fields["loras"]))
+        except ValueError as exc:
+            raise BadInput(f"--lora: {exc}") from None
     try:
         # Validated here: the CLI's options arrive untyped.
         return GenerationRequest.model_validate({k: v for k, v in fields.items() if v is not None})

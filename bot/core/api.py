@@ -96,6 +96,8 @@ class JobOptions(BaseModel):
     loop: bool = False
     # 480p and fewer steps, to try an idea cheaply; its video offers an HD re-render.
     draft: bool = False
+    # LoRAs of the local engine: "name", "name:0.7", two with a comma.
+    lora: Annotated[str, Field(max_length=100)] | None = None
 
 
 class FollowUp(StrEnum):

@@ -28,7 +28,7 @@ from bot.core.running import Runner
 from bot.core.safety import Verdict
 from bot.core.text import clean_prompt
 from providers import GenerationRequest, ImageInput, Mode, Provider
-from providers.contract import FPS, settle
+from providers.contract import FPS, LoraChoice, parse_loras, settle
 from providers.errors import InvalidInputError
 from storage import Connection, DuplicateSource, NewJob, ReserveOutcome
 
@@ -349,6 +349,7 @@ def _generation(
             cfg_scale=options.cfg_scale,
             strength=options.strength,
             enable_safety_checker=safety_on,
+            loras=_loras(options.lora),
         )
         spec = provider.check(generation)
         if options.draft:
@@ -365,6 +366,13 @@ def _generation(
     except InvalidInputError as exc:
         raise Refusal(Refused("provider", messages.provider_cannot(name, exc.message))) from None
     return generation, spec.made_seconds(generation)
+
+
+def _loras(text: str | None) -> tuple[LoraChoice, ...]:
+    try:
+        return parse_loras(text or "")
+    except ValueError as exc:
+        raise Refusal(Refused("bad_option", messages.bad_option("lora", str(exc)))) from None
 
 
 def _as_draft(

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.core.request import StoredRequest
 from providers import Mode, ModelFamily
-from providers.contract import AspectRatio, Resolution
+from providers.contract import AspectRatio, Resolution, format_loras, parse_loras
 
 MADE_BY = "framepack-bot"
 
@@ -40,6 +40,7 @@ class Recipe(BaseModel):
     aspect_ratio: AspectRatio = "auto"
     loop: bool = False
     draft: bool = False
+    loras: str = ""  # as users write them: "wave:0.7,glow"
     # An Extend's request starts from this frame of the (joined) video, not the first.
     starts_at_frame: int = 0
 
@@ -61,6 +62,7 @@ class Recipe(BaseModel):
             aspect_ratio=stored.aspect_ratio,
             loop=stored.loop,
             draft=stored.draft,
+            loras=format_loras(stored.loras),
             starts_at_frame=stored.earlier_frames - 1 if stored.extends else 0,
         )
 
@@ -71,7 +73,7 @@ class Recipe(BaseModel):
 
     def tags(self) -> dict[str, str]:
         values = self.model_dump(mode="json", exclude_none=True)
-        tags = {key: _text(value) for key, value in values.items()}
+        tags = {key: _text(value) for key, value in values.items() if value != ""}
         return {"made_by": MADE_BY, **tags}
 
     @classmethod
@@ -99,6 +101,7 @@ class Recipe(BaseModel):
             "guidance_scale": self.guidance,
             "cfg_scale": self.cfg_scale,
             "strength": self.strength,
+            "loras": parse_loras(self.loras),
         }
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.core.api import FollowUp, Requester
 from providers import GenerationRequest, ImageInput, Mode, ModelFamily
-from providers.contract import FPS, AspectRatio, Resolution
+from providers.contract import FPS, AspectRatio, LoraChoice, Resolution, format_loras
 from storage import JobRecord
 
 
@@ -36,6 +36,7 @@ class StoredRequest(BaseModel):
     cfg_scale: float | None = None
     strength: float | None = None
     enable_safety_checker: bool = True
+    loras: tuple[LoraChoice, ...] = ()
     # What the bot adds.
     has_last_image: bool = False
     frames: int = 180  # the video's length (at 30 fps), as the model makes it
@@ -117,6 +118,7 @@ class StoredRequest(BaseModel):
             "strength": self.strength if with_last_frame else None,
             "loop": self.loop,
             "draft": self.draft,
+            "lora": format_loras(self.loras) or None,
         }
         if kind in (FollowUp.HD, FollowUp.REMIX):
             options["seed"] = seed if seed is not None else self.seed

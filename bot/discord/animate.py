@@ -53,6 +53,7 @@ class AnimateCog(commands.Cog):
         strength="How strongly the last frame pulls (0..1)",
         loop="End on the first image: a video that loops",
         draft="Try it cheaply: 480p, fewer steps; an HD button re-renders it",
+        lora="Local engine: an installed LoRA, name or name:0.7; two with a comma",
     )
     async def animate(
         self,
@@ -72,6 +73,7 @@ class AnimateCog(commands.Cog):
         strength: app_commands.Range[float, 0, 1] | None = None,
         loop: bool | None = None,
         draft: bool | None = None,
+        lora: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
         # First, always: Discord drops interactions not answered within 3 seconds.
         callback = await interaction.response.defer(thinking=True, ephemeral=True)
@@ -90,6 +92,7 @@ class AnimateCog(commands.Cog):
                 "strength": strength,
                 "loop": loop,
                 "draft": draft,
+                "lora": lora,
             }.items()
             if value is not None
         }

@@ -31,6 +31,7 @@ OPTIONS: dict[str, tuple[str, type]] = {
     "model": ("model", str),
     "loop": ("loop", bool),
     "draft": ("draft", bool),
+    "lora": ("lora", str),
 }
 OPTION_NAMES = (
     "duration, res, aspect, seed, steps, guidance, strength, negative, provider, model, loop, draft"

@@ -22,7 +22,8 @@ HELP = (
     "steps=4..50 · guidance=0..32 · strength=0..1 (how strongly the last frame pulls) · "
     f'negative="what to avoid" · provider={PROVIDERS} · '
     "model=framepack|framepack-f1|wan-flf2v · loop=1 (ends on the first image; plays as a "
-    "loop) · draft=1 (480p, fewer steps: cheap to try)\n\n"
+    "loop) · draft=1 (480p, fewer steps: cheap to try) · lora=name:0.7 (local engine; two "
+    "with a comma) · a prompt per section on the local engine: [0s: …] [2.5s: …]\n\n"
     "Under each video: HD (a draft again at 720p, same seed) · Retry (a new seed) · "
     "Extend (a longer video) · Remix (a new prompt, same image and seed).\n\n"
     "Commands: /quota your credits · /jobs your recent videos · /help this text.\n"

@@ -59,13 +59,15 @@ class EngineJob:
     negative_prompt: str = ""
     last_image: bytes | None = None
     f1: bool = False
+    loras: tuple[tuple[str, float], ...] = ()  # (installed LoRA, weight)
 
     def to_wire(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> EngineJob:
-        return cls(**data)
+        loras = tuple((str(name), float(weight)) for name, weight in data.get("loras", ()))
+        return cls(**{**data, "loras": loras})
 
 
 @dataclass(frozen=True)

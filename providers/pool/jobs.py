@@ -25,7 +25,10 @@ def engine_job(
     priority: bool,
     seed: int,
     buckets: Mapping[str, int],
+    loras: Mapping[str, float] | None = None,
 ) -> EngineJob:
+    """`loras`: the installed LoRAs' default weights, for choices that name none."""
+    defaults = loras or {}
     return EngineJob(
         id=job_id,
         user=user,
@@ -40,6 +43,10 @@ def engine_job(
         steps=request.num_inference_steps or DEFAULT_STEPS,
         guidance=request.guidance_scale if request.guidance_scale is not None else DEFAULT_GUIDANCE,
         f1=request.model is ModelFamily.FRAMEPACK_F1,
+        loras=tuple(
+            (lora.name, lora.weight if lora.weight is not None else defaults.get(lora.name, 1.0))
+            for lora in request.loras
+        ),
     )
 
 
@@ -53,6 +60,7 @@ def engine_request(job: EngineJob) -> EngineRequest:
         image=decode(job.image),
         prompt=parts[0].text if parts else job.prompt,
         timed_prompts=tuple((part.start_s, part.text) for part in parts),
+        loras=job.loras,
         num_frames=job.num_frames,
         base=job.base,
         last_image=decode(job.last_image) if job.last_image is not None else None,

@@ -173,7 +173,8 @@ async def discord_world(
         )
         configure_endpoints(settings)
         store = await Store.open(settings.database_path)
-        provider = make_provider(backend, fal.base_url, time)
+        # Fake time runs fast: a job left waiting must not reach its deadline mid-test.
+        provider = make_provider(backend, fal.base_url, time, deadline=10**7)
         service, bot, runner = await _start(settings, store, provider, time, discord_fake.token)
         world = DiscordWorld(
             discord_fake, fal, bot, service, store, settings, provider, time, runner

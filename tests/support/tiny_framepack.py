@@ -158,3 +158,21 @@ def engine_env(folders: Folders) -> dict[str, str]:
         "FPBOT_ENGINE__OFFLOAD": "none",
         "FPBOT_ENGINE__BUCKETS": json.dumps({"480p": 64, "720p": 96}),
     }
+
+
+def save_lora(folder: Path, seed: int = 0) -> Path:
+    """A LoRA for the tiny transformer's attention (PEFT, random non-zero weights),
+    saved as diffusers saves HunyuanVideo LoRAs: folder/pytorch_lora_weights.safetensors."""
+    from diffusers import HunyuanVideoFramepackPipeline
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+
+    torch.manual_seed(seed)
+    model = transformer(seed=0)
+    config = LoraConfig(
+        r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v"], init_lora_weights=False
+    )
+    inject_adapter_in_model(config, model, adapter_name="default")
+    layers = get_peft_model_state_dict(model, adapter_name="default")
+    folder.mkdir(parents=True, exist_ok=True)
+    HunyuanVideoFramepackPipeline.save_lora_weights(folder, transformer_lora_layers=layers)
+    return folder / "pytorch_lora_weights.safetensors"
