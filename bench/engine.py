@@ -13,13 +13,16 @@ With `--gpu` (for operators): the full-size FramePack transformer and VAE with r
 bf16 weights (speed needs no real weights; the text and image encoders, which run once a
 job, are one layer deep), at the 640 bucket (832x480), 25 steps, one section: seconds
 per generated frame and peak GPU memory for each step cache and attention backend, as
-a table. No GPU is lent to this project, so that mode was not run here; `--check` builds
-the same parts on PyTorch's meta device (no memory) and prints their sizes.
+a table, with a random rank-64 LoRA on every attention projection as two more rows.
+No GPU is lent to this project, so that mode was not run here; `--check` (CPU, in the
+tests) builds the full-size parts on PyTorch's meta device (no memory) and prints their
+sizes, then runs the table's every variant on the tiny pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -105,51 +108,102 @@ def check_sizes() -> None:
             print(f"  {name:16} {count / 1e9:6.2f} B parameters")
 
 
-def gpu_table(steps: int = 25) -> None:
+def random_lora(transformer: torch.nn.Module, rank: int = 64) -> dict[str, torch.Tensor]:
+    """A LoRA of `rank` on every attention projection, random weights, as diffusers'
+    load_lora_weights takes one (the speed of a LoRA needs no trained weights)."""
+    layers = {}
+    for name, module in transformer.named_modules():
+        if name.rsplit(".", 1)[-1] in ("to_q", "to_k", "to_v") and hasattr(module, "weight"):
+            out_features, in_features = module.weight.shape
+            like = {"dtype": module.weight.dtype, "device": module.weight.device}
+            layers[f"transformer.{name}.lora_A.weight"] = torch.randn(rank, in_features, **like)
+            layers[f"transformer.{name}.lora_B.weight"] = torch.randn(out_features, rank, **like)
+    return layers
+
+
+def full_size_pipe(tmp: Path, device: str) -> tuple[object, EngineRequest, int]:
+    """The full-size pipeline in bf16 straight on `device` (13 B parameters in fp32 on
+    the CPU first would take 52 GB), a 640-bucket request of one section, its window."""
     from diffusers import HunyuanVideoFramepackPipeline
 
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device(device):
+        pipe = HunyuanVideoFramepackPipeline(**full_size_parts(tmp))
+    torch.set_default_dtype(torch.float32)
+    request = EngineRequest(Image.new("RGB", (832, 480), (40, 120, 200)), "waves", 33)
+    return pipe, request, 9
+
+
+def tiny_pipe(tmp: Path, device: str) -> tuple[object, EngineRequest, int]:
+    """The same table's code on the tiny CPU pipeline (`--check`): every variant runs,
+    so the GPU run finds no broken path; its figures mean nothing."""
+    request = EngineRequest(Image.new("RGB", (160, 90), (40, 120, 200)), "waves", 9, base=64)
+    return tiny.pipeline(tmp), request, tiny.WINDOW
+
+
+VARIANTS = [
+    (cache, backend, lora)
+    for cache in ("none", "first-block", "faster-cache", "pyramid-attention-broadcast")
+    for backend in ("native", "flash", "sage")
+    for lora in (False,)
+] + [("none", "native", True), ("first-block", "native", True)]
+
+
+def gpu_table(steps: int = 25, *, check: bool = False) -> None:
+    """Seconds per frame and peak memory per step cache, attention backend and LoRA."""
     from local_engine.options import EngineOptions, speed_up
 
-    rows = []
+    device = "cpu" if check else "cuda"
     with tempfile.TemporaryDirectory() as tmp:
-        # Built once, in bf16, straight on the GPU (13 B parameters in fp32 on the CPU
-        # first would take 52 GB); each combination below is switched on and off.
-        torch.set_default_dtype(torch.bfloat16)
-        with torch.device("cuda"):
-            pipe = HunyuanVideoFramepackPipeline(**full_size_parts(Path(tmp)))
-        torch.set_default_dtype(torch.float32)
+        build = tiny_pipe if check else full_size_pipe
+        pipe, request, window = build(Path(tmp), device)
+        request = dataclasses.replace(request, steps=steps)
         pipe.set_progress_bar_config(disable=True)
-        request = EngineRequest(
-            Image.new("RGB", (832, 480), (40, 120, 200)), "waves", 33, steps=steps
-        )
-        for cache in ("none", "first-block", "faster-cache", "pyramid-attention-broadcast"):
-            for backend in ("native", "flash", "sage"):
-                transformer = pipe.transformer
-                if transformer.is_cache_enabled:
-                    transformer.disable_cache()
-                transformer.reset_attention_backend()
-                options = EngineOptions(
-                    step_cache=cache, attention_backend=backend, vae_tiling=False
-                )
-                try:
-                    context = speed_up(pipe, options, steps)
-                    engine = FramePackEngine(pipe, cache_context=context)
-                    engine.frames(request)  # warm-up (kernels, the cache's first pass)
-                except Exception as exc:  # a backend this GPU or install lacks
-                    rows.append((cache, backend, "unavailable", str(exc)[:40]))
-                    continue
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-                started = time.perf_counter()
-                engine.frames(request)
-                torch.cuda.synchronize()
-                per_frame = (time.perf_counter() - started) / 33
-                peak = torch.cuda.max_memory_allocated() / 2**30
-                rows.append((cache, backend, f"{per_frame:.2f} s/frame", f"{peak:.1f} GiB"))
-    print(f"full-size FramePack, random bf16 weights, 832x480, {steps} steps, one section")
-    print("  {:28} {:7} {:>16} {:>9}".format("step cache", "backend", "speed", "peak"))
+        lora = random_lora(pipe.transformer, rank=4 if check else 64)
+        pipe.load_lora_weights(lora, adapter_name="bench")
+        rows = [
+            _row(pipe, request, window, speed_up, EngineOptions, variant, device)
+            for variant in VARIANTS
+        ]
+    size = "tiny, CPU (a check: figures mean nothing)" if check else "full-size, random bf16"
+    print(f"FramePack {size}, {request.image.width}x{request.image.height}, {steps} steps")
+    print(
+        "  {:28} {:7} {:5} {:>16} {:>10}".format("step cache", "backend", "lora", "speed", "peak")
+    )
     for row in rows:
-        print("  {:28} {:7} {:>16} {:>9}".format(*row))
+        print("  {:28} {:7} {:5} {:>16} {:>10}".format(*row))
+
+
+def _row(pipe, request, window, speed_up, options_type, variant, device) -> tuple:
+    cache, backend, lora = variant
+    transformer = pipe.transformer
+    if transformer.is_cache_enabled:
+        transformer.disable_cache()
+    transformer.reset_attention_backend()
+    if lora:
+        pipe.enable_lora()
+        pipe.set_adapters(["bench"], [1.0])
+    else:
+        pipe.disable_lora()
+    options = options_type(step_cache=cache, attention_backend=backend, vae_tiling=False)
+    label = (cache, backend, "yes" if lora else "no")
+    try:
+        context = speed_up(pipe, options, request.steps)
+        engine = FramePackEngine(pipe, cache_context=context, latent_window_size=window)
+        engine.frames(request)  # warm-up (kernels, the cache's first pass)
+    except Exception as exc:  # a backend this GPU or install lacks
+        return (*label, "unavailable", str(exc)[:30])
+    cuda = device == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    engine.frames(request)
+    if cuda:
+        torch.cuda.synchronize()
+    per_frame = (time.perf_counter() - started) / request.num_frames
+    peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if cuda else "-"
+    return (*label, f"{per_frame:.2f} s/frame", peak)
 
 
 def main() -> None:
@@ -163,6 +217,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.check:
         check_sizes()
+        gpu_table(steps=2, check=True)
         return
     if args.gpu:
         gpu_table()

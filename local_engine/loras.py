@@ -5,6 +5,7 @@ same set as the one before changes nothing. The base weights are never reloaded.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ class Loras:
         loaded = self._loaded.setdefault(key, set())
         for name, _ in wanted:
             if name not in loaded:
-                pipe.load_lora_weights(str(self.files[name]), adapter_name=name)
+                with warnings.catch_warnings():
+                    # PEFT warns that a second adapter makes several: that is the point.
+                    warnings.filterwarnings("ignore", "Already found a `peft_config`")
+                    pipe.load_lora_weights(str(self.files[name]), adapter_name=name)
                 loaded.add(name)
                 self.loads += 1
         if wanted:

@@ -305,3 +305,22 @@ def test_a_lora_changes_the_frames_weight_0_does_not_and_switching_loads_nothing
     assert torch.equal(base_weights, after)  # the base weights were never touched
     with pytest.raises(EngineRefused, match="no LoRA named sparkle is installed here"):
         engine.frames(request(loras=(("sparkle", 1.0),)))
+
+
+def test_the_gpu_bench_runs_every_variant_on_the_cpu_check(tmp_path: Path) -> None:
+    """`bench/engine.py --gpu` needs a GPU this project is seldom lent; `--check` runs
+    the same table code on the tiny pipeline so the day one is lent it runs at once."""
+    bench = Path(__file__).resolve().parent.parent / "bench" / "engine.py"
+    done = subprocess.run(
+        [sys.executable, str(bench), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=isolated_env(tmp_path / "data"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "transformer" in done.stdout and "B parameters" in done.stdout  # the meta sizes
+    rows = [line.split() for line in done.stdout.splitlines() if "s/frame" in line]
+    native = [row for row in rows if row[1] == "native"]
+    assert len(native) == 6 and sum(row[2] == "yes" for row in native) == 2  # LoRA rows
