@@ -24,6 +24,9 @@ class Loras:
         missing = [name for name, _ in wanted if name not in self.files]
         if missing:
             raise EngineRefused(f"no LoRA named {', '.join(missing)} is installed here")
+        gone = [str(self.files[name]) for name, _ in wanted if not self.files[name].is_file()]
+        if gone:
+            raise EngineRefused(f"the LoRA file {', '.join(gone)} is missing on this machine")
 
     def use(self, pipe: Any, wanted: tuple[tuple[str, float], ...]) -> None:
         """Make `wanted` (names and weights) the pipeline's LoRAs for the next call."""

@@ -211,3 +211,16 @@ def test_quota_inside_one_guild_from_the_cli(tmp_path: Path) -> None:
         rows = list(conn.execute("SELECT actor, action, target FROM audit_log"))
     assert len(rows) == 1 and rows[0][0].startswith("cli:")
     assert rows[0][1:] == ("quota.set", "member:discord:7|discord:42")
+
+
+def test_doctor_shows_each_lora_and_a_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "wave.safetensors").write_bytes(b"lora")
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        "[engine.loras]\n"
+        f'wave = {{ path = "{tmp_path / "wave.safetensors"}", default_weight = 0.8 }}\n'
+        f'glow = {{ path = "{tmp_path / "glow.safetensors"}" }}\n'
+    )
+    out = cli(tmp_path, "--config", str(config), "doctor").stdout
+    assert f"lora wave: {tmp_path / 'wave.safetensors'} (found, default weight 0.8)" in out
+    assert f"lora glow: {tmp_path / 'glow.safetensors'} (MISSING, default weight 1)" in out

@@ -324,3 +324,14 @@ def test_the_gpu_bench_runs_every_variant_on_the_cpu_check(tmp_path: Path) -> No
     rows = [line.split() for line in done.stdout.splitlines() if "s/frame" in line]
     native = [row for row in rows if row[1] == "native"]
     assert len(native) == 6 and sum(row[2] == "yes" for row in native) == 2  # LoRA rows
+
+
+def test_a_listed_lora_whose_file_is_gone_is_refused_in_one_line(engine: FramePackEngine) -> None:
+    engine.loras.files["gone"] = Path("/nowhere/gone.safetensors")
+    try:
+        with pytest.raises(
+            EngineRefused, match=r"the LoRA file /nowhere/gone\.safetensors is missing"
+        ):
+            engine.frames(request(loras=(("gone", 1.0),)))
+    finally:
+        del engine.loras.files["gone"]

@@ -165,6 +165,13 @@ def _engine(settings: Settings) -> _Section:
             else f"{folder} ({'found' if folder.is_dir() else 'MISSING'})"
         )
         section.lines.append(f"  {label} {state}")
+    for name, lora in engine.loras.items():
+        found = lora.path.is_file()
+        weight = f"default weight {lora.default_weight:g}"
+        section.lines.append(
+            f"  lora {name}: {lora.path} ({'found' if found else 'MISSING'}, {weight})"
+        )
+        section.healthy = section.healthy and (found or not local.enabled)
     if local.enabled:
         from providers.local import missing_weights
 
