@@ -268,6 +268,10 @@ class EngineConfig(Section):
         "none", "first-block", "mag-cache", "faster-cache", "pyramid-attention-broadcast"
     ] = "none"
     step_cache_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
+    # A draft's step cache when step_cache is none: fast and rough, as a draft should be.
+    draft_step_cache: Literal[
+        "none", "first-block", "faster-cache", "pyramid-attention-broadcast"
+    ] = "first-block"
     mag_ratios: list[float] = []
     attention_backend: str | None = None
     compile: bool = False

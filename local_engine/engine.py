@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 from local_engine.buckets import fit_to_bucket, nearest_bucket
 from local_engine.encode import FPS, write_mp4
 from local_engine.loras import Loras
+from local_engine.options import step_cache_for_call
 from local_engine.request import Cancelled, EngineRefused, EngineRequest, Progress
 from local_engine.sections import SectionPrompts
 
@@ -44,10 +45,12 @@ class FramePackEngine:
         prompt_template: dict[str, Any] | None = None,
         cache_context: bool = False,
         loras: Mapping[str, Path] | None = None,
+        draft_cache: str = "none",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.pipe = pipe
         self.loras = Loras(loras or {})  # the installed LoRA files, by name
+        self.draft_cache = draft_cache  # a draft's step cache, when none runs always
         self.f1_pipe: Any = None
         if f1_transformer is not None:
             # The same parts around the F1 transformer: nothing is copied.
@@ -122,7 +125,7 @@ class FramePackEngine:
         if self.prompt_template is not None:
             options["prompt_template"] = self.prompt_template
         context = pipe.transformer.cache_context("cond") if self.cache_context else nullcontext()
-        with self._busy, context, self._timed(pipe, request, sections):
+        with self._busy, context, self._per_job(pipe, request, sections):
             self.loras.use(pipe, request.loras)
             output = pipe(
                 image=first,
@@ -143,12 +146,18 @@ class FramePackEngine:
         video = np.asarray(output.frames[0])[: request.num_frames]
         return (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
 
-    def _timed(
-        self, pipe: Any, request: EngineRequest, sections: int
-    ) -> SectionPrompts | nullcontext[None]:
-        """A prompt per section, when the request has more than one part."""
-        if len(request.timed_prompts) < 2:
-            return nullcontext()
+    @contextmanager
+    def _per_job(self, pipe: Any, request: EngineRequest, sections: int) -> Iterator[None]:
+        """What one job changes for its call only: a draft's step cache, a prompt per
+        section."""
+        with ExitStack() as stack:
+            draft = self.draft_cache if request.draft else "none"
+            stack.enter_context(step_cache_for_call(pipe, draft, request.steps))
+            if len(request.timed_prompts) > 1:
+                stack.enter_context(self._timed(pipe, request, sections))
+            yield
+
+    def _timed(self, pipe: Any, request: EngineRequest, sections: int) -> SectionPrompts:
         return SectionPrompts(
             pipe,
             request.timed_prompts,

@@ -56,6 +56,7 @@ def load_engine(
         prompt_template=prompt_template,
         cache_context=speed_up(pipe, options),
         loras=loras,
+        draft_cache=options.draft_step_cache,
     )
     for each in (engine.pipe, engine.f1_pipe):
         if each is not None:

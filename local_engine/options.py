@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,6 +15,7 @@ Offload = Literal["auto", "none", "model", "group"]
 StepCache = Literal[
     "none", "first-block", "mag-cache", "faster-cache", "pyramid-attention-broadcast"
 ]
+DraftCache = Literal["none", "first-block", "faster-cache", "pyramid-attention-broadcast"]
 # Above this much free GPU memory everything stays on the GPU (FramePack's demo uses
 # the same rule); below it whole models move to the CPU between uses.
 KEEP_ON_GPU_GB = 60
@@ -33,6 +36,8 @@ class EngineOptions:
     # one it runs a calibration (no speed-up) and logs the ratios to put here.
     mag_ratios: list[float] = field(default_factory=list)
     attention_backend: str | None = None  # e.g. "flash", "sage", "native"
+    # A draft's step cache when `step_cache` is none (mag-cache needs a calibration).
+    draft_step_cache: DraftCache = "first-block"
     compile: bool = False
 
 
@@ -68,24 +73,20 @@ def place(pipe: Any, options: EngineOptions) -> str:
     return mode
 
 
-def speed_up(pipe: Any, options: EngineOptions, steps: int = 25) -> bool:
-    """Apply tiling, the step cache, the attention backend and compilation. True when
-    the pipeline call must run inside `transformer.cache_context(...)`."""
+def enable_step_cache(
+    pipe: Any, cache: str, threshold: float | None, steps: int, mag_ratios: list[float]
+) -> bool:
+    """Switch the transformer's step cache on; True when the call needs a cache context."""
     import diffusers
 
-    if options.vae_tiling:
-        pipe.vae.enable_tiling()
     transformer = pipe.transformer
-    cache = options.step_cache
-    threshold = (
-        {} if options.step_cache_threshold is None else {"threshold": options.step_cache_threshold}
-    )
+    given = {} if threshold is None else {"threshold": threshold}
     if cache == "first-block":
-        transformer.enable_cache(diffusers.FirstBlockCacheConfig(**threshold))
+        transformer.enable_cache(diffusers.FirstBlockCacheConfig(**given))
     elif cache == "mag-cache":
-        ratios = {"mag_ratios": options.mag_ratios} if options.mag_ratios else {"calibrate": True}
+        ratios = {"mag_ratios": mag_ratios} if mag_ratios else {"calibrate": True}
         transformer.enable_cache(
-            diffusers.MagCacheConfig(num_inference_steps=steps, **threshold, **ratios)
+            diffusers.MagCacheConfig(num_inference_steps=steps, **given, **ratios)
         )
     elif cache == "pyramid-attention-broadcast":
         transformer.enable_cache(
@@ -104,6 +105,34 @@ def speed_up(pipe: Any, options: EngineOptions, steps: int = 25) -> bool:
                 is_guidance_distilled=True,  # FramePack's guidance is distilled
             )
         )
+    return cache in NEEDS_CONTEXT
+
+
+@contextmanager
+def step_cache_for_call(pipe: Any, cache: str, steps: int) -> Iterator[None]:
+    """A step cache for one call (a draft's), when the engine runs none all the time;
+    off again afterwards."""
+    transformer = pipe.transformer
+    if cache == "none" or transformer.is_cache_enabled:
+        yield
+        return
+    needs_context = enable_step_cache(pipe, cache, None, steps, [])
+    try:
+        with transformer.cache_context("cond") if needs_context else nullcontext():
+            yield
+    finally:
+        transformer.disable_cache()
+
+
+def speed_up(pipe: Any, options: EngineOptions, steps: int = 25) -> bool:
+    """Apply tiling, the step cache, the attention backend and compilation. True when
+    the pipeline call must run inside `transformer.cache_context(...)`."""
+
+    if options.vae_tiling:
+        pipe.vae.enable_tiling()
+    transformer = pipe.transformer
+    cache = options.step_cache
+    enable_step_cache(pipe, cache, options.step_cache_threshold, steps, options.mag_ratios)
     if options.attention_backend:
         transformer.set_attention_backend(options.attention_backend)
     if options.compile:

@@ -34,6 +34,7 @@ class EngineRequest:
     # section is sampled with the part in force at its start. () : `prompt` throughout.
     timed_prompts: tuple[tuple[float, str], ...] = ()
     loras: tuple[tuple[str, float], ...] = ()  # (installed LoRA, weight), at most two
+    draft: bool = False  # a cheap try: sampled with the draft step cache
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,9 @@ class GenerationRequest(BaseModel):
     strength: Annotated[float, Field(ge=0, le=1)] | None = None  # last-frame influence
     enable_safety_checker: bool = True
     loras: Annotated[tuple[LoraChoice, ...], Field(max_length=MAX_LORAS)] = ()
+    # A cheap try. Remote APIs take nothing for it (the bot lowers resolution and steps
+    # itself); the local engine also samples it with its draft step cache.
+    draft: bool = False
 
     @property
     def job_mode(self) -> Mode:

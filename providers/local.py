@@ -269,6 +269,7 @@ def engine_options(config: Any) -> EngineOptions:
         vae_tiling=config.vae_tiling,
         step_cache=config.step_cache,
         step_cache_threshold=config.step_cache_threshold,
+        draft_step_cache=config.draft_step_cache,
         mag_ratios=list(config.mag_ratios),
         attention_backend=config.attention_backend,
         compile=config.compile,

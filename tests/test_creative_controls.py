@@ -244,7 +244,7 @@ class RecordingPipeline:
         return getattr(self.pipe, name)
 
     def __call__(self, **kwargs):
-        self.calls.append(kwargs)
+        self.calls.append({**kwargs, "_step_cache": self.pipe.transformer.is_cache_enabled})
         return self.pipe(**kwargs)
 
 
@@ -253,6 +253,7 @@ async def test_a_loop_and_a_draft_on_the_local_engine(tmp_path: Path) -> None:
         tiny.pipeline(tmp_path / "tiny"),
         latent_window_size=tiny.WINDOW,
         prompt_template=tiny.PROMPT_TEMPLATE,
+        draft_cache="first-block",  # as [engine] draft_step_cache's default loads it
     )
     engine.pipe = recording = RecordingPipeline(engine.pipe)
     provider = LocalProvider.in_process(
@@ -283,5 +284,6 @@ async def test_a_loop_and_a_draft_on_the_local_engine(tmp_path: Path) -> None:
     first, last = (np.asarray(call[name]) for name in ("image", "last_image"))
     assert np.array_equal(first, last)  # the loop ends on its first image
     assert call["num_inference_steps"] == 10  # the draft's fewer steps
+    assert call["_step_cache"]  # and the draft step cache ([engine] draft_step_cache)
     (post,) = delivery.sent
     assert post.loop and post.follow_ups[0] is FollowUp.HD

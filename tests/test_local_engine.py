@@ -335,3 +335,28 @@ def test_a_listed_lora_whose_file_is_gone_is_refused_in_one_line(engine: FramePa
             engine.frames(request(loras=(("gone", 1.0),)))
     finally:
         del engine.loras.files["gone"]
+
+
+def test_a_draft_is_sampled_with_the_draft_step_cache_and_the_next_job_without(
+    tmp_path: Path,
+) -> None:
+    engine = FramePackEngine(
+        tiny.pipeline(tmp_path / "tiny"),
+        latent_window_size=tiny.WINDOW,
+        prompt_template=tiny.PROMPT_TEMPLATE,
+        draft_cache="first-block",
+    )
+    transformer = engine.pipe.transformer
+    cached: list[bool] = []
+    handle = transformer.register_forward_pre_hook(
+        lambda module, args: cached.append(module.is_cache_enabled)
+    )
+    try:
+        engine.frames(request(draft=True))
+        during_draft, cached[:] = cached[:], []
+        engine.frames(request())
+    finally:
+        handle.remove()
+    assert during_draft and all(during_draft)
+    assert cached and not any(cached)  # a full job right after: no cache
+    assert not transformer.is_cache_enabled

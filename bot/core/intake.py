@@ -290,7 +290,6 @@ def _stored(planned: _Planned) -> StoredRequest:
         planned.who,
         safety=planned.safety_on,
         loop=planned.options.loop,
-        draft=planned.options.draft,
         asked_steps=planned.options.steps,
         extends=extension.job_id if extension else None,
         earlier_frames=extension.frames if extension else 0,
@@ -379,7 +378,7 @@ def _as_draft(
     generation: GenerationRequest, options: JobOptions, steps: tuple[int, int] | None
 ) -> GenerationRequest:
     """480p, and fewer steps where the backend takes steps and the user set none."""
-    update: dict[str, object] = {"resolution": "480p"}
+    update: dict[str, object] = {"resolution": "480p", "draft": True}
     if steps is not None and options.steps is None:
         update["num_inference_steps"] = min(steps[1], max(steps[0], DRAFT_STEPS))
     return generation.model_copy(update=update)

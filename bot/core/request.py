@@ -136,7 +136,6 @@ _ADDED = {
     "role_keys",
     "safety",
     "loop",
-    "draft",
     "asked_steps",
     "extends",
     "earlier_frames",

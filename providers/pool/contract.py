@@ -60,6 +60,7 @@ class EngineJob:
     last_image: bytes | None = None
     f1: bool = False
     loras: tuple[tuple[str, float], ...] = ()  # (installed LoRA, weight)
+    draft: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -47,6 +47,7 @@ def engine_job(
             (lora.name, lora.weight if lora.weight is not None else defaults.get(lora.name, 1.0))
             for lora in request.loras
         ),
+        draft=request.draft,
     )
 
 
@@ -61,6 +62,7 @@ def engine_request(job: EngineJob) -> EngineRequest:
         prompt=parts[0].text if parts else job.prompt,
         timed_prompts=tuple((part.start_s, part.text) for part in parts),
         loras=job.loras,
+        draft=job.draft,
         num_frames=job.num_frames,
         base=job.base,
         last_image=decode(job.last_image) if job.last_image is not None else None,
