@@ -17,7 +17,6 @@ from bot.core.media import read_tags
 from bot.core.quotas import job_cost_mc
 from bot.core.recipe import Recipe
 from bot.core.safety import DenyList, SafetyChecker
-from local_engine.engine import FramePackEngine
 from providers.local import LocalProvider
 from storage import Store
 from tests.support import tiny_framepack as tiny
@@ -249,10 +248,8 @@ class RecordingPipeline:
 
 
 async def test_a_loop_and_a_draft_on_the_local_engine(tmp_path: Path) -> None:
-    engine = FramePackEngine(
-        tiny.pipeline(tmp_path / "tiny"),
-        latent_window_size=tiny.WINDOW,
-        prompt_template=tiny.PROMPT_TEMPLATE,
+    engine = tiny.engine(
+        tmp_path / "tiny",
         draft_cache="first-block",  # as [engine] draft_step_cache's default loads it
     )
     engine.pipe = recording = RecordingPipeline(engine.pipe)

@@ -218,7 +218,7 @@ async def test_generate_from_a_video_of_the_bot_sends_the_request_that_made_it(
             tmp_path, "generate", "--from", video.name, "--seed", "7", "-o", "b.mp4", env=env
         )
         assert code == 0, err
-        again, changed = (job.input for job in fake.jobs.values())
+        again, changed = (remade.input for remade in fake.jobs.values())
         endpoint = next(iter(fake.jobs.values())).endpoint
     images = {"image_url", "end_image_url"}
     assert endpoint == made.endpoint

@@ -39,11 +39,9 @@ CPU = EngineOptions(device="cpu", dtype="float32", offload="none", vae_tiling=Fa
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> FramePackEngine:
     scratch = tmp_path_factory.mktemp("tiny")
-    return FramePackEngine(
-        tiny.pipeline(scratch),
+    return tiny.engine(
+        scratch,
         f1_transformer=tiny.transformer(seed=1),
-        latent_window_size=tiny.WINDOW,
-        prompt_template=tiny.PROMPT_TEMPLATE,
     )
 
 
@@ -280,10 +278,8 @@ def test_each_section_is_sampled_with_the_prompt_in_force_at_its_time(
 def test_a_lora_changes_the_frames_weight_0_does_not_and_switching_loads_nothing_again(
     tmp_path: Path,
 ) -> None:
-    engine = FramePackEngine(
-        tiny.pipeline(tmp_path / "tiny"),
-        latent_window_size=tiny.WINDOW,
-        prompt_template=tiny.PROMPT_TEMPLATE,
+    engine = tiny.engine(
+        tmp_path / "tiny",
         loras={
             "wave": tiny.save_lora(tmp_path / "wave"),
             "glow": tiny.save_lora(tmp_path / "glow", 1),
@@ -340,10 +336,8 @@ def test_a_listed_lora_whose_file_is_gone_is_refused_in_one_line(engine: FramePa
 def test_a_draft_is_sampled_with_the_draft_step_cache_and_the_next_job_without(
     tmp_path: Path,
 ) -> None:
-    engine = FramePackEngine(
-        tiny.pipeline(tmp_path / "tiny"),
-        latent_window_size=tiny.WINDOW,
-        prompt_template=tiny.PROMPT_TEMPLATE,
+    engine = tiny.engine(
+        tmp_path / "tiny",
         draft_cache="first-block",
     )
     transformer = engine.pipe.transformer

@@ -41,11 +41,9 @@ def request(**changes) -> GenerationRequest:
 
 
 def tiny_engine(scratch: Path) -> FramePackEngine:
-    return FramePackEngine(
-        tiny.pipeline(scratch),
+    return tiny.engine(
+        scratch,
         f1_transformer=tiny.transformer(seed=1),
-        latent_window_size=tiny.WINDOW,
-        prompt_template=tiny.PROMPT_TEMPLATE,
     )
 
 

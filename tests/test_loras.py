@@ -11,7 +11,6 @@ from bot.cli.run import build_service
 from bot.config import Settings
 from bot.core.api import Accepted, Refused
 from bot.core.safety import DenyList, SafetyChecker
-from local_engine.engine import FramePackEngine
 from providers.contract import LoraChoice, format_loras, parse_loras
 from providers.local import LocalProvider
 from storage import Store
@@ -61,10 +60,8 @@ async def test_the_local_engine_takes_installed_loras_with_their_default_weight(
     tmp_path: Path,
 ) -> None:
     wave = tiny.save_lora(tmp_path / "wave")
-    engine = FramePackEngine(
-        tiny.pipeline(tmp_path / "tiny"),
-        latent_window_size=tiny.WINDOW,
-        prompt_template=tiny.PROMPT_TEMPLATE,
+    engine = tiny.engine(
+        tmp_path / "tiny",
         loras={"wave": wave},
     )
     engine.pipe = log = AdapterLog(engine.pipe)

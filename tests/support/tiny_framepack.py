@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import (
@@ -29,6 +30,7 @@ from transformers import (
     SiglipVisionModel,
 )
 
+from local_engine.engine import FramePackEngine
 from local_engine.folders import Folders
 
 # The tiny text encoders cannot take the real prompt template.
@@ -176,3 +178,11 @@ def save_lora(folder: Path, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     HunyuanVideoFramepackPipeline.save_lora_weights(folder, transformer_lora_layers=layers)
     return folder / "pytorch_lora_weights.safetensors"
+
+
+def engine(scratch: Path, **options: Any) -> FramePackEngine:
+    """The engine over a fresh tiny pipeline, with the tiny window and prompt template;
+    `options` as FramePackEngine takes them (loras, draft_cache, f1_transformer…)."""
+    return FramePackEngine(
+        pipeline(scratch), latent_window_size=WINDOW, prompt_template=PROMPT_TEMPLATE, **options
+    )
