@@ -240,3 +240,26 @@ async def test_a_remix_answer_after_the_wait_or_a_restart_asks_to_press_again(
         lost = await world.answer(5001, 3)
     assert late == lost == "That Remix waited too long for a prompt. Press Remix again."
     assert len(world.fal.jobs) == 1
+
+
+async def test_a_remix_answer_handed_over_again_after_a_restart_makes_nothing_more(
+    tmp_path: Path,
+) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        request = fake.photo_message(png_bytes(128, 72), "/animate calm sea")
+        fake.push_update(message=request)
+        video = await _telegram_video(world, request)
+        fake.press(_buttons(video)["Remix"], video)
+        (question,) = await world.wait_for(
+            lambda: [m for m in fake.sent.values() if "reply to this message" in m.get("text", "")]
+        )
+        answer = fake.message("a storm rises", reply_to_message=question)
+        update = fake.push_update(message=answer)
+        await _telegram_video(world, answer)
+        await world.restart()  # before Telegram heard the update was taken
+        fake.redeliver(update)
+        fake.push_update(message=fake.message("/quota"))  # then something to answer
+        await world.answer(5001, 2)
+    assert len(world.fal.jobs) == 2
+    assert all("Press Remix again" not in text for text in fake.answers(5001))

@@ -284,3 +284,18 @@ async def test_a_loop_and_a_draft_on_the_local_engine(tmp_path: Path) -> None:
     assert call["_step_cache"]  # and the draft step cache ([engine] draft_step_cache)
     (post,) = delivery.sent
     assert post.loop and post.follow_ups[0] is FollowUp.HD
+
+
+async def test_a_retry_of_an_extended_video_is_that_extend_again(tmp_path: Path) -> None:
+    async with service_world(tmp_path) as world:
+        first = await _delivered(world, await world.service.submit(animate(num_frames=PART)))
+        extended = await _delivered(world, await _extend(world, first))
+        retry = await world.service.follow_up(
+            extended, requester(), kind=FollowUp.RETRY, reply_ref={}
+        )
+        again = await _delivered(world, retry)
+        video = world.delivery.delivered[again][0]
+        ledger = await world.store.ledger.entries(again)
+    assert len(reds(video)) == 2 * PART - 1  # the earlier video and a new part, joined
+    assert all(4 <= step <= 10 for step in steps_between(reds(video)))
+    assert ledger["commit"] == job_cost_mc(PART, "480p")  # the new part only

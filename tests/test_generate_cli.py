@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import pytest
 
+from bot.core.media import write_tags
 from providers import PROVIDERS
 from tests.support.fakes.media import make_mp4
 from tests.support.fakes.provider_base import start_shade
@@ -238,3 +239,15 @@ async def test_generate_from_a_video_without_a_recipe_says_so(tmp_path: Path) ->
     code, _, err = await run_cli(tmp_path, "generate", "--from", "other.mp4", "-o", "v.mp4", env={})
     assert code == 2
     assert err.strip() == "framepack-bot: other.mp4: the video carries no framepack-bot recipe"
+
+
+async def test_generate_from_a_video_whose_recipe_does_not_read_says_so(tmp_path: Path) -> None:
+    video = tmp_path / "forged.mp4"
+    video.write_bytes(make_mp4(30, 112, 64))
+    write_tags(video, {"made_by": "framepack-bot", "prompt": "x", "provider": "fal",
+                       "frames": "60", "loras": "../../etc/passwd:9"})  # fmt: skip
+    code, _, err = await run_cli(
+        tmp_path, "generate", "--from", "forged.mp4", "-o", "v.mp4", env={}
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "its recipe does not read (loras" in err

@@ -76,7 +76,16 @@ class FollowUps:
         first = (folder / "first.jpg").read_bytes()
         # A loop's last frame is its first: the new job makes it so again.
         own_last = stored.has_last_image and not stored.loop
-        return first, (folder / "last.jpg").read_bytes() if own_last else None, None
+        last = (folder / "last.jpg").read_bytes() if own_last else None
+        # Retry, HD or Remix of an Extend is that Extend again: the same earlier video,
+        # a new part joined to it.
+        if not stored.extends:
+            return first, last, None
+        earlier = folder / "earlier.mp4"
+        if not earlier.is_file():
+            raise OSError(f"{earlier} is gone")
+        extension = Extension(stored.extends, earlier, stored.earlier_frames)
+        return first, last, extension
 
     def _over_cap(self, stored: StoredRequest, extension: Extension) -> Refused | None:
         cap_s = self._ctx.settings.limits.max_total_seconds
@@ -97,9 +106,10 @@ class FollowUps:
         if kind is FollowUp.EXTEND and (job.state is not JobState.DELIVERED or not job.result_path):
             return Refused("not_finished", messages.NOTHING_TO_EXTEND)
         if kind is FollowUp.HD:
-            if not StoredRequest.of_job(job).draft:
+            stored = StoredRequest.of_job(job)
+            if not stored.draft:
                 return Refused("not_a_draft", messages.NOT_A_DRAFT)
-            if job.seed is None and StoredRequest.of_job(job).seed is None:
+            if job.seed is None and stored.seed is None:
                 return Refused("no_seed", messages.NO_SEED_FOR_HD)
         return None
 

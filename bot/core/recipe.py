@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from bot.core.request import StoredRequest
 from providers import Mode, ModelFamily
@@ -43,6 +43,12 @@ class Recipe(BaseModel):
     loras: str = ""  # as users write them: "wave:0.7,glow"
     # An Extend's request starts from this frame of the (joined) video, not the first.
     starts_at_frame: int = 0
+
+    @field_validator("loras")
+    @classmethod
+    def _loras_read(cls, value: str) -> str:
+        parse_loras(value)  # a ValueError here is a recipe that does not read
+        return value
 
     @classmethod
     def of(cls, stored: StoredRequest, provider: str, seed: int | None) -> Recipe:

@@ -75,6 +75,9 @@ class RemixPrompts:
         user = message.from_user
         if user is None or message.text is None:
             return False
+        source = f"telegram:{message.chat.id}:{message.message_id}"
+        if await self.service.already_taken(source):
+            return True  # an answer handed over again (a restart): its job exists
         key = (message.chat.id, user.id)
         waiting = self._waiting.get(key)
         if waiting is None or not self._answers(message, waiting):
@@ -86,7 +89,7 @@ class RemixPrompts:
         if self.clock() - waiting.asked_at > self.wait_minutes * 60:
             await reply(message, messages.REMIX_TIMED_OUT)
             return True
-        await self._make(message, waiting)
+        await self._make(message, waiting, source)
         return True
 
     def _someone_waits(self, message: Message) -> bool:
@@ -103,10 +106,7 @@ class RemixPrompts:
             return replied.message_id == waiting.question_id
         return message.chat.type == "private"
 
-    async def _make(self, message: Message, waiting: _Waiting) -> None:
-        source = f"telegram:{message.chat.id}:{message.message_id}"
-        if await self.service.already_taken(source):
-            return
+    async def _make(self, message: Message, waiting: _Waiting, source: str) -> None:
         await start_follow_up(
             self.service,
             message,
