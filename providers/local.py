@@ -47,6 +47,7 @@ from providers.pool.contract import (
     Broke,
     Done,
     EngineQueue,
+    NoEngineFor,
     QueueError,
     Renderer,
     Unreachable,
@@ -148,6 +149,8 @@ class LocalProvider:
         )
         try:
             await self.queue.submit(job)
+        except NoEngineFor as exc:
+            raise InvalidInputError(str(exc), provider=self.name) from exc
         except QueueError as exc:
             raise TransientError(str(exc), provider=self.name) from exc
         return Handle(

@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from coredis import Redis
+from streaq import TaskStatus
 
 from local_engine.folders import Folders
-from providers.pool.contract import Done, EngineJob
+from providers.contract import GenerationRequest, ImageInput, LoraChoice
+from providers.errors import InvalidInputError
+from providers.local import LocalProvider
+from providers.pool.contract import Done, EngineJob, NoEngineFor
 from providers.pool.metrics import WorkerMetrics
 from providers.pool.redis import Keys, RedisQueue
 from providers.pool.worker import GpuWorker, WorkerSettings
@@ -312,6 +318,86 @@ async def test_a_busy_worker_leaves_waiting_jobs_to_an_idle_one(
         for task in serving:
             task.cancel()
         await asyncio.gather(*serving, return_exceptions=True)
+
+
+async def test_a_job_with_a_lora_goes_only_to_a_worker_that_has_it(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    plain, styled = PacedRenderer(), PacedRenderer()
+    styled.gate.clear()
+    queue = RedisQueue(redis_server.url, secret=SECRET, poll_s=0.05)
+
+    def worker(name: str, renderer: PacedRenderer, loras: tuple[str, ...]) -> asyncio.Task[None]:
+        settings = WorkerSettings(
+            redis_server.url,
+            SECRET,
+            tmp_path / name,
+            idle_timeout_s=30,
+            worker_id=name,
+            loras=loras,
+        )
+        return asyncio.create_task(GpuWorker(settings, [renderer]).serve())
+
+    def with_loras(name: str, *loras: str) -> EngineJob:
+        return dataclasses.replace(job(name), loras=tuple((lora, 0.8) for lora in loras))
+
+    serving = [worker("plain", plain, ()), worker("styled", styled, ("wave", "ink"))]
+    try:
+        await wait_until(lambda: _live(queue, 2), within=30)
+        await queue.submit(with_loras("first-wave", "wave"))
+        await wait_until(lambda: _true(styled.runs == ["first-wave"]), within=30)
+        # "styled" is busy and "plain" idle: the next LoRA job waits for "styled",
+        # and a plain job is taken by "plain" meanwhile.
+        await queue.submit(with_loras("second-wave", "wave", "ink"))
+        await queue.submit(job("no-lora"))
+        assert isinstance((await asyncio.wait_for(follow(queue, "no-lora"), 10))[-1], Done)
+        assert plain.runs == ["no-lora"]
+        styled.gate.set()
+        for name in ("first-wave", "second-wave"):
+            end = (await asyncio.wait_for(follow(queue, name), 10))[-1]
+            assert isinstance(end, Done) and end.worker == "styled"
+        assert styled.runs == ["first-wave", "second-wave"] and plain.runs == ["no-lora"]
+
+        # A LoRA that no live worker has is refused at once, not left waiting.
+        with pytest.raises(NoEngineFor, match="wave, zebra"):
+            await queue.submit(with_loras("never", "wave", "zebra"))
+        assert await _status(queue, "never") is TaskStatus.NOT_FOUND
+    finally:
+        styled.gate.set()
+        await queue.aclose()
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
+
+
+async def test_the_local_provider_tells_the_user_when_no_worker_has_the_lora(
+    redis_server: RedisServer,
+) -> None:
+    provider = LocalProvider(
+        RedisQueue(redis_server.url, secret=SECRET, poll_s=0.05),
+        buckets={"480p": 64},
+        loras={"wave": 0.8},
+    )
+    try:
+        with pytest.raises(InvalidInputError, match="no GPU worker with the LoRA wave"):
+            await provider.submit(
+                GenerationRequest(
+                    prompt="the waves roll in",
+                    image=ImageInput(data=png_bytes(), mime_type="image/png"),
+                    loras=(LoraChoice(name="wave"),),
+                )
+            )
+    finally:
+        await provider.aclose()
+
+
+async def _live(queue: RedisQueue, workers: int) -> bool:
+    return await queue.live_workers() == workers
+
+
+async def _status(queue: RedisQueue, job_id: str) -> TaskStatus:
+    await queue._redis()
+    return await queue._client.status_by_id(job_id)
 
 
 async def _true(value: bool) -> bool:

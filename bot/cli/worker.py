@@ -50,6 +50,7 @@ async def serve_worker(
             grace_s=pool.grace_s,
             result_ttl_s=pool.result_ttl_s,
             worker_id=worker_id,
+            loras=tuple(settings.engine.loras),
         ),
         renderers,
         metrics,

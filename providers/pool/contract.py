@@ -12,17 +12,23 @@ Users are served round-robin: a job's band is how many jobs its user already has
 (band 0 first), so one user's ten jobs do not hold up anybody else's first; jobs of
 priority users (an operator's choice) come before every band. Within a band, first come
 first served.
+
+A job with LoRAs goes only to an engine that has them installed: its lane is the set of
+LoRAs it names ("" for none), and an engine serves the lanes of every set of at most
+MAX_LORAS of its own LoRAs, the empty one included.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from local_engine.request import Progress
+from providers.contract import MAX_LORAS
 
 ROUNDS = 8  # bands r0..r7; a user's 8th waiting job and later share the last one
 PRIORITY_BAND = "priority"
@@ -40,6 +46,21 @@ def bands() -> list[str]:
 
 def band_rank(name: str) -> int:
     return bands().index(name)
+
+
+def lane(loras: Iterable[str]) -> str:
+    """The lane of a job naming these LoRAs: "" for none, else their sorted names."""
+    return "+".join(sorted(set(loras)))
+
+
+def lanes_served(installed: Iterable[str]) -> list[str]:
+    """Every lane an engine with these LoRAs can serve, the plain one first."""
+    names = sorted(set(installed))
+    return [
+        lane(chosen)
+        for size in range(MAX_LORAS + 1)
+        for chosen in itertools.combinations(names, size)
+    ]
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,10 @@ class EngineJob:
     f1: bool = False
     loras: tuple[tuple[str, float], ...] = ()  # (installed LoRA, weight)
     draft: bool = False
+
+    @property
+    def lane(self) -> str:
+        return lane(name for name, _ in self.loras)
 
     def to_wire(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -113,6 +138,11 @@ QueueEvent = Waiting | Working | Done | Broke | Unreachable
 
 class QueueError(Exception):
     """The queue refused or could not take a job (e.g. it cannot be reached)."""
+
+
+class NoEngineFor(Exception):
+    """No running engine can do this job (it names LoRAs none of them has); the
+    message says which, for the user."""
 
 
 # How a job ends badly where it runs. Plain exceptions with a message only: they travel

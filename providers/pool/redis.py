@@ -2,11 +2,13 @@
 
 The bot enqueues one streaq task per job, with the bot's job id as the task id (streaq
 keeps no duplicate of an id while it is queued or running) and the user's round-robin
-band as the task's priority stream. GPU workers (`providers.pool.worker`) run the
-engine, publish progress to a Redis stream per job (a late watcher replays it), and
-leave the MP4 in a Redis key with a time to live. Task data is pickled by streaq and
-signed with a shared secret (HMAC), so nobody who can write to Redis without the
-secret can make a worker or the bot unpickle what they wrote.
+band and the job's lane (the LoRAs it names) as the task's priority stream: a worker
+reads the streams of every band for the lanes its LoRAs can serve only. GPU workers
+(`providers.pool.worker`) run the engine, publish progress to a Redis stream per job
+(a late watcher replays it), and leave the MP4 in a Redis key with a time to live.
+Task data is pickled by streaq and signed with a shared secret (HMAC), so nobody who
+can write to Redis without the secret can make a worker or the bot unpickle what they
+wrote.
 
 Beside streaq's own keys, under `fpbot:<queue>:`:
     waiting            sorted set: job id -> (band, arrival); a job's place is its rank
@@ -18,6 +20,7 @@ Beside streaq's own keys, under `fpbot:<queue>:`:
     secret-check       HMAC of a fixed text under the signing secret, left by the first
                        bot or worker: anyone with another secret refuses to go on
     workers            sorted set: worker id -> last heartbeat (live workers, for ETAs)
+    loras              hash: worker id -> the LoRAs it has, comma-separated
     seconds            list of recent job durations (the pool's measured speed)
 """
 
@@ -30,7 +33,7 @@ import hmac
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from providers.pool.contract import (
     Broke,
     Done,
     EngineJob,
+    NoEngineFor,
     QueueError,
     QueueEvent,
     Unreachable,
@@ -114,6 +118,7 @@ class Keys:
         self.waiting = self.prefix + "waiting"
         self.owner = self.prefix + "owner"  # job id -> user, while it waits
         self.workers = self.prefix + "workers"
+        self.loras = self.prefix + "loras"
         self.seconds = self.prefix + "seconds"
         self.secret_check = self.prefix + "secret-check"
 
@@ -127,21 +132,29 @@ class Keys:
         return f"{self.prefix}video:{job_id}"
 
 
+def stream_name(band_name: str, lane: str) -> str:
+    """The priority stream of a band's jobs in a lane (streaq's priority name)."""
+    return f"{band_name}|{lane}" if lane else band_name
+
+
 def streaq_worker(
     redis_url: str,
     secret: str,
     queue: str,
     *,
+    lanes: Sequence[str] = ("",),
     cls: type[Worker[Any]] = Worker,
     **options: Any,
 ) -> Worker[Any]:
-    """A streaq Worker over our bands (the bot uses one as a client, never runs it)."""
+    """A streaq Worker over our bands, in these lanes (the bot uses one as a client,
+    never runs it)."""
     worker: Worker[Any] = cls(
         redis_url=redis_url,
         queue_name=queue,
         signing_secret=secret,
-        # streaq serves the last-listed priority first.
-        priorities=list(reversed(bands())),
+        # streaq serves the last-listed priority first: every lane of a band before
+        # any of the next band's.
+        priorities=[stream_name(b, lane) for b in reversed(bands()) for lane in lanes],
         **options,
     )
     return worker
@@ -221,6 +234,8 @@ class RedisQueue:
                 status = await self._client.status_by_id(job.id)
                 if status is not TaskStatus.NOT_FOUND:
                     return  # queued, running or done already: never twice
+                if job.loras:
+                    await self._require_an_engine_for(redis, job)
                 already = await redis.scard(self.keys.user(job.user))
                 chosen = band(already, job.priority)
                 now_ms = int(self._clock() * 1000)
@@ -228,7 +243,8 @@ class RedisQueue:
                     pipe.zadd(self.keys.waiting, {job.id: order_score(chosen, now_ms)})
                     pipe.sadd(self.keys.user(job.user), [job.id])
                     pipe.hset(self.keys.owner, {job.id: job.user})
-                task = self._client.enqueue_unsafe(TASK, job.to_wire()).start(priority=chosen)
+                stream = stream_name(chosen, job.lane)
+                task = self._client.enqueue_unsafe(TASK, job.to_wire()).start(priority=stream)
                 task.id = job.id
                 await task
         except DOWN as exc:
@@ -334,6 +350,22 @@ class RedisQueue:
         redis = await self._redis()
         since = (self._clock() - 3 * HEARTBEAT_S) * 1000
         return int(await redis.zcount(self.keys.workers, since, "+inf"))
+
+    async def _require_an_engine_for(self, redis: Any, job: EngineJob) -> None:
+        """NoEngineFor unless a live worker has every LoRA the job names: in a lane
+        nobody serves it would wait for ever."""
+        since = (self._clock() - 3 * HEARTBEAT_S) * 1000
+        live = set(await redis.zrange(self.keys.workers, since, "+inf", sortby=PureToken.BYSCORE))
+        installed = await redis.hgetall(self.keys.loras)
+        wanted = {name for name, _ in job.loras}
+        if any(
+            wanted <= set(names.split(",")) for worker, names in installed.items() if worker in live
+        ):
+            return
+        raise NoEngineFor(
+            f"no GPU worker with the LoRA {', '.join(sorted(wanted))} is running just now: "
+            "try again later, or without it"
+        )
 
     async def _place(self, job_id: str) -> Waiting | None:
         redis = await self._redis()

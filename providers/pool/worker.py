@@ -7,6 +7,9 @@ Redis for the bot. A cancel stops the engine within one step. SIGTERM lets the c
 job finish within the grace period, else stops it and hands it back to the queue; a
 worker that dies is noticed when its lease runs out (one to two idle timeouts) and its
 job runs on another worker. When Redis goes away the worker waits and reconnects.
+
+A worker takes only jobs whose LoRAs it has (its lanes, providers.pool.contract), and
+says which it has with its heartbeat, so the bot refuses a job nobody could run.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from streaq import Worker
 from streaq.constants import REDIS_GROUP
 
 from local_engine.request import Progress
-from providers.pool.contract import EngineJob, Renderer
+from providers.pool.contract import EngineJob, Renderer, lanes_served
 from providers.pool.metrics import WorkerMetrics
 from providers.pool.redis import (
     DOWN,
@@ -59,6 +62,7 @@ class WorkerSettings:
     grace_s: int = 0  # after SIGTERM: time for the current job before it is handed back
     result_ttl_s: int = 3600
     worker_id: str | None = None
+    loras: tuple[str, ...] = ()  # the LoRAs installed here, by name
 
 
 class GpuWorker:
@@ -100,6 +104,7 @@ class GpuWorker:
             self.settings.redis_url,
             self.settings.secret,
             self.settings.queue,
+            lanes=lanes_served(self.settings.loras),
             cls=_TakesOnlyWhatItCanRun,
             concurrency=self.concurrency,
             idle_timeout=self.settings.idle_timeout_s,
@@ -131,12 +136,16 @@ class GpuWorker:
                 await asyncio.gather(beat, return_exceptions=True)
 
     async def _heartbeat(self) -> None:
-        """Live workers, for the ETA the bot shows."""
+        """Live workers and their LoRAs, for the ETA the bot shows and for the jobs it
+        may take."""
         assert self._worker is not None
+        installed = ",".join(sorted(self.settings.loras))
         while True:
             with contextlib.suppress(*DOWN):
                 redis = self._worker.redis
-                await redis.zadd(self.keys.workers, {self.id: time.time() * 1000})
+                async with redis.pipeline(transaction=True) as pipe:
+                    pipe.hset(self.keys.loras, {self.id: installed})
+                    pipe.zadd(self.keys.workers, {self.id: time.time() * 1000})
                 if self.metrics is not None:
                     self.metrics.queue_length.set(await redis.zcard(self.keys.waiting))
             await asyncio.sleep(HEARTBEAT_S)
