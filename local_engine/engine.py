@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from local_engine.buckets import fit_to_bucket, nearest_bucket
+from local_engine.continuation import Continuation, last_frames
 from local_engine.encode import FPS, write_mp4
 from local_engine.loras import Loras
 from local_engine.options import step_cache_for_call
@@ -120,12 +121,13 @@ class FramePackEngine:
                 on_progress(Progress(done, total, (done - 1) // request.steps, sections, eta))
             return kwargs
 
-        pipe = self.f1_pipe if request.f1 else self.pipe
+        forward = self.samples_forward(request)
+        pipe = self.f1_pipe if forward else self.pipe
         options: dict[str, Any] = {"last_image": last} if last is not None else {}
         if self.prompt_template is not None:
             options["prompt_template"] = self.prompt_template
         context = pipe.transformer.cache_context("cond") if self.cache_context else nullcontext()
-        with self._busy, context, self._per_job(pipe, request, sections):
+        with self._busy, context, self._per_job(pipe, request, bucket, sections, forward):
             self.loras.use(pipe, request.loras)
             output = pipe(
                 image=first,
@@ -138,7 +140,7 @@ class FramePackEngine:
                 num_inference_steps=request.steps,
                 guidance_scale=request.guidance,
                 generator=torch.Generator(device="cpu").manual_seed(request.seed),
-                sampling_type=VANILLA if request.f1 else INVERTED,
+                sampling_type=VANILLA if forward else INVERTED,
                 callback_on_step_end=step_end,
                 output_type="np",
                 **options,
@@ -146,24 +148,46 @@ class FramePackEngine:
         video = np.asarray(output.frames[0])[: request.num_frames]
         return (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
 
+    def samples_forward(self, request: EngineRequest) -> bool:
+        """F1's forward sampler: asked for, or an Extend's continuation where F1 is
+        installed (only a forward sampler has the past as its history)."""
+        continues = request.history is not None and request.last_image is None
+        return request.f1 or (continues and self.f1_pipe is not None)
+
     @contextmanager
-    def _per_job(self, pipe: Any, request: EngineRequest, sections: int) -> Iterator[None]:
+    def _per_job(
+        self,
+        pipe: Any,
+        request: EngineRequest,
+        bucket: tuple[int, int],
+        sections: int,
+        forward: bool,
+    ) -> Iterator[None]:
         """What one job changes for its call only: a draft's step cache, a prompt per
-        section."""
+        section, an earlier video's history."""
         with ExitStack() as stack:
             draft = self.draft_cache if request.draft else "none"
             stack.enter_context(step_cache_for_call(pipe, draft, request.steps))
             if len(request.timed_prompts) > 1:
-                stack.enter_context(self._timed(pipe, request, sections))
+                stack.enter_context(
+                    SectionPrompts(
+                        pipe,
+                        request.timed_prompts,
+                        sections=sections,
+                        steps=request.steps,
+                        window=self.window,
+                        forward=forward,
+                        prompt_template=self.prompt_template,
+                    )
+                )
+            if request.history is not None and forward:
+                stack.enter_context(
+                    Continuation(
+                        pipe,
+                        last_frames(request.history),
+                        bucket=bucket,
+                        steps=request.steps,
+                        window=self.window,
+                    )
+                )
             yield
-
-    def _timed(self, pipe: Any, request: EngineRequest, sections: int) -> SectionPrompts:
-        return SectionPrompts(
-            pipe,
-            request.timed_prompts,
-            sections=sections,
-            steps=request.steps,
-            window=self.window,
-            forward=request.f1,
-            prompt_template=self.prompt_template,
-        )

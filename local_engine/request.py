@@ -35,6 +35,9 @@ class EngineRequest:
     timed_prompts: tuple[tuple[float, str], ...] = ()
     loras: tuple[tuple[str, float], ...] = ()  # (installed LoRA, weight), at most two
     draft: bool = False  # a cheap try: sampled with the draft step cache
+    # An Extend's earlier video (MP4): FramePack-F1 samples on with its last frames as
+    # history (`image` is its last frame). The original sampler starts from `image`.
+    history: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,10 @@ class GenerationRequest(BaseModel):
     # A cheap try. Remote APIs take nothing for it (the bot lowers resolution and steps
     # itself); the local engine also samples it with its draft step cache.
     draft: bool = False
+    # An Extend's earlier video, a file of the bot's own: the local engine samples on
+    # with its last frames as history (FramePack-F1); the others start from `image`,
+    # its last frame.
+    continues: Path | None = None
 
     @property
     def job_mode(self) -> Mode:

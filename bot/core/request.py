@@ -8,6 +8,7 @@ default, a key this version does not know is ignored."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -62,7 +63,7 @@ class StoredRequest(BaseModel):
     ) -> StoredRequest:
         """`added`: what the bot adds beyond the generation (loop, draft, extends...)."""
         return cls(
-            **generation.model_dump(exclude={"image", "last_image"}),
+            **generation.model_dump(exclude={"image", "last_image", "continues"}),
             has_last_image=generation.last_image is not None,
             frames=round(seconds * FPS),
             channel_key=who.channel_key,
@@ -94,10 +95,13 @@ class StoredRequest(BaseModel):
         """The steps the user asked for (a draft sends fewer when none were asked)."""
         return self.asked_steps if self.draft else self.num_inference_steps
 
-    def generation(self, image: ImageInput, last_image: ImageInput | None) -> GenerationRequest:
-        """The request as the providers take it, with the job's images."""
+    def generation(
+        self, image: ImageInput, last_image: ImageInput | None, continues: Path | None = None
+    ) -> GenerationRequest:
+        """The request as the providers take it, with the job's images (and an
+        Extend's earlier video)."""
         asked = self.model_dump(exclude=_ADDED)
-        return GenerationRequest(**asked, image=image, last_image=last_image)
+        return GenerationRequest(**asked, image=image, last_image=last_image, continues=continues)
 
     def follow_up_options(
         self, provider: str, kind: FollowUp, *, seed: int | None, with_last_frame: bool

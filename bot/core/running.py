@@ -188,7 +188,8 @@ class Runner:
         await self._watch(job.id, provider, handle)
 
     def _load_request(self, job: JobRecord) -> GenerationRequest:
-        """Blocking: the job's request with its images read back from its folder."""
+        """Blocking: the job's request with its images read back from its folder, and
+        an Extend's earlier video beside them."""
         stored = StoredRequest.of_job(job)
         folder = self._ctx.jobs_dir / job.id
         first = ImageInput(data=(folder / "first.jpg").read_bytes(), mime_type="image/jpeg")
@@ -197,7 +198,8 @@ class Runner:
             if stored.has_last_image
             else None
         )
-        return stored.generation(first, last)
+        earlier = folder / "earlier.mp4" if stored.extends else None
+        return stored.generation(first, last, earlier)
 
     async def _rerun(self, job: JobRecord, provider: Provider) -> Handle:
         """A job of a backend that died with the last process (the local engine): it

@@ -82,6 +82,7 @@ class EngineJob:
     f1: bool = False
     loras: tuple[tuple[str, float], ...] = ()  # (installed LoRA, weight)
     draft: bool = False
+    history: bytes | None = None  # an Extend's earlier video (MP4), to carry on
 
     @property
     def lane(self) -> str:

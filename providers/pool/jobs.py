@@ -48,6 +48,7 @@ def engine_job(
             for lora in request.loras
         ),
         draft=request.draft,
+        history=request.continues.read_bytes() if request.continues is not None else None,
     )
 
 
@@ -63,6 +64,7 @@ def engine_request(job: EngineJob) -> EngineRequest:
         timed_prompts=tuple((part.start_s, part.text) for part in parts),
         loras=job.loras,
         draft=job.draft,
+        history=job.history,
         num_frames=job.num_frames,
         base=job.base,
         last_image=decode(job.last_image) if job.last_image is not None else None,
