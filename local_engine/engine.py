@@ -20,6 +20,7 @@ import numpy as np
 from local_engine.buckets import fit_to_bucket, nearest_bucket
 from local_engine.continuation import Continuation, last_frames
 from local_engine.encode import FPS, write_mp4
+from local_engine.keep import FinishedSections, Stopped, frames_after
 from local_engine.loras import Loras
 from local_engine.options import step_cache_for_call
 from local_engine.request import Cancelled, EngineRefused, EngineRequest, Progress
@@ -85,10 +86,13 @@ class FramePackEngine:
         *,
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
+        keep: threading.Event | None = None,
     ) -> Path:
         """Make the video and write it to `out` (an MP4). Raises EngineRefused, or
-        Cancelled when `cancel` was set (within one step)."""
-        frames = self.frames(request, on_progress=on_progress, cancel=cancel)
+        Cancelled when `cancel` was set (within one step). `keep` set: stop within one
+        step and write the sections finished (F1's forward sampler only: see
+        local_engine.keep); none finished yet is Cancelled."""
+        frames = self.frames(request, on_progress=on_progress, cancel=cancel, keep=keep)
         return write_mp4(frames, out, fps=FPS)
 
     def frames(
@@ -97,8 +101,10 @@ class FramePackEngine:
         *,
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
+        keep: threading.Event | None = None,
     ) -> np.ndarray:
-        """The video as uint8 frames (F x H x W x 3), trimmed to the requested length."""
+        """The video as uint8 frames (F x H x W x 3), trimmed to the requested length
+        (or what was finished, when `keep` was set)."""
         self.check(request)
         import torch  # here: importing this module must not need torch
 
@@ -109,43 +115,62 @@ class FramePackEngine:
         total = sections * request.steps
         started = self._clock()
         done = 0
+        forward = self.samples_forward(request)
+        pipe = self.f1_pipe if forward else self.pipe
+        # Only a forward sampler's finished sections are the clip's beginning.
+        kept = FinishedSections(pipe) if forward and keep is not None else None
 
         def step_end(pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             nonlocal done
             done += 1
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
+            if kept is not None and keep is not None and keep.is_set():
+                raise Stopped()
             if on_progress is not None:
                 elapsed = self._clock() - started
                 eta = elapsed / done * (total - done) if done else None
-                on_progress(Progress(done, total, (done - 1) // request.steps, sections, eta))
+                section = (done - 1) // request.steps  # also the sections decoded so far
+                keepable = min(request.num_frames, frames_after(section, self.window))
+                on_progress(Progress(done, total, section, sections, eta, keepable if kept else 0))
             return kwargs
 
-        forward = self.samples_forward(request)
-        pipe = self.f1_pipe if forward else self.pipe
         options: dict[str, Any] = {"last_image": last} if last is not None else {}
         if self.prompt_template is not None:
             options["prompt_template"] = self.prompt_template
         context = pipe.transformer.cache_context("cond") if self.cache_context else nullcontext()
-        with self._busy, context, self._per_job(pipe, request, bucket, sections, forward):
+        with (
+            self._busy,
+            context,
+            self._per_job(pipe, request, bucket, sections, forward),
+            kept or nullcontext(),
+        ):
             self.loras.use(pipe, request.loras)
-            output = pipe(
-                image=first,
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt or None,
-                height=bucket[0],
-                width=bucket[1],
-                num_frames=request.num_frames,
-                latent_window_size=self.window,
-                num_inference_steps=request.steps,
-                guidance_scale=request.guidance,
-                generator=torch.Generator(device="cpu").manual_seed(request.seed),
-                sampling_type=VANILLA if forward else INVERTED,
-                callback_on_step_end=step_end,
-                output_type="np",
-                **options,
-            )
-        video = np.asarray(output.frames[0])[: request.num_frames]
+            try:
+                output = pipe(
+                    image=first,
+                    prompt=request.prompt,
+                    negative_prompt=request.negative_prompt or None,
+                    height=bucket[0],
+                    width=bucket[1],
+                    num_frames=request.num_frames,
+                    latent_window_size=self.window,
+                    num_inference_steps=request.steps,
+                    guidance_scale=request.guidance,
+                    generator=torch.Generator(device="cpu").manual_seed(request.seed),
+                    sampling_type=VANILLA if forward else INVERTED,
+                    callback_on_step_end=step_end,
+                    output_type="np",
+                    **options,
+                )
+            except Stopped:
+                assert kept is not None
+                finished = kept.frames(request.num_frames)
+                if finished is None:  # stopped before a section was finished: nothing
+                    raise Cancelled() from None
+                video = finished
+            else:
+                video = np.asarray(output.frames[0])[: request.num_frames]
         return (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
 
     def samples_forward(self, request: EngineRequest) -> bool:

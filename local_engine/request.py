@@ -47,3 +47,5 @@ class Progress:
     section: int  # 0-based
     sections: int
     eta_s: float | None
+    # Frames a Stop-and-keep would give now (the finished sections; 0: it cannot).
+    keepable_frames: int = 0

@@ -387,6 +387,7 @@ class Queued:
 class Running:
     progress: float | None = None  # 0..1 when the provider says
     logs: tuple[str, ...] = ()
+    keep_s: float | None = None  # what a Stop-and-keep would give now (None: it cannot)
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,7 @@ class Succeeded:
     video_url: str = field(repr=False)
     seed: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    kept_frames: int | None = None  # stopped and kept: the frames made, fewer than asked
 
 
 @dataclass(frozen=True)
@@ -451,6 +453,18 @@ def reruns_lost_jobs(provider: Provider) -> bool:
     """A backend whose jobs die with this process (the local engine) and cost nothing
     to run again: after a restart they are run again, not refunded."""
     return bool(getattr(provider, "reruns_lost_jobs", False))
+
+
+class Keeps(Protocol):
+    """A backend that can stop a running job and hand back what it finished (the local
+    engine on FramePack-F1): it says so with Running.keep_s, ends with Succeeded's
+    kept_frames."""
+
+    async def keep(self, handle: Handle) -> bool: ...
+
+
+def keeper(provider: Provider) -> Keeps | None:
+    return provider if callable(getattr(provider, "keep", None)) else None  # type: ignore[return-value]
 
 
 def lost_with_restart(provider: Provider, handle: dict[str, Any] | None) -> bool:

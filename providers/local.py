@@ -27,6 +27,7 @@ from typing import Any
 from local_engine.folders import Folders
 from local_engine.options import EngineOptions
 from providers.contract import (
+    FPS,
     MAX_SEED,
     Capabilities,
     Event,
@@ -168,12 +169,22 @@ class LocalProvider:
                     yield Queued(position, eta)
                 case Unreachable(reason=reason):
                     yield Queued(note=reason)
-                case Working(step=step, total_steps=total, section=section, sections=sections):
+                case Working(
+                    step=step,
+                    total_steps=total,
+                    section=section,
+                    sections=sections,
+                    keepable_frames=keepable,
+                ):
                     logs = (f"section {section + 1}/{sections}",) if sections else ()
-                    yield Running(step / total if total else 0.0, logs)
-                case Done(seed=seed, seconds=seconds):
+                    keep_s = keepable / FPS if keepable else None
+                    yield Running(step / total if total else 0.0, logs, keep_s)
+                case Done(seed=seed, seconds=seconds, kept_frames=kept):
                     yield Succeeded(
-                        f"local:{handle.request_id}", seed=seed, timings={"inference": seconds}
+                        f"local:{handle.request_id}",
+                        seed=seed,
+                        timings={"inference": seconds},
+                        kept_frames=kept,
                     )
                     return
                 case Broke(reason=reason, kind=kind):
@@ -203,6 +214,13 @@ class LocalProvider:
     async def cancel(self, handle: Handle) -> bool:
         try:
             return await self.queue.cancel(handle.request_id)
+        except QueueError as exc:
+            raise TransientError(str(exc), provider=self.name) from exc
+
+    async def keep(self, handle: Handle) -> bool:
+        """Stop the running job within one step; it ends with the sections it finished."""
+        try:
+            return await self.queue.keep(handle.request_id)
         except QueueError as exc:
             raise TransientError(str(exc), provider=self.name) from exc
 

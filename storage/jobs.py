@@ -319,6 +319,8 @@ _WRITABLE_FIELDS = {
     "status_detail",
     "provider",
     "posted_ref",
+    "request",  # a job stopped and kept: its length is what it made
+    "cost_mc",  # ... and so is its charge
 }
 
 
@@ -327,7 +329,7 @@ def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"not a writable job field: {', '.join(sorted(unknown))}")
     encoded = dict(fields)
-    for name in ("provider_handle", "status_detail", "posted_ref"):
+    for name in ("provider_handle", "status_detail", "posted_ref", "request"):
         if name in encoded and encoded[name] is not None:
             encoded[name] = json.dumps(encoded[name])
     return encoded

@@ -191,11 +191,13 @@ RETURNING job_id
 """
 
 # Writes the settling entry only when the job holds a reservation that is not yet
-# settled; the trigger of migration 0002 updates the totals.
+# settled; the triggers of migrations 0002 and 0007 update the totals. Its amount is
+# the reservation's, or less when given (a commit for a job that made less).
 _SETTLE = """
 INSERT INTO quota_ledger
     (job_id, entry, user_key, guild_key, amount_mc, day_start, month_start, reason, created_at)
-SELECT job_id, ?, user_key, guild_key, amount_mc, day_start, month_start, ?, ?
+SELECT job_id, ?, user_key, guild_key, MIN(amount_mc, COALESCE(?, amount_mc)), day_start,
+    month_start, ?, ?
 FROM quota_ledger AS r
 WHERE r.job_id = ? AND r.entry = 'reserve'
   AND NOT EXISTS (
@@ -281,9 +283,20 @@ class QuotaLedger:
                 )
         raise AssertionError("reservation refused by SQL but every cap has room")
 
-    async def commit(self, job_id: str, *, now: datetime, tx: Connection | None = None) -> bool:
-        """The job delivered: its credits stay spent. False if already settled or unknown."""
-        return await self._settle(job_id, "commit", None, now, tx)
+    async def commit(
+        self,
+        job_id: str,
+        *,
+        now: datetime,
+        tx: Connection | None = None,
+        amount_mc: int | None = None,
+    ) -> bool:
+        """The job delivered: its credits stay spent — all it reserved, or `amount_mc`
+        when less (the rest goes back to its windows). False if already settled or
+        unknown."""
+        if amount_mc is not None and amount_mc < 0:
+            raise ValueError("amount_mc must not be negative")
+        return await self._settle(job_id, "commit", None, now, tx, amount_mc)
 
     async def refund(
         self, job_id: str, *, reason: str, now: datetime, tx: Connection | None = None
@@ -293,9 +306,15 @@ class QuotaLedger:
         return await self._settle(job_id, "refund", reason, now, tx)
 
     async def _settle(
-        self, job_id: str, entry: str, reason: str | None, now: datetime, tx: Connection | None
+        self,
+        job_id: str,
+        entry: str,
+        reason: str | None,
+        now: datetime,
+        tx: Connection | None,
+        amount_mc: int | None = None,
     ) -> bool:
-        params = (entry, reason, timestamp(now), job_id)
+        params = (entry, amount_mc, reason, timestamp(now), job_id)
         if tx is None:
             return bool(await self._db.write(_SETTLE, params))
         return bool(await tx.execute_fetchall(_SETTLE, params))
@@ -423,25 +442,28 @@ WITH live AS (
         EXISTS (SELECT 1 FROM quota_ledger s WHERE s.job_id = r.job_id AND s.entry = 'refund')
             AS refunded,
         EXISTS (SELECT 1 FROM quota_ledger s WHERE s.job_id = r.job_id
-                AND s.entry IN ('commit', 'refund')) AS settled
+                AND s.entry IN ('commit', 'refund')) AS settled,
+        -- What it costs: its commit's amount once committed (at most the reservation).
+        COALESCE((SELECT s.amount_mc FROM quota_ledger s WHERE s.job_id = r.job_id
+                  AND s.entry = 'commit'), r.amount_mc) AS charged
     FROM quota_ledger r WHERE r.entry = 'reserve'
 )
 SELECT 'user' AS scope, user_key AS scope_key, 'day' AS period, day_start AS period_start,
-       SUM(amount_mc) AS total FROM live WHERE NOT refunded GROUP BY user_key, day_start
+       SUM(charged) AS total FROM live WHERE NOT refunded GROUP BY user_key, day_start
 UNION ALL
-SELECT 'user', user_key, 'month', month_start, SUM(amount_mc)
+SELECT 'user', user_key, 'month', month_start, SUM(charged)
     FROM live WHERE NOT refunded GROUP BY user_key, month_start
 UNION ALL
-SELECT 'guild', guild_key, 'day', day_start, SUM(amount_mc)
+SELECT 'guild', guild_key, 'day', day_start, SUM(charged)
     FROM live WHERE NOT refunded AND guild_key IS NOT NULL GROUP BY guild_key, day_start
 UNION ALL
 SELECT 'user', user_key, 'open', '', COUNT(*) FROM live WHERE NOT settled GROUP BY user_key
 UNION ALL
-SELECT 'member', guild_key || '|' || user_key, 'day', day_start, SUM(amount_mc)
+SELECT 'member', guild_key || '|' || user_key, 'day', day_start, SUM(charged)
     FROM live WHERE NOT refunded AND guild_key IS NOT NULL
     GROUP BY guild_key, user_key, day_start
 UNION ALL
-SELECT 'member', guild_key || '|' || user_key, 'month', month_start, SUM(amount_mc)
+SELECT 'member', guild_key || '|' || user_key, 'month', month_start, SUM(charged)
     FROM live WHERE NOT refunded AND guild_key IS NOT NULL
     GROUP BY guild_key, user_key, month_start
 UNION ALL

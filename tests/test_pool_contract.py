@@ -108,6 +108,34 @@ async def test_a_running_job_cancelled_stops_within_a_step_and_frees_the_engine(
         assert isinstance((await follow(queue, "next"))[-1], Done)
 
 
+async def test_a_running_job_kept_ends_done_with_what_it_finished(backend) -> None:
+    renderer = PacedRenderer(step_s=0.1)
+    async with backend(renderer) as queue:
+        await queue.submit(job("long", steps=200))
+        async with asyncio.timeout(30):
+            async for event in queue.events("long"):
+                if isinstance(event, Working) and event.keepable_frames >= 8:
+                    assert await queue.keep("long")
+                    break
+        end = (await follow(queue, "long"))[-1]
+        assert isinstance(end, Done) and end.kept_frames is not None
+        assert 8 <= end.kept_frames < 100  # a worker hears of it within 0.25 s
+        assert renderer.last_step["long"] < 50
+        assert not await queue.keep("long")  # over: nothing left to stop
+
+
+async def test_a_job_with_nothing_finished_cannot_be_kept(backend) -> None:
+    renderer = PacedRenderer(step_s=0.1)
+    renderer.gate.clear()  # running, no step made yet
+    async with backend(renderer) as queue:
+        await queue.submit(job("started"))
+        await queue.submit(job("queued"))
+        await until_running(queue, "started")
+        assert not await queue.keep("started")  # its first section is not finished
+        assert not await queue.keep("queued")  # waiting its turn
+        assert await queue.cancel("started") and await queue.cancel("queued")
+
+
 async def test_users_are_served_round_robin_and_see_their_real_place(backend) -> None:
     renderer = PacedRenderer(step_s=0.005)
     renderer.gate.clear()

@@ -97,6 +97,24 @@ async def test_commit_and_refund_happen_once_and_exclude_each_other(store, clock
     assert await store.ledger.verify() == []
 
 
+async def test_a_commit_of_less_gives_the_rest_back_to_every_window(store, clock) -> None:
+    """Stop & keep: the job is charged for what it made, the rest goes back."""
+    assert (await reserve(store, "a", clock, 3000, guild="discord:9")).granted
+    assert (await reserve(store, "b", clock, 1000, guild="discord:9")).granted
+    assert await store.ledger.commit("a", now=clock(), amount_mc=1200)
+    assert not await store.ledger.commit("a", now=clock(), amount_mc=100)  # once
+    assert not await store.ledger.refund("a", reason="late", now=clock())
+    assert await store.ledger.commit("b", now=clock(), amount_mc=5000)  # never more
+    assert await store.ledger.entries("a") == {"reserve": 3000, "commit": 1200}
+    assert await store.ledger.entries("b") == {"reserve": 1000, "commit": 1000}
+    user = await store.ledger.usage("user", "discord:1", clock())
+    member = await store.ledger.usage("member", "discord:9|discord:1", clock())
+    guild = await store.ledger.usage("guild", "discord:9", clock())
+    assert (user["day"].used, user["month"].used, user["open"].used) == (2200, 2200, 0)
+    assert (member["day"].used, member["month"].used, guild["day"].used) == (2200, 2200, 2200)
+    assert await store.ledger.verify() == []
+
+
 async def test_reserving_the_same_job_twice_charges_once(store: Store, clock: FakeClock):
     assert not (await reserve(store, "a", clock, 3000)).replayed
     again = await reserve(store, "a", clock, 3000)

@@ -157,6 +157,7 @@ class JobUpdate:
     position: int | None = None
     progress: float | None = None
     eta_s: float | None = None
+    keep_s: float | None = None  # running: what Stop & keep would give now (None: it cannot)
 
 
 class DeliveryError(Exception):
@@ -279,6 +280,11 @@ class JobAPI(Protocol):
     async def submit(self, request: AnimateRequest) -> Accepted | Refused: ...
 
     async def cancel(self, job_id: str, *, by: Requester) -> CancelOutcome: ...
+
+    async def keep(self, job_id: str, *, by: Requester) -> CancelOutcome:
+        """Stop a running job and deliver the part it finished, charged for its seconds
+        (who may: as for cancel)."""
+        ...
 
     async def follow_up(
         self,

@@ -11,12 +11,14 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.core import messages
 from bot.core.api import DeliveryError, DeliveryTarget, FollowUp, JobUpdate, PostedRef, VideoPost
 from bot.core.context import JobContext
 from bot.core.endings import Endings
 from bot.core.media import CannotFit, VideoUnusable, fit_to_limit, join, sample_frames, write_tags
+from bot.core.quotas import job_cost_mc
 from bot.core.recipe import Recipe
 from bot.core.request import StoredRequest
 from bot.core.safety import Verdict
@@ -83,6 +85,12 @@ class Delivery:
             if verdict is not None:
                 await self._endings.block(job_id, verdict)
                 return
+        kept: dict[str, Any] = {}
+        if done.kept_frames is not None and done.kept_frames < stored.frames:
+            # Stopped and kept: the job is what it made, and costs that.
+            stored = stored.kept(done.kept_frames)
+            cost = job_cost_mc(stored.frames, stored.resolution)
+            kept = {"request": stored.row(), "cost_mc": min(cost, job.cost_mc)}
         recipe = Recipe.of(stored, job.provider, result.seed)
         try:
             video = await ctx.cpu.run(_finish_video, folder, result.path, stored, recipe)
@@ -96,6 +104,7 @@ class Delivery:
             progress=1.0,
             result_path=str(video),
             seed=result.seed,
+            **kept,
         )
         ctx.updates.emit(JobUpdate(job, messages.status_line("succeeded")))
         await self.deliver(job)
@@ -125,7 +134,8 @@ class Delivery:
             delivered = await ctx.store.jobs.transition(
                 job.id, JobState.DELIVERED, now=ctx.clock(), tx=tx, posted_ref=posted
             )
-            await ctx.quotas.commit(job.id, tx=tx)
+            # The job's cost: what was reserved, or less for a job stopped and kept.
+            await ctx.quotas.commit(job.id, tx=tx, amount_mc=job.cost_mc)
             return delivered
 
         delivered = await ctx.store.db.run(record_delivery)
@@ -150,6 +160,7 @@ class Delivery:
             settings=settings,
             added_seconds=stored.seconds if stored.extends else None,
             loop=stored.loop,
+            stopped_of=stored.asked_frames / FPS if stored.asked_frames else None,
         )
         follow_ups = [FollowUp.RETRY, FollowUp.EXTEND, FollowUp.REMIX]
         if stored.draft:

@@ -227,6 +227,19 @@ def failed(reason: str) -> str:
 
 
 CANCELLED = "Cancelled. Your credits were refunded."
+KEEPING = (
+    "Stopping: you get the part finished so far, charged for its seconds only; the rest "
+    "of the credits come back."
+)
+CANNOT_KEEP = "Only a running job on the local engine can be stopped and kept."
+NOTHING_TO_KEEP = "Nothing is finished to keep yet: wait for the first section, or Cancel."
+
+
+def keep_hint(seconds: float) -> str:
+    """Said beside the progress while Stop & keep would give something."""
+    return f"Stop & keep now gives the first {seconds_text(seconds)}."
+
+
 DELIVERED = "Delivered."
 INTERRUPTED_SUBMIT = "the service restarted while sending the job, and it is never sent twice"
 TOO_LARGE_TO_POST = "the video is too large to post here even after compressing it"
@@ -244,11 +257,15 @@ def caption(
     settings: str = "",
     added_seconds: float | None = None,
     loop: bool = False,
+    stopped_of: float | None = None,
 ) -> str:
-    """`settings`: see `settings_text`; `added_seconds`: an Extend's new part."""
+    """`settings`: see `settings_text`; `added_seconds`: an Extend's new part;
+    `stopped_of`: the length asked of a job stopped and kept."""
     length = seconds_text(seconds)
     if added_seconds is not None:
         length += f" ({seconds_text(added_seconds)} new)"
+    if stopped_of is not None:
+        length += f" (⏹ stopped, of {seconds_text(stopped_of)})"
     parts = [
         f"“{quote(prompt, 120)}”",
         provider,

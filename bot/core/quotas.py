@@ -220,8 +220,13 @@ class QuotaService:
             tx=tx,
         )
 
-    async def commit(self, job_id: str, *, tx: Connection | None = None) -> bool:
-        return await self._store.ledger.commit(job_id, now=self._clock(), tx=tx)
+    async def commit(
+        self, job_id: str, *, tx: Connection | None = None, amount_mc: int | None = None
+    ) -> bool:
+        """`amount_mc`: less than reserved for a job that made less (Stop & keep)."""
+        return await self._store.ledger.commit(
+            job_id, now=self._clock(), tx=tx, amount_mc=amount_mc
+        )
 
     async def refund(self, job_id: str, *, reason: str, tx: Connection | None = None) -> bool:
         return await self._store.ledger.refund(job_id, reason=reason, now=self._clock(), tx=tx)

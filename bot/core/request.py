@@ -50,6 +50,8 @@ class StoredRequest(BaseModel):
     # An Extend: the job whose video this one carries on, and that video's frames.
     extends: str | None = None
     earlier_frames: int = 0
+    # Stopped and kept: the length asked (`frames` is then what was made).
+    asked_frames: int | None = None
 
     @classmethod
     def of(
@@ -90,6 +92,10 @@ class StoredRequest(BaseModel):
         frame it starts from, which the earlier video ends on) to the earlier video."""
         return self.earlier_frames + self.frames - 1 if self.extends else self.frames
 
+    def kept(self, frames: int) -> StoredRequest:
+        """This request as a job stopped and kept after `frames` frames."""
+        return self.model_copy(update={"frames": frames, "asked_frames": self.frames})
+
     @property
     def user_steps(self) -> int | None:
         """The steps the user asked for (a draft sends fewer when none were asked)."""
@@ -114,7 +120,7 @@ class StoredRequest(BaseModel):
             "model": self.model,
             "resolution": self.resolution,
             "aspect_ratio": self.aspect_ratio,
-            "num_frames": self.frames,
+            "num_frames": self.asked_frames or self.frames,  # a kept job: as first asked
             "negative_prompt": self.negative_prompt,
             "steps": self.user_steps,
             "guidance": self.guidance_scale,
@@ -143,4 +149,5 @@ _ADDED = {
     "asked_steps",
     "extends",
     "earlier_frames",
+    "asked_frames",
 }

@@ -33,7 +33,7 @@ from providers import (
     Running,
     Succeeded,
 )
-from providers.contract import JobTag, lost_with_restart, reruns_lost_jobs
+from providers.contract import JobTag, keeper, lost_with_restart, reruns_lost_jobs
 from providers.errors import (
     ContentPolicyError,
     InvalidInputError,
@@ -313,7 +313,7 @@ class Runner:
                     await self._progress(
                         job_id, 0.0, detail, JobState.SUBMITTED, position=position, eta_s=eta
                     )
-                case Running(progress=progress):
+                case Running(progress=progress, keep_s=keep_s):
                     if started_running is None:
                         started_running = time.monotonic()
                     eta = None
@@ -326,6 +326,7 @@ class Runner:
                         progress or 0.0,
                         detail,
                         JobState.RUNNING,
+                        keep_s=keep_s,
                         progress=progress,
                         eta_s=eta,
                     )
@@ -344,7 +345,13 @@ class Runner:
                     return
 
     async def _progress(
-        self, job_id: str, fraction: float, detail: dict[str, Any], state: JobState, **update: Any
+        self,
+        job_id: str,
+        fraction: float,
+        detail: dict[str, Any],
+        state: JobState,
+        keep_s: float | None = None,
+        **update: Any,
     ) -> None:
         # Progress is for showing: it reaches the adapters every time, but is written
         # only when the state changes, it has moved on by a tenth, or PROGRESS_SAVE_S
@@ -370,7 +377,9 @@ class Runner:
         else:
             job = dataclasses.replace(job, progress=fraction, status_detail=detail)
         text = messages.status_line(state.value, note=detail.get("note"), **update)
-        ctx.updates.emit(JobUpdate(job, text, **update))
+        if keep_s is not None:
+            text = f"{text}\n{messages.keep_hint(keep_s)}"
+        ctx.updates.emit(JobUpdate(job, text, keep_s=keep_s, **update))
 
     # --- cancelling ---------------------------------------------------------------------------
 
@@ -396,6 +405,28 @@ class Runner:
             # hold up whoever pressed Cancel.
             self._background(self._cancel_at_provider(job_id, provider, job.provider_handle))
         return CancelOutcome(True, messages.CANCELLED)
+
+    async def keep(self, job_id: str, *, by: Requester) -> CancelOutcome:
+        """Ask the provider to stop a running job and hand back what it finished; the
+        job then ends as any other, delivered and charged for what it made
+        (Delivery.collect). Who may: as for cancel."""
+        ctx = self._ctx
+        job = await ctx.store.jobs.get(job_id)
+        if job is None or not ctx.authority.may_cancel(by, job):
+            return CancelOutcome(False, messages.NOT_YOURS)
+        provider = ctx.providers.get(job.provider)
+        keeps = keeper(provider) if provider is not None else None
+        if job.state is not JobState.RUNNING or keeps is None or not job.provider_handle:
+            return CancelOutcome(False, messages.CANNOT_KEEP)
+        try:
+            asked = await keeps.keep(Handle.model_validate(job.provider_handle))
+        except ProviderError as exc:
+            log.info("job %s: stop-and-keep failed: %s", job_id, exc)
+            asked = False
+        if not asked:
+            return CancelOutcome(False, messages.NOTHING_TO_KEEP)
+        log.info("job %s: stop and keep, asked by %s", job_id, by.user_key)
+        return CancelOutcome(True, messages.KEEPING)
 
     async def _cancel_at_provider(
         self, job_id: str, provider: Provider, handle: Mapping[str, Any]

@@ -127,6 +127,9 @@ class JobService:
     async def cancel(self, job_id: str, *, by: Requester) -> CancelOutcome:
         return await self._runner.cancel(job_id, by=by)
 
+    async def keep(self, job_id: str, *, by: Requester) -> CancelOutcome:
+        return await self._runner.keep(job_id, by=by)
+
     async def follow_up(
         self,
         job_id: str,

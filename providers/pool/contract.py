@@ -6,6 +6,8 @@ behind Redis (`providers.pool.redis`). Both pass one contract-test suite.
     events(job_id)     Waiting (place, ETA), Working (step), then Done or Broke; a queue
                        that cannot be reached says so (Unreachable) and keeps the job
     cancel(job_id)     a waiting job never runs; a running one stops within one step
+    keep(job_id)       a running job stops within one step and ends Done with the
+                       sections it finished (Done.kept_frames)
     result(job_id, dest)  the MP4, written to dest
 
 Users are served round-robin: a job's band is how many jobs its user already has waiting
@@ -109,6 +111,7 @@ class Working:
     total_steps: int
     section: int
     sections: int
+    keepable_frames: int = 0  # what a Stop-and-keep would give now (0: it cannot)
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class Done:
     seed: int
     seconds: float  # the engine's time on the job
     worker: str
+    kept_frames: int | None = None  # stopped and kept: the frames made
 
 
 BrokeKind = Literal["cancelled", "refused", "failed", "lost"]
@@ -179,6 +183,7 @@ class Renderer(Protocol):
         *,
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
+        keep: threading.Event | None = None,
     ) -> Path: ...
 
 
@@ -188,6 +193,11 @@ class EngineQueue(Protocol):
     def events(self, job_id: str) -> AsyncIterator[QueueEvent]: ...
 
     async def cancel(self, job_id: str) -> bool: ...
+
+    async def keep(self, job_id: str) -> bool:
+        """Stop a running job within one step and keep what it finished; False when
+        it is not running or has nothing it could keep."""
+        ...
 
     async def result(self, job_id: str, dest: Path) -> int: ...
 

@@ -28,7 +28,7 @@ from providers.pool.contract import (
     band_rank,
     broke,
 )
-from providers.pool.running import Speed, render
+from providers.pool.running import Rendered, Speed, render
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class _Entry:
     order: tuple[int, int]  # (band rank, arrival): the waiting line's order
     events: asyncio.Queue[QueueEvent] = field(default_factory=asyncio.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
+    keep: threading.Event = field(default_factory=threading.Event)
+    keepable_frames: int = 0  # as its last progress said
     state: str = "waiting"  # waiting | running | done | broke
     out: Path | None = None
     told: Waiting | None = None  # the last place told, not to repeat it
@@ -96,6 +98,13 @@ class InProcessQueue:
             self._announce_places()
         return True
 
+    async def keep(self, job_id: str) -> bool:
+        entry = self._jobs.get(job_id)
+        if entry is None or entry.state != "running" or not entry.keepable_frames:
+            return False
+        entry.keep.set()  # the engine stops within one step, keeping what it finished
+        return True
+
     async def result(self, job_id: str, dest: Path) -> int:
         entry = self._jobs.pop(job_id, None)
         if entry is None or entry.out is None:
@@ -125,27 +134,40 @@ class InProcessQueue:
             entry.state = "running"
             try:
                 renderer = await self._renderer_ready()
-                seconds = await self._render(renderer, entry)
+                rendered = await self._render(renderer, entry)
             except Exception as exc:
                 self._end(entry, broke(exc))
                 continue
-            self.speed.add(seconds)
+            if rendered.kept_frames is None:  # a kept part says nothing of a whole job's time
+                self.speed.add(rendered.seconds)
             entry.state = "done"
-            entry.events.put_nowait(Done(entry.job.seed, seconds, "in-process"))
+            entry.events.put_nowait(
+                Done(entry.job.seed, rendered.seconds, "in-process", rendered.kept_frames)
+            )
 
-    async def _render(self, renderer: Renderer, entry: _Entry) -> float:
+    async def _render(self, renderer: Renderer, entry: _Entry) -> Rendered:
         loop = asyncio.get_running_loop()
 
-        def progress(p: Progress) -> None:
-            loop.call_soon_threadsafe(
-                entry.events.put_nowait, Working(p.step, p.total_steps, p.section, p.sections)
+        def told(p: Progress) -> None:
+            entry.keepable_frames = p.keepable_frames
+            entry.events.put_nowait(
+                Working(p.step, p.total_steps, p.section, p.sections, p.keepable_frames)
             )
+
+        def progress(p: Progress) -> None:
+            loop.call_soon_threadsafe(told, p)
 
         entry.out = self.workdir / f"{entry.job.id}.mp4"
         entry.events.put_nowait(Working(0, 0, 0, 0))
         work = asyncio.ensure_future(
             asyncio.to_thread(
-                render, renderer, entry.job, entry.out, on_progress=progress, cancel=entry.cancel
+                render,
+                renderer,
+                entry.job,
+                entry.out,
+                on_progress=progress,
+                cancel=entry.cancel,
+                keep=entry.keep,
             )
         )
         try:

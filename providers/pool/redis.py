@@ -15,6 +15,7 @@ Beside streaq's own keys, under `fpbot:<queue>:`:
     user:<user>        set of that user's waiting job ids (the band of their next job)
     owner              hash: waiting job id -> its user (to clear the above on cancel)
     progress:<job>     stream of progress entries (started, step, end)
+    keep:<job>         set by the bot: stop that running job and keep what it finished
     video:<job>        the finished MP4 (bytes), expiring; not signed, so its SHA-256
                        travels in the task's signed result and is checked on the way out
     secret-check       HMAC of a fixed text under the signing secret, left by the first
@@ -130,6 +131,9 @@ class Keys:
 
     def video(self, job_id: str) -> str:
         return f"{self.prefix}video:{job_id}"
+
+    def keep(self, job_id: str) -> str:
+        return f"{self.prefix}keep:{job_id}"
 
 
 def stream_name(band_name: str, lane: str) -> str:
@@ -268,6 +272,7 @@ class RedisQueue:
                                 int(fields["total"]),
                                 int(fields["section"]),
                                 int(fields["sections"]),
+                                int(fields.get("keep", 0)),
                             )
                         elif fields.get("kind") == "started":
                             yield Working(0, 0, 0, 0)
@@ -308,6 +313,20 @@ class RedisQueue:
             # one is stopped by its worker within one engine step.
             await self._client.abort_by_id(job_id, timeout=0)
             await self._forget_waiting(redis, job_id)
+            return True
+        except DOWN as exc:
+            raise QueueError(f"the GPU queue cannot be reached ({exc})") from exc
+
+    async def keep(self, job_id: str) -> bool:
+        try:
+            redis = await self._redis()
+            if await self._client.status_by_id(job_id) is not TaskStatus.RUNNING:
+                return False
+            last = await redis.xrevrange(self.keys.progress(job_id), count=1)
+            fields = last[0].field_values if last else {}
+            if fields.get("kind") != "step" or not int(fields.get("keep", 0)):
+                return False  # nothing finished yet, or a sampler that cannot keep
+            await redis.set(self.keys.keep(job_id), "1", ex=3600)
             return True
         except DOWN as exc:
             raise QueueError(f"the GPU queue cannot be reached ({exc})") from exc
@@ -398,7 +417,13 @@ class RedisQueue:
             return Broke("the GPU pool's answer for this job could not be verified", "failed")
         if result.success:
             answer = result.result
-            return Done(int(answer["seed"]), float(answer["seconds"]), str(answer["worker"]))
+            kept = answer.get("kept_frames")
+            return Done(
+                int(answer["seed"]),
+                float(answer["seconds"]),
+                str(answer["worker"]),
+                int(kept) if kept is not None else None,
+            )
         error = result.exception
         if isinstance(error, StreaqCancelled):
             return Broke("cancelled", "cancelled")

@@ -44,12 +44,13 @@ from providers.pool.redis import (
     streaq_worker,
     video_digest,
 )
-from providers.pool.running import render
+from providers.pool.running import Rendered, render
 
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 3  # a job that takes down three workers fails instead of a fourth
 RECONNECT_S = 2.0
+KEEP_POLL_S = 0.25  # how soon a running job sees a Stop-and-keep
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ class GpuWorker:
             self.metrics.busy.inc()
         out = self.settings.workdir / f"{job.id}.mp4"
         try:
-            seconds = await self._render(renderer, job, out, steps)
+            rendered = await self._render(worker, renderer, job, out, steps)
         except BaseException:
             out.unlink(missing_ok=True)  # what a stopped or failed engine left
             raise
@@ -178,34 +179,45 @@ class GpuWorker:
         data = await asyncio.to_thread(out.read_bytes)
         assert self._bytes is not None
         await self._bytes.set(self.keys.video(job.id), data, ex=self.settings.result_ttl_s)
+        seconds, kept = rendered.seconds, rendered.kept_frames
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(self.keys.seconds, [f"{seconds:.3f}"])
-            pipe.ltrim(self.keys.seconds, 0, 19)
+            if kept is None:  # a kept part says nothing of a whole job's time
+                pipe.lpush(self.keys.seconds, [f"{seconds:.3f}"])
+                pipe.ltrim(self.keys.seconds, 0, 19)
             pipe.xadd(progress_key, {"kind": "end"})
         out.unlink(missing_ok=True)
         log.info("job %s done in %.1f s (%d bytes)", job.id, seconds, len(data))
         # Signed with the result: the bot checks the unsigned video against it.
         digest = video_digest(data)
-        return {"seed": job.seed, "seconds": seconds, "worker": self.id, "sha256": digest}
+        answer = {"seed": job.seed, "seconds": seconds, "worker": self.id, "sha256": digest}
+        return answer if kept is None else {**answer, "kept_frames": kept}
 
     async def _render(
-        self, renderer: Renderer, job: EngineJob, out: Path, steps: asyncio.Queue[Progress]
-    ) -> float:
+        self,
+        worker: Worker[Any],
+        renderer: Renderer,
+        job: EngineJob,
+        out: Path,
+        steps: asyncio.Queue[Progress],
+    ) -> Rendered:
         loop = asyncio.get_running_loop()
-        cancel = threading.Event()
+        cancel, keep = threading.Event(), threading.Event()
         started = time.monotonic()
 
         def progress(p: Progress) -> None:
             loop.call_soon_threadsafe(steps.put_nowait, p)
 
         work = asyncio.ensure_future(
-            asyncio.to_thread(render, renderer, job, out, on_progress=progress, cancel=cancel)
+            asyncio.to_thread(
+                render, renderer, job, out, on_progress=progress, cancel=cancel, keep=keep
+            )
         )
+        asked = asyncio.create_task(self._keep_when_asked(worker.redis, job.id, keep))
         outcome = "failed"
         try:
-            seconds = await asyncio.shield(work)
+            rendered = await asyncio.shield(work)
             outcome = "done"
-            return seconds
+            return rendered
         except BaseException as exc:
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 # Aborted by the bot, or SIGTERM's grace is over: stop the engine within
@@ -216,9 +228,19 @@ class GpuWorker:
                     await asyncio.gather(work, return_exceptions=True)
             raise
         finally:
+            asked.cancel()
             if self.metrics is not None:
                 self.metrics.jobs.labels(outcome).inc()
                 self.metrics.gpu_seconds.inc(time.monotonic() - started)
+
+    async def _keep_when_asked(self, redis: Any, job_id: str, keep: threading.Event) -> None:
+        """The bot asks for a Stop-and-keep by a key; looked for while the job runs."""
+        while True:
+            with contextlib.suppress(*DOWN):
+                if await redis.exists([self.keys.keep(job_id)]):
+                    keep.set()
+                    return
+            await asyncio.sleep(KEEP_POLL_S)
 
     @staticmethod
     async def _publish(redis: Any, key: str, steps: asyncio.Queue[Progress]) -> None:
@@ -236,6 +258,7 @@ class GpuWorker:
                         "total": p.total_steps,
                         "section": p.section,
                         "sections": p.sections,
+                        "keep": p.keepable_frames,
                     },
                     trim_strategy=PureToken.MAXLEN,
                     threshold=200,

@@ -37,6 +37,7 @@ class PacedRenderer:
         *,
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
+        keep: threading.Event | None = None,
     ) -> Path:
         self.runs.append(request.prompt)
         if request.prompt.startswith("refuse"):
@@ -47,12 +48,20 @@ class PacedRenderer:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
         total = request.steps
+        made = 0  # frames finished, as sections of 2 steps and 4 frames
         for step in range(1, total + 1):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
+            if keep is not None and keep.is_set() and made:
+                return self._mp4(request, made, out)
             time.sleep(self.step_s)
             self.last_step[request.prompt] = step
+            made = 4 * (step // 2)
             if on_progress is not None:
-                on_progress(Progress(step, total, 0, 1, None))
-        frames = np.full((8, 32, 32, 3), request.seed % 255, dtype=np.uint8)
-        return write_mp4(frames, out, fps=30)
+                on_progress(Progress(step, total, (step - 1) // 2, -(-total // 2), None, made))
+        return self._mp4(request, 4 * -(-total // 2), out)
+
+    @staticmethod
+    def _mp4(request: EngineRequest, frames: int, out: Path) -> Path:
+        video = np.full((frames, 32, 32, 3), request.seed % 255, dtype=np.uint8)
+        return write_mp4(video, out, fps=30)
