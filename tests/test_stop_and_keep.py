@@ -24,10 +24,15 @@ from local_engine.request import Cancelled, EngineRequest, Progress
 from providers.local import LocalProvider
 from storage import Store
 from tests.support import tiny_framepack as tiny
+from tests.support.discord_world import discord_world
+from tests.support.fakes.discord import Sent
 from tests.support.media_clips import reds
+from tests.support.provider_world import png_bytes
 from tests.support.service_world import RecordingDelivery, animate, requester
+from tests.support.telegram_world import telegram_world
 
 STEPS = 4
+DISCORD_USER = "discord:700000000000000001"
 OVERLAP = (tiny.WINDOW - 1) * 4 + 1  # frames a section blends with the one before
 
 
@@ -169,3 +174,90 @@ async def test_stop_and_keep_through_the_bot_delivers_the_part_and_charges_for_i
         )["num_frames"]
         == 60
     )
+
+
+def local_provider(tmp_path: Path) -> tuple[LocalProvider, PausedAt]:
+    """The tiny engine with F1, held in section 1 until released (see PausedAt), as a
+    chat world's provider."""
+    engine = tiny.engine(tmp_path / "tiny", f1_transformer=tiny.transformer(seed=1))
+    pause = PausedAt(engine.f1_pipe.transformer, call=STEPS + 2)
+    provider = LocalProvider.in_process(
+        lambda: engine, buckets={"480p": 64, "720p": 96}, workdir=tmp_path / "work"
+    )
+    return provider, pause
+
+
+def _buttons(message: dict | None) -> dict[str, str]:
+    rows = ((message or {}).get("reply_markup") or {}).get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+async def test_stop_and_keep_on_telegram(tmp_path: Path) -> None:
+    provider, pause = local_provider(tmp_path)
+    try:
+        async with telegram_world(tmp_path, engine=provider) as world:
+            fake = world.telegram
+            request = fake.photo_message(
+                png_bytes(128, 72), "/animate waves model=framepack-f1 duration=2 steps=4"
+            )
+            fake.push_update(message=request)
+            keep = await world.wait_for(
+                lambda: _buttons(world.status_of(request)).get("Stop & keep"), within=60
+            )
+            status = world.status_of(request)
+            assert "Stop & keep now gives the first 0.4 s" in status["caption"]
+            fake.press(keep, status, user_id=7002)  # someone else's job
+            fake.press(keep, status)
+            answers = await world.wait_for(
+                lambda: len(texts := _callback_answers(fake)) == 2 and texts
+            )
+            pause.released.set()
+            video = await world.video_for(request)
+    finally:
+        pause.released.set()
+    assert answers == [messages.NOT_YOURS, messages.KEEPING]
+    assert len(reds(fake.videos[-1])) == frames_after(1, tiny.WINDOW)
+    assert "(⏹ stopped, of 2 s)" in video["caption"]
+    assert "Stop & keep" not in _buttons(video)  # the delivered video has its follow-ups
+
+
+def _callback_answers(fake) -> list[str]:
+    return [str(c.params.get("text")) for c in fake.of_method("answerCallbackQuery")]
+
+
+async def test_stop_and_keep_on_discord(tmp_path: Path) -> None:
+    provider, pause = local_provider(tmp_path)
+    options = [
+        {"name": "duration", "type": 10, "value": 2},
+        {"name": "steps", "type": 4, "value": STEPS},
+        {"name": "model", "type": 3, "value": "framepack-f1"},
+    ]
+    try:
+        async with discord_world(tmp_path, engine=provider) as world:
+            asked = await world.animate("waves", extra_options=options)
+            await world.answer_to(asked)  # "Queued …": the job is recorded
+            job_id = (await world.service.history(DISCORD_USER))[0].id
+
+            def offers_keep(sent: Sent) -> bool:
+                rows = sent.payload.get("components") or []
+                ids = [c.get("custom_id") for row in rows for c in row.get("components", [])]
+                return sent.kind == "edit" and f"fp:keep:{job_id}" in ids
+
+            (status, *_) = await world.wait_for(offers_keep, within=60)
+            stranger = await world.press(f"fp:keep:{job_id}", user_id="700000000000000009")
+            owner = await world.press(f"fp:keep:{job_id}")
+            said = [await world.answer_to(stranger), await world.answer_to(owner)]
+            pause.released.set()
+            (post,) = await world.wait_for(
+                lambda s: (
+                    s.kind == "followup" and s.files and s.payload["_token"] == asked["token"]
+                ),
+                within=60,
+            )
+            await world.service.join()
+    finally:
+        pause.released.set()
+    assert "Stop & keep now gives the first 0.4 s" in status.payload["content"]
+    assert said == [messages.NOT_YOURS, messages.KEEPING]
+    assert len(reds(post.files[0][1])) == frames_after(1, tiny.WINDOW)
+    assert "(⏹ stopped, of 2 s)" in post.payload["content"]

@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.config import ProviderName
 from bot.core import messages
 from bot.core.api import MAX_SEED, JobUpdate
-from bot.discord.buttons import show_outcome
+from bot.discord.buttons import job_view, show_outcome
 from bot.discord.delivery import DiscordDelivery, token_alive
 from bot.discord.intake import read_images, size_refusal, submit
 from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
@@ -32,6 +32,7 @@ class AnimateCog(commands.Cog):
         self.service.register_target("discord", self.delivery)
         offer_only(self.animate, "provider", self.service.provider_names())
         self._last_edit: dict[str, float] = {}
+        self._keep_offered: set[str] = set()  # jobs whose status shows Stop & keep
         self._unsubscribe = self.service.subscribe(self.on_update)
 
     async def cog_unload(self) -> None:
@@ -126,11 +127,17 @@ class AnimateCog(commands.Cog):
             return
         final = job.state.is_final
         now = time.monotonic()
-        if not final and now - self._last_edit.get(job.id, -EDIT_INTERVAL_S) < EDIT_INTERVAL_S:
+        # Stop & keep's first offer is not held back: the next edit may be long coming.
+        offer_keep = bool(update.keep_s) and job.id not in self._keep_offered
+        recent = now - self._last_edit.get(job.id, -EDIT_INTERVAL_S) < EDIT_INTERVAL_S
+        if not final and not offer_keep and recent:
             return
         self._last_edit[job.id] = now
+        if offer_keep:
+            self._keep_offered.add(job.id)
         if final:
             self._last_edit.pop(job.id, None)
+            self._keep_offered.discard(job.id)
         webhook = discord.Webhook.partial(
             int(job.reply_ref["application_id"]), job.reply_ref["token"], client=self.bot
         )
@@ -140,6 +147,13 @@ class AnimateCog(commands.Cog):
                     int(message_id),
                     content=update.message,
                     view=None,
+                    allowed_mentions=only_mentioning(),
+                )
+            elif update.keep_s:  # the job has a finished part to keep: offer it
+                await webhook.edit_message(
+                    int(message_id),
+                    content=update.message,
+                    view=job_view(job.id, "cancel", "keep"),
                     allowed_mentions=only_mentioning(),
                 )
             else:

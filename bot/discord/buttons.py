@@ -20,6 +20,7 @@ PROMPT_LIMIT = 500  # the core's (fal's) prompt limit, as /animate's prompt opti
 
 STYLES = {
     "cancel": ("Cancel", discord.ButtonStyle.danger),
+    "keep": ("Stop & keep", discord.ButtonStyle.primary),
     "hd": ("HD", discord.ButtonStyle.success),
     "retry": ("Retry", discord.ButtonStyle.secondary),
     "extend": ("Extend", discord.ButtonStyle.primary),
@@ -61,11 +62,12 @@ class JobButton(
         # First, always: the 3-second rule; the work below writes to the database and
         # may start a new job.
         callback = await interaction.response.defer(thinking=True, ephemeral=True)
-        if self.action == "cancel":
+        if self.action in ("cancel", "keep"):
             # The core decides: the owner, an admin of the job's server, or an operator.
-            cancelled = await service.cancel(self.job_id, by=who)
+            stop = service.cancel if self.action == "cancel" else service.keep
+            stopped = await stop(self.job_id, by=who)
             await interaction.edit_original_response(
-                content=cancelled.message, allowed_mentions=only_mentioning()
+                content=stopped.message, allowed_mentions=only_mentioning()
             )
             return
         outcome = await service.follow_up(
@@ -122,7 +124,7 @@ async def show_outcome(interaction: discord.Interaction, outcome: Accepted | Ref
 
 def job_view(job_id: str | None, *actions: str) -> discord.ui.View | None:
     """A persistent view with buttons for a job: job_view(job_id, "retry", "extend");
-    the actions are FollowUp values or "cancel"."""
+    the actions are FollowUp values, "cancel" or "keep"."""
     if job_id is None:
         return None
     view = discord.ui.View(timeout=None)

@@ -128,6 +128,7 @@ class MessageCog(commands.Cog):
         self.menu = app_commands.ContextMenu(name="Animate", callback=self.animate_message)
         self.menu.add_check(within_rate_limit)
         bot.tree.add_command(self.menu)
+        self._keep_offered: set[str] = set()  # jobs whose status shows Stop & keep
         self._unsubscribe = self.service.subscribe(self.on_update)
 
     async def cog_unload(self) -> None:
@@ -237,21 +238,28 @@ class MessageCog(commands.Cog):
         )
 
     async def on_update(self, update: JobUpdate) -> None:
-        """Status of reply jobs: edit the bot's status reply (no interaction token here)."""
+        """Status of reply jobs: edit the bot's status reply (no interaction token here)
+        at the end, and once when Stop & keep has something to keep."""
         job = update.job
         status_id = job.reply_ref.get("status_message_id")
-        if (
-            job.platform != "discord"
-            or not status_id
-            or job.state.value not in ("delivered", "failed", "cancelled", "blocked")
-        ):
+        if job.platform != "discord" or not status_id:
+            return
+        final = job.state.value in ("delivered", "failed", "cancelled", "blocked")
+        offer_keep = bool(update.keep_s) and job.id not in self._keep_offered
+        if not (final or offer_keep):
             return
         channel = self.bot.get_channel(int(job.channel_id or 0))
         if not isinstance(channel, TEXT_CHANNELS):
             return
+        if final:
+            self._keep_offered.discard(job.id)
+        else:
+            self._keep_offered.add(job.id)
         try:
             await channel.get_partial_message(int(status_id)).edit(
-                content=update.message, view=None, allowed_mentions=only_mentioning()
+                content=update.message,
+                view=None if final else job_view(job.id, "cancel", "keep"),
+                allowed_mentions=only_mentioning(),
             )
         except discord.HTTPException as exc:
             log.info("job %s: status edit failed: %s", job.id, exc)

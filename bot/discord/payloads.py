@@ -16,7 +16,7 @@ from discord import AppCommandOptionType, app_commands
 
 # The custom_ids this bot gives its buttons and forms; anything else is answered as
 # expired (discord.py would ignore it, and the user would see "This interaction failed").
-JOB_BUTTON_ID = r"fp:(?P<action>cancel|retry|extend|hd|remix):(?P<job>[0-9a-f]{12})"
+JOB_BUTTON_ID = r"fp:(?P<action>cancel|keep|retry|extend|hd|remix):(?P<job>[0-9a-f]{12})"
 REMIX_FORM_ID = r"fp:remix-modal:(?P<job>[0-9a-f]{12})"
 KNOWN_CUSTOM_ID = re.compile(
     rf"{JOB_BUTTON_ID}|fp:remix-modal:[0-9a-f]{{12}}|fp:animate-modal:\d{{1,20}}"

@@ -45,12 +45,13 @@ class Buttons:
             return
         action, job_id = match["action"], match["job"]
         who = await self.admins.requester(
-            context.bot, query.from_user, message.chat, ask_admin=action == "cancel"
+            context.bot, query.from_user, message.chat, ask_admin=action in ("cancel", "keep")
         )
-        if action == "cancel":
-            cancelled = await self.service.cancel(job_id, by=who)
+        if action in ("cancel", "keep"):
+            stop = self.service.cancel if action == "cancel" else self.service.keep
+            stopped = await stop(job_id, by=who)
             # A refusal stays on screen until dismissed; the confirmation need not.
-            await query.answer(cancelled.message, show_alert=not cancelled)
+            await query.answer(stopped.message, show_alert=not stopped)
             return
         if action == "remix":
             await self.remixes.ask(query, message, job_id, who)

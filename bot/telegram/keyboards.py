@@ -7,8 +7,15 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-CALLBACK = re.compile(r"^fp:(?P<action>cancel|retry|extend|hd|remix):(?P<job>[0-9a-f]{12})$")
-LABELS = {"cancel": "Cancel", "retry": "Retry", "extend": "Extend", "hd": "HD", "remix": "Remix"}
+CALLBACK = re.compile(r"^fp:(?P<action>cancel|keep|retry|extend|hd|remix):(?P<job>[0-9a-f]{12})$")
+LABELS = {
+    "cancel": "Cancel",
+    "keep": "Stop & keep",
+    "retry": "Retry",
+    "extend": "Extend",
+    "hd": "HD",
+    "remix": "Remix",
+}
 
 
 def job_keyboard(job_id: str, *actions: str) -> InlineKeyboardMarkup:

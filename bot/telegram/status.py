@@ -135,10 +135,16 @@ class StatusBoard:
                     chat_id=chat_id,
                     message_id=int(job.reply_ref["status_message_id"]),
                     caption=status_caption(update),
-                    reply_markup=None if final else job_keyboard(job.id, "cancel"),
+                    reply_markup=None if final else job_keyboard(job.id, *_stops(update)),
                 )
             except BadRequest as exc:
                 if "not modified" not in str(exc).lower():
                     log.info("job %s: status edit refused: %s", job.id, exc)
             except TelegramError as exc:
                 log.info("job %s: status edit failed: %s", job.id, exc)
+
+
+def _stops(update: JobUpdate) -> tuple[str, ...]:
+    """The buttons under a running job's status: Cancel, and Stop & keep once it has a
+    finished part to keep."""
+    return ("cancel", "keep") if update.keep_s else ("cancel",)

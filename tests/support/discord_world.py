@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -150,6 +151,7 @@ async def discord_world(
     safety: dict | None = None,
     discord: dict | None = None,
     limits: dict | None = None,
+    engine: Any = None,
 ) -> AsyncIterator[DiscordWorld]:
     time = FakeTime()
     async with (
@@ -159,7 +161,7 @@ async def discord_world(
     ):
         settings = Settings(
             data_dir=tmp_path / "data",
-            providers={"default_provider": backend},
+            providers={"default_provider": "local" if engine is not None else backend},
             quotas=quotas or {},
             limits=limits or {},
             admins=admins or {},
@@ -175,6 +177,9 @@ async def discord_world(
         store = await Store.open(settings.database_path)
         # Fake time runs fast: a job left waiting must not reach its deadline mid-test.
         provider = make_provider(backend, fal.base_url, time, deadline=10**7)
+        if engine is not None:  # the local engine's provider instead (`fal` stays idle)
+            await provider.aclose()
+            provider = engine
         service, bot, runner = await _start(settings, store, provider, time, discord_fake.token)
         world = DiscordWorld(
             discord_fake, fal, bot, service, store, settings, provider, time, runner

@@ -104,6 +104,7 @@ async def telegram_world(
     fake_polls: tuple[int, int] = (1, 1),
     backend: str = "fal",
     limits: dict | None = None,
+    engine: Any = None,
 ) -> AsyncIterator[TelegramWorld]:
     time = FakeTime()
     async with (
@@ -114,7 +115,7 @@ async def telegram_world(
         fake.admins[GROUP] = {ADMIN}
         settings = Settings(
             data_dir=tmp_path / "data",
-            providers={"default_provider": backend},
+            providers={"default_provider": "local" if engine is not None else backend},
             quotas=quotas or {},
             limits=limits or {},
             admins={"telegram_user_ids": [OPERATOR], **(admins or {})},
@@ -129,6 +130,9 @@ async def telegram_world(
         store = await Store.open(settings.database_path)
         # Fake time runs fast: a job left waiting must not reach its deadline mid-test.
         provider = make_provider(backend, fal.base_url, time, deadline=10**7)
+        if engine is not None:  # the local engine's provider instead (`fal` stays idle)
+            await provider.aclose()
+            provider = engine
         service, adapter, serving = await _start(settings, store, provider, time)
         world = TelegramWorld(fake, fal, adapter, service, store, settings, provider, time, serving)
         try:
