@@ -86,7 +86,7 @@ class Delivery:
                 await self._endings.block(job_id, verdict)
                 return
         kept: dict[str, Any] = {}
-        if done.kept_frames is not None and done.kept_frames < stored.frames:
+        if done.kept_frames is not None and 0 < done.kept_frames < stored.frames:
             # Stopped and kept: the job is what it made, and costs that.
             stored = stored.kept(done.kept_frames)
             cost = job_cost_mc(stored.frames, stored.resolution)
