@@ -13,7 +13,8 @@ With `--gpu` (for operators): the full-size FramePack transformer and VAE with r
 bf16 weights (speed needs no real weights; the text and image encoders, which run once a
 job, are one layer deep), at the 640 bucket (832x480), 25 steps, one section: seconds
 per generated frame and peak GPU memory for each step cache and attention backend, as
-a table, with a random rank-64 LoRA on every attention projection as two more rows.
+a table, with a random rank-64 LoRA on every attention projection as two more rows,
+and an Extend (F1 sampling with a 69-frame earlier video to encode as its history).
 No GPU is lent to this project, so that mode was not run here; `--check` (CPU, in the
 tests) builds the full-size parts on PyTorch's meta device (no memory) and prints their
 sizes, then runs the table's every variant on the tiny pipeline.
@@ -31,6 +32,7 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -141,12 +143,16 @@ def tiny_pipe(tmp: Path, device: str) -> tuple[object, EngineRequest, int]:
     return tiny.pipeline(tmp), request, tiny.WINDOW
 
 
+# (step cache, attention backend, LoRA, Extend: F1 with a 69-frame history to encode)
 VARIANTS = [
-    (cache, backend, lora)
+    (cache, backend, False, False)
     for cache in ("none", "first-block", "faster-cache", "pyramid-attention-broadcast")
     for backend in ("native", "flash", "sage")
-    for lora in (False,)
-] + [("none", "native", True), ("first-block", "native", True)]
+] + [
+    ("none", "native", True, False),
+    ("first-block", "native", True, False),
+    ("none", "native", False, True),
+]
 
 
 def gpu_table(steps: int = 25, *, check: bool = False) -> None:
@@ -168,14 +174,16 @@ def gpu_table(steps: int = 25, *, check: bool = False) -> None:
     size = "tiny, CPU (a check: figures mean nothing)" if check else "full-size, random bf16"
     print(f"FramePack {size}, {request.image.width}x{request.image.height}, {steps} steps")
     print(
-        "  {:28} {:7} {:5} {:>16} {:>10}".format("step cache", "backend", "lora", "speed", "peak")
+        "  {:28} {:7} {:5} {:7} {:>16} {:>10}".format(
+            "step cache", "backend", "lora", "extend", "speed", "peak"
+        )
     )
     for row in rows:
-        print("  {:28} {:7} {:5} {:>16} {:>10}".format(*row))
+        print("  {:28} {:7} {:5} {:7} {:>16} {:>10}".format(*row))
 
 
 def _row(pipe, request, window, speed_up, options_type, variant, device) -> tuple:
-    cache, backend, lora = variant
+    cache, backend, lora, extend = variant
     transformer = pipe.transformer
     if transformer.is_cache_enabled:
         transformer.disable_cache()
@@ -186,10 +194,17 @@ def _row(pipe, request, window, speed_up, options_type, variant, device) -> tupl
     else:
         pipe.disable_lora()
     options = options_type(step_cache=cache, attention_backend=backend, vae_tiling=False)
-    label = (cache, backend, "yes" if lora else "no")
+    label = (cache, backend, "yes" if lora else "no", "yes" if extend else "no")
     try:
         context = speed_up(pipe, options, request.steps)
-        engine = FramePackEngine(pipe, cache_context=context, latent_window_size=window)
+        # An Extend samples with F1 (here the same random transformer) and encodes the
+        # earlier video's last frames as its history: what that encode costs.
+        f1 = pipe.transformer if extend else None
+        engine = FramePackEngine(
+            pipe, cache_context=context, latent_window_size=window, f1_transformer=f1
+        )
+        if extend:
+            request = dataclasses.replace(request, history=_earlier_video(request))
         engine.frames(request)  # warm-up (kernels, the cache's first pass)
     except Exception as exc:  # a backend this GPU or install lacks
         return (*label, "unavailable", str(exc)[:30])
@@ -204,6 +219,16 @@ def _row(pipe, request, window, speed_up, options_type, variant, device) -> tupl
     per_frame = (time.perf_counter() - started) / request.num_frames
     peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if cuda else "-"
     return (*label, f"{per_frame:.2f} s/frame", peak)
+
+
+def _earlier_video(request: EngineRequest) -> bytes:
+    """An MP4 of 69 frames (the history an Extend encodes) at the request's image size."""
+    from local_engine.continuation import HISTORY_FRAMES
+
+    frame = np.asarray(request.image.convert("RGB"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_mp4([frame] * HISTORY_FRAMES, Path(tmp) / "earlier.mp4")
+        return path.read_bytes()
 
 
 def main() -> None:

@@ -319,7 +319,8 @@ def test_the_gpu_bench_runs_every_variant_on_the_cpu_check(tmp_path: Path) -> No
     assert "transformer" in done.stdout and "B parameters" in done.stdout  # the meta sizes
     rows = [line.split() for line in done.stdout.splitlines() if "s/frame" in line]
     native = [row for row in rows if row[1] == "native"]
-    assert len(native) == 6 and sum(row[2] == "yes" for row in native) == 2  # LoRA rows
+    assert len(native) == 7 and sum(row[2] == "yes" for row in native) == 2  # LoRA rows
+    assert sum(row[3] == "yes" for row in native) == 1  # an Extend, with its history
 
 
 def test_a_listed_lora_whose_file_is_gone_is_refused_in_one_line(engine: FramePackEngine) -> None:
