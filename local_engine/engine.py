@@ -112,29 +112,13 @@ class FramePackEngine:
         first = fit_to_bucket(request.image, bucket)
         last = fit_to_bucket(request.last_image, bucket) if request.last_image else None
         sections = sections_for(request.num_frames, self.window)
-        total = sections * request.steps
-        started = self._clock()
-        done = 0
         forward = self.samples_forward(request)
         pipe = self.f1_pipe if forward else self.pipe
         # Only a forward sampler's finished sections are the clip's beginning.
         kept = FinishedSections(pipe) if forward and keep is not None else None
-
-        def step_end(pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-            nonlocal done
-            done += 1
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            if kept is not None and keep is not None and keep.is_set():
-                raise Stopped()
-            if on_progress is not None:
-                elapsed = self._clock() - started
-                eta = elapsed / done * (total - done) if done else None
-                section = (done - 1) // request.steps  # also the sections decoded so far
-                keepable = min(request.num_frames, frames_after(section, self.window))
-                on_progress(Progress(done, total, section, sections, eta, keepable if kept else 0))
-            return kwargs
-
+        step_end = _StepEnd(
+            request, sections, self.window, self._clock, on_progress, cancel, keep if kept else None
+        )
         options: dict[str, Any] = {"last_image": last} if last is not None else {}
         if self.prompt_template is not None:
             options["prompt_template"] = self.prompt_template
@@ -165,10 +149,7 @@ class FramePackEngine:
                 )
             except Stopped:
                 assert kept is not None
-                finished = kept.frames(request.num_frames)
-                if finished is None:  # stopped before a section was finished: nothing
-                    raise Cancelled() from None
-                video = finished
+                video = _finished(kept, request.num_frames)
             else:
                 video = np.asarray(output.frames[0])[: request.num_frames]
         return (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
@@ -216,3 +197,50 @@ class FramePackEngine:
                     )
                 )
             yield
+
+
+def _finished(kept: FinishedSections, num_frames: int) -> np.ndarray:
+    """A Stop & keep's video; Cancelled when no section was finished (nothing to keep)."""
+    finished = kept.frames(num_frames)
+    if finished is None:
+        raise Cancelled()
+    return finished
+
+
+class _StepEnd:
+    """The pipeline's step callback: progress (and what a keep would give), a cancel
+    or a Stop & keep within one step. `keep` only where the sections can be kept."""
+
+    def __init__(
+        self,
+        request: EngineRequest,
+        sections: int,
+        window: int,
+        clock: Callable[[], float],
+        on_progress: Callable[[Progress], None] | None,
+        cancel: threading.Event | None,
+        keep: threading.Event | None,
+    ) -> None:
+        self.request, self.sections, self.window = request, sections, window
+        self.total = sections * request.steps
+        self.clock, self.started = clock, clock()
+        self.on_progress, self.cancel, self.keep = on_progress, cancel, keep
+        self.done = 0
+
+    def __call__(self, pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        self.done += 1
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+        if self.keep is not None and self.keep.is_set():
+            raise Stopped()
+        if self.on_progress is not None:
+            done, request = self.done, self.request
+            eta = (self.clock() - self.started) / done * (self.total - done)
+            section = (done - 1) // request.steps  # also the sections decoded so far
+            keepable = min(request.num_frames, frames_after(section, self.window))
+            self.on_progress(
+                Progress(
+                    done, self.total, section, self.sections, eta, keepable if self.keep else 0
+                )
+            )
+        return kwargs
