@@ -229,14 +229,16 @@ class _StepEnd:
 
     def __call__(self, pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         self.done += 1
+        done, request = self.done, self.request
+        section = (done - 1) // request.steps  # also the sections decoded so far
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled()
-        if self.keep is not None and self.keep.is_set():
+        # Asked before a section is finished (a job run again on another worker sees
+        # the ask at once): stopped once there is something to keep.
+        if self.keep is not None and self.keep.is_set() and section:
             raise Stopped()
         if self.on_progress is not None:
-            done, request = self.done, self.request
             eta = (self.clock() - self.started) / done * (self.total - done)
-            section = (done - 1) // request.steps  # also the sections decoded so far
             keepable = min(request.num_frames, frames_after(section, self.window))
             self.on_progress(
                 Progress(

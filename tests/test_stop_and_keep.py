@@ -20,7 +20,7 @@ from bot.core.request import StoredRequest
 from bot.core.safety import DenyList, SafetyChecker
 from local_engine.engine import FramePackEngine
 from local_engine.keep import frames_after
-from local_engine.request import Cancelled, EngineRequest, Progress
+from local_engine.request import EngineRequest, Progress
 from providers.local import LocalProvider
 from storage import Store
 from tests.support import tiny_framepack as tiny
@@ -73,11 +73,13 @@ def test_the_finished_sections_are_the_beginning_of_the_full_video(
     np.testing.assert_array_equal(kept[: 25 - OVERLAP], full[: 25 - OVERLAP])
 
 
-def test_stopped_before_a_section_is_finished_keeps_nothing(engine: FramePackEngine) -> None:
+def test_a_keep_asked_before_a_section_is_finished_stops_once_one_is(
+    engine: FramePackEngine,
+) -> None:
     keep, seen = threading.Event(), []
-    with pytest.raises(Cancelled):
-        engine.frames(job(f1=True), on_progress=stop_in_section(0, seen, keep), keep=keep)
-    assert seen[0].keepable_frames == 0
+    kept = engine.frames(job(f1=True), on_progress=stop_in_section(0, seen, keep), keep=keep)
+    assert seen[0].keepable_frames == 0 and seen[-1].section == 0
+    assert len(kept) == frames_after(1, tiny.WINDOW)  # the first section, not nothing
 
 
 def test_the_original_sampler_offers_no_keep_and_runs_to_the_end(
