@@ -15,23 +15,18 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.cli.run import build_service
-from bot.config import Settings
 from bot.core.api import Accepted, FollowUp
-from bot.core.safety import DenyList, SafetyChecker
 from local_engine.buckets import fit_to_bucket, nearest_bucket
 from local_engine.continuation import HISTORY_LATENTS, last_frames
 from local_engine.encode import write_mp4
 from local_engine.engine import FramePackEngine
 from local_engine.request import EngineRequest
 from providers import GenerationRequest, ImageInput
-from providers.local import LocalProvider
 from providers.pool.contract import EngineJob
 from providers.pool.jobs import engine_job, engine_request
-from storage import Store
 from tests.support import tiny_framepack as tiny
 from tests.support.provider_world import png_bytes
-from tests.support.service_world import RecordingDelivery, animate, requester
+from tests.support.service_world import animate, local_service, requester
 
 STEPS = 4
 
@@ -175,21 +170,9 @@ async def test_an_extend_through_the_bot_carries_on_the_earlier_video_with_no_se
 ) -> None:
     engine = tiny.engine(tmp_path / "tiny", f1_transformer=tiny.transformer(seed=1))
     log = HistoryLog(engine.f1_pipe.transformer)
-    provider = LocalProvider.in_process(  # 64 x 112: an Extend's first frame passes intake
-        lambda: engine, buckets={"480p": 80, "720p": 96}, workdir=tmp_path / "work"
-    )
-    settings = Settings(data_dir=tmp_path / "data", providers={"default_provider": "local"})
-    store = await Store.open(settings.database_path)
-    delivery = RecordingDelivery(tmp_path / "posted")
-    service = build_service(
-        store,
-        settings,
-        {"local": provider},
-        SafetyChecker(DenyList.load(), None, 0.6),
-        delivery={"discord": delivery},
-    )
-    await service.start()
-    try:
+    # 64 x 112: an Extend's first frame passes intake.
+    async with local_service(tmp_path, engine, buckets={"480p": 80, "720p": 96}) as world:
+        service = world.service
         first = await service.submit(animate(num_frames=90, steps=STEPS))
         assert isinstance(first, Accepted), first
         await service.join()
@@ -199,18 +182,14 @@ async def test_an_extend_through_the_bot_carries_on_the_earlier_video_with_no_se
         )
         assert isinstance(extend_outcome, Accepted), extend_outcome
         await service.join()
-        job = await store.jobs.require(extend_outcome.job_id)
-    finally:
-        await service.stop()
-        await provider.aclose()
-        await store.close()
+        job = await world.store.jobs.require(extend_outcome.job_id)
     assert job.state.value == "delivered", job.error
-    folder = settings.data_dir / "jobs" / job.id
+    folder = world.folder(job.id)
     earlier, part = (folder / "earlier.mp4").read_bytes(), decoded(folder / "part.mp4")
     start = Image.open(folder / "first.jpg").convert("RGB")
     wanted = expected_history(engine, earlier, start, base=80).to(log.calls[0])
     torch.testing.assert_close(log.section(0), wanted)  # F1, with the earlier video's past
-    joined = decoded(delivery.delivered[job.id][0])
+    joined = decoded(world.delivery.delivered[job.id][0])
     assert len(joined) == 90 + len(part) - 1  # the part's first frame is the video's last
     # After the seam come the part's frames from its second on: nearer those than the
     # part as a whole shifted by one (its first frame, the earlier video's last, again).

@@ -10,22 +10,17 @@ import av
 import numpy as np
 import pytest
 
-from bot.cli.run import build_service
-from bot.config import Settings
 from bot.core.api import Accepted, FollowUp, Refused, Requester
 from bot.core.media import read_tags
 from bot.core.quotas import job_cost_mc
 from bot.core.recipe import Recipe
-from bot.core.safety import DenyList, SafetyChecker
-from providers.local import LocalProvider
-from storage import Store
 from tests.support import tiny_framepack as tiny
 from tests.support.images import image_bytes
 from tests.support.media_clips import reds, steps_between
 from tests.support.service_world import (
-    RecordingDelivery,
     World,
     animate,
+    local_service,
     requester,
     service_world,
 )
@@ -253,36 +248,18 @@ async def test_a_loop_and_a_draft_on_the_local_engine(tmp_path: Path) -> None:
         draft_cache="first-block",  # as [engine] draft_step_cache's default loads it
     )
     engine.pipe = recording = RecordingPipeline(engine.pipe)
-    provider = LocalProvider.in_process(
-        lambda: engine, buckets={"480p": 64, "720p": 96}, workdir=tmp_path / "work"
-    )
-    settings = Settings(data_dir=tmp_path / "data", providers={"default_provider": "local"})
-    store = await Store.open(settings.database_path)
-    delivery = RecordingDelivery(tmp_path / "posted")
-    service = build_service(
-        store,
-        settings,
-        {"local": provider},
-        SafetyChecker(DenyList.load(), None, 0.6),
-        delivery={"discord": delivery},
-    )
-    await service.start()
-    try:
-        outcome = await service.submit(animate(num_frames=30, loop=True, draft=True))
+    async with local_service(tmp_path, engine) as world:
+        outcome = await world.service.submit(animate(num_frames=30, loop=True, draft=True))
         assert isinstance(outcome, Accepted), outcome
-        await service.join()
-        job = await store.jobs.require(outcome.job_id)
-    finally:
-        await service.stop()
-        await provider.aclose()
-        await store.close()
+        await world.service.join()
+        job = await world.store.jobs.require(outcome.job_id)
     assert job.state.value == "delivered", job.error
     (call,) = recording.calls
     first, last = (np.asarray(call[name]) for name in ("image", "last_image"))
     assert np.array_equal(first, last)  # the loop ends on its first image
     assert call["num_inference_steps"] == 10  # the draft's fewer steps
     assert call["_step_cache"]  # and the draft step cache ([engine] draft_step_cache)
-    (post,) = delivery.sent
+    (post,) = world.delivery.sent
     assert post.loop and post.follow_ups[0] is FollowUp.HD
 
 

@@ -7,15 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.cli.run import build_service
-from bot.config import Settings
 from bot.core.api import Accepted, Refused
-from bot.core.safety import DenyList, SafetyChecker
 from providers.contract import LoraChoice, format_loras, parse_loras
-from providers.local import LocalProvider
-from storage import Store
 from tests.support import tiny_framepack as tiny
-from tests.support.service_world import RecordingDelivery, animate, service_world
+from tests.support.service_world import animate, local_service, service_world
 
 
 class AdapterLog:
@@ -65,31 +60,13 @@ async def test_the_local_engine_takes_installed_loras_with_their_default_weight(
         loras={"wave": wave},
     )
     engine.pipe = log = AdapterLog(engine.pipe)
-    provider = LocalProvider.in_process(
-        lambda: engine, buckets={"480p": 64, "720p": 96}, workdir=tmp_path / "work",
-        loras={"wave": 0.8},
-    )  # fmt: skip
-    settings = Settings(data_dir=tmp_path / "data", providers={"default_provider": "local"})
-    store = await Store.open(settings.database_path)
-    service = build_service(
-        store,
-        settings,
-        {"local": provider},
-        SafetyChecker(DenyList.load(), None, 0.6),
-        delivery={"discord": RecordingDelivery(tmp_path / "posted")},
-    )
-    await service.start()
-    try:
-        unknown = await service.submit(animate(lora="sparkle"))
+    async with local_service(tmp_path, engine, loras={"wave": 0.8}) as world:
+        unknown = await world.service.submit(animate(lora="sparkle"))
         outcomes = []
         for lora in ("wave", "wave:0.3"):
-            outcomes.append(await service.submit(animate(num_frames=30, steps=4, lora=lora)))
-            await service.join()
-        states = [(await store.jobs.require(o.job_id)).state.value for o in outcomes]
-    finally:
-        await service.stop()
-        await provider.aclose()
-        await store.close()
+            outcomes.append(await world.service.submit(animate(num_frames=30, steps=4, lora=lora)))
+            await world.service.join()
+        states = [(await world.store.jobs.require(o.job_id)).state.value for o in outcomes]
     assert isinstance(unknown, Refused) and "no LoRA named sparkle here (wave)" in unknown.message
     assert all(isinstance(o, Accepted) for o in outcomes) and states == ["delivered"] * 2
     assert log.set == [(["wave"], [0.8]), (["wave"], [0.3])]  # the operator's default, then asked

@@ -10,25 +10,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.cli.run import build_service
-from bot.config import Settings
 from bot.core import messages
 from bot.core.api import Accepted, CancelOutcome, FollowUp, JobUpdate
 from bot.core.media import read_tags
 from bot.core.quotas import job_cost_mc
 from bot.core.request import StoredRequest
-from bot.core.safety import DenyList, SafetyChecker
 from local_engine.engine import FramePackEngine
 from local_engine.keep import frames_after
 from local_engine.request import EngineRequest, Progress
 from providers.local import LocalProvider
-from storage import Store
 from tests.support import tiny_framepack as tiny
 from tests.support.discord_world import discord_world
 from tests.support.fakes.discord import Sent
 from tests.support.media_clips import reds
 from tests.support.provider_world import png_bytes
-from tests.support.service_world import RecordingDelivery, animate, requester
+from tests.support.service_world import animate, local_service, requester
 from tests.support.telegram_world import telegram_world
 
 STEPS = 4
@@ -116,45 +112,32 @@ async def test_stop_and_keep_through_the_bot_delivers_the_part_and_charges_for_i
     engine = tiny.engine(tmp_path / "tiny", f1_transformer=tiny.transformer(seed=1))
     # Held at section 1's second step, after its first told that section 0 is finished.
     pause = PausedAt(engine.f1_pipe.transformer, call=STEPS + 2)
-    provider = LocalProvider.in_process(
-        lambda: engine, buckets={"480p": 64, "720p": 96}, workdir=tmp_path / "work"
-    )
-    settings = Settings(data_dir=tmp_path / "data", providers={"default_provider": "local"})
-    store = await Store.open(settings.database_path)
-    delivery = RecordingDelivery(tmp_path / "posted")
-    service = build_service(
-        store,
-        settings,
-        {"local": provider},
-        SafetyChecker(DenyList.load(), None, 0.6),
-        delivery={"discord": delivery},
-    )
     updates: list[JobUpdate] = []
     pressed: list[CancelOutcome] = []
+    async with local_service(tmp_path, engine) as world:
+        service = world.service
 
-    async def press_when_keepable(update: JobUpdate) -> None:
-        updates.append(update)
-        if update.keep_s and not pressed:
-            # A stranger may not; the owner may.
-            pressed.append(await service.keep(update.job.id, by=requester(2)))
-            pressed.append(await service.keep(update.job.id, by=requester()))
+        async def press_when_keepable(update: JobUpdate) -> None:
+            updates.append(update)
+            if update.keep_s and not pressed:
+                # A stranger may not; the owner may.
+                pressed.append(await service.keep(update.job.id, by=requester(2)))
+                pressed.append(await service.keep(update.job.id, by=requester()))
+                pause.released.set()
+
+        service.subscribe(press_when_keepable)
+        try:
+            outcome = await service.submit(
+                animate(num_frames=60, steps=STEPS, model="framepack-f1")
+            )
+            assert isinstance(outcome, Accepted), outcome
+            early = await service.keep(outcome.job_id, by=requester())  # queued: nothing yet
+            await service.join()
+        finally:
             pause.released.set()
-
-    service.subscribe(press_when_keepable)
-    await service.start()
-    try:
-        outcome = await service.submit(animate(num_frames=60, steps=STEPS, model="framepack-f1"))
-        assert isinstance(outcome, Accepted), outcome
-        early = await service.keep(outcome.job_id, by=requester())  # queued: nothing yet
-        await service.join()
-        job = await store.jobs.require(outcome.job_id)
-        ledger = await store.ledger.entries(job.id)
-        problems = await store.ledger.verify()
-    finally:
-        pause.released.set()
-        await service.stop()
-        await provider.aclose()
-        await store.close()
+        job = await world.store.jobs.require(outcome.job_id)
+        ledger = await world.store.ledger.entries(job.id)
+        problems = await world.store.ledger.verify()
     assert not early.cancelled and early.message == messages.CANNOT_KEEP
     assert [p.cancelled for p in pressed] == [False, True]
     assert pressed[0].message == messages.NOT_YOURS and pressed[1].message == messages.KEEPING
@@ -162,7 +145,7 @@ async def test_stop_and_keep_through_the_bot_delivers_the_part_and_charges_for_i
     assert keepable.keep_s == pytest.approx(13 / 30)  # one section: 4 x 3 frames + the first
     assert "Stop & keep now gives the first 0.4 s" in keepable.message
     assert job.state.value == "delivered", job.error
-    video, caption = delivery.delivered[job.id]
+    video, caption = world.delivery.delivered[job.id]
     made = frames_after(1, tiny.WINDOW)  # the one section finished when it stopped
     assert len(reds(video)) == made
     assert ledger == {"reserve": job_cost_mc(60, "480p"), "commit": job_cost_mc(made, "480p")}

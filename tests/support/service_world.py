@@ -173,3 +173,49 @@ def animate(prompt="the fox turns its head", image=None, last=None, user=1, **op
     return AnimateRequest(
         requester(user), prompt, image or image_bytes(), last, options, {"interaction": "token-1"}
     )
+
+
+@dataclass
+class LocalWorld:
+    """The job service over the local engine in this process (the tiny pipeline)."""
+
+    service: JobService
+    store: Store
+    delivery: RecordingDelivery
+    settings: Settings
+
+    def folder(self, job_id: str) -> Path:
+        return self.settings.data_dir / "jobs" / job_id
+
+
+@asynccontextmanager
+async def local_service(
+    tmp_path: Path, engine, *, buckets: dict[str, int] | None = None, **local: object
+) -> AsyncIterator[LocalWorld]:
+    """`engine`: a FramePackEngine (tests/support/tiny_framepack.engine); `local`: what
+    else LocalProvider takes (loras...). Started, and stopped with its provider."""
+    from providers.local import LocalProvider
+
+    provider = LocalProvider.in_process(
+        lambda: engine,
+        buckets=buckets or {"480p": 64, "720p": 96},
+        workdir=tmp_path / "work",
+        **local,
+    )
+    settings = Settings(data_dir=tmp_path / "data", providers={"default_provider": "local"})
+    store = await Store.open(settings.database_path)
+    delivery = RecordingDelivery(tmp_path / "posted")
+    service = build_service(
+        store,
+        settings,
+        {"local": provider},
+        SafetyChecker(DenyList.load(), None, 0.6),
+        delivery={"discord": delivery},
+    )
+    await service.start()
+    try:
+        yield LocalWorld(service, store, delivery, settings)
+    finally:
+        await service.stop()
+        await provider.aclose()
+        await store.close()
