@@ -287,6 +287,27 @@ async def test_the_bot_stops_cleanly_while_redis_is_down(
             assert await asyncio.wait_for(bot.wait(), 30) == 0
 
 
+def in_process_worker(
+    tmp_path: Path,
+    server: RedisServer,
+    name: str,
+    renderer: PacedRenderer,
+    loras: tuple[str, ...] = (),
+) -> asyncio.Task[None]:
+    """A GpuWorker serving in this process, until its task is cancelled."""
+    settings = WorkerSettings(
+        server.url, SECRET, tmp_path / name, idle_timeout_s=30, worker_id=name, loras=loras
+    )
+    return asyncio.create_task(GpuWorker(settings, [renderer]).serve())
+
+
+async def _stop_all(queue: RedisQueue, serving: list[asyncio.Task[None]]) -> None:
+    await queue.aclose()
+    for task in serving:
+        task.cancel()
+    await asyncio.gather(*serving, return_exceptions=True)
+
+
 async def test_a_busy_worker_leaves_waiting_jobs_to_an_idle_one(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
@@ -295,10 +316,7 @@ async def test_a_busy_worker_leaves_waiting_jobs_to_an_idle_one(
     queue = RedisQueue(redis_server.url, secret=SECRET, poll_s=0.05)
 
     def worker(name: str, renderer: PacedRenderer) -> asyncio.Task[None]:
-        settings = WorkerSettings(
-            redis_server.url, SECRET, tmp_path / name, idle_timeout_s=30, worker_id=name
-        )
-        return asyncio.create_task(GpuWorker(settings, [renderer]).serve())
+        return in_process_worker(tmp_path, redis_server, name, renderer)
 
     serving = [worker("a", busy)]
     try:
@@ -314,10 +332,7 @@ async def test_a_busy_worker_leaves_waiting_jobs_to_an_idle_one(
         assert idle.runs == ["second"] and busy.runs == ["first"]
     finally:
         busy.gate.set()
-        await queue.aclose()
-        for task in serving:
-            task.cancel()
-        await asyncio.gather(*serving, return_exceptions=True)
+        await _stop_all(queue, serving)
 
 
 async def test_a_job_with_a_lora_goes_only_to_a_worker_that_has_it(
@@ -328,15 +343,7 @@ async def test_a_job_with_a_lora_goes_only_to_a_worker_that_has_it(
     queue = RedisQueue(redis_server.url, secret=SECRET, poll_s=0.05)
 
     def worker(name: str, renderer: PacedRenderer, loras: tuple[str, ...]) -> asyncio.Task[None]:
-        settings = WorkerSettings(
-            redis_server.url,
-            SECRET,
-            tmp_path / name,
-            idle_timeout_s=30,
-            worker_id=name,
-            loras=loras,
-        )
-        return asyncio.create_task(GpuWorker(settings, [renderer]).serve())
+        return in_process_worker(tmp_path, redis_server, name, renderer, loras=loras)
 
     def with_loras(name: str, *loras: str) -> EngineJob:
         return dataclasses.replace(job(name), loras=tuple((lora, 0.8) for lora in loras))
@@ -364,10 +371,7 @@ async def test_a_job_with_a_lora_goes_only_to_a_worker_that_has_it(
         assert await _status(queue, "never") is TaskStatus.NOT_FOUND
     finally:
         styled.gate.set()
-        await queue.aclose()
-        for task in serving:
-            task.cancel()
-        await asyncio.gather(*serving, return_exceptions=True)
+        await _stop_all(queue, serving)
 
 
 async def test_the_local_provider_tells_the_user_when_no_worker_has_the_lora(
