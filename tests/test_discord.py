@@ -70,7 +70,7 @@ async def test_an_exhausted_quota_gets_a_clear_message_with_the_reset_time(tmp_p
                 lambda s: s.kind == "edit" and s.payload["_token"] == payload["token"]
             )
         )[0]
-        assert "Your daily quota has 1 credits left; this job costs 6" in edit.payload["content"]
+        assert "Your daily quota has 1 credit left; this job costs 6" in edit.payload["content"]
         assert "resets at 00:00 UTC" in edit.payload["content"]
         assert world.fal.submit_attempts == 0
 

@@ -107,7 +107,7 @@ async def test_refusal_message_gives_balance_cost_and_reset(
     text = quota_refused(outcome.refusal, cost, clock())
     assert text == (
         "Your daily quota has 5 credits left; this job costs 15. "
-        "It resets at 00:00 UTC (in 12 h 0 min)."
+        "It resets at 00:00 UTC (in 12 hr 0 min)."
     )
 
 
@@ -117,7 +117,7 @@ async def test_queue_full_and_concurrency_messages(quotas: QuotaService, clock) 
             await quotas.reserve(f"j{n}", user_key="discord:1", guild_key=None, cost_mc=1000)
         ).granted
     refused = await quotas.reserve("j3", user_key="discord:1", guild_key=None, cost_mc=1000)
-    assert "already have 2 job(s) running" in quota_refused(refused.refusal, 1000, clock())
+    assert "already have 2 jobs running" in quota_refused(refused.refusal, 1000, clock())
     for n in range(8):
         await quotas.reserve(f"k{n}", user_key=f"discord:{n + 10}", guild_key=None, cost_mc=1)
     full = await quotas.reserve("z", user_key="discord:99", guild_key=None, cost_mc=1)

@@ -104,7 +104,7 @@ async def test_an_exhausted_quota_says_what_is_left_and_when_it_resets(tmp_path)
         assert isinstance(await world.service.submit(animate(num_frames=120)), Accepted)
         outcome = await world.service.submit(animate(num_frames=120))
         assert isinstance(outcome, Refused) and outcome.reason == "quota"
-        assert "1 credits left; this job costs 4" in outcome.message
+        assert "1 credit left; this job costs 4" in outcome.message
         assert "resets at 00:00 UTC" in outcome.message
 
 

@@ -15,7 +15,7 @@ from bot.clock import Clock
 from bot.core import messages
 from bot.core.api import AdminRefused, CancelOutcome, ChannelRef, QuotaTarget, Requester
 from bot.core.authority import Authority
-from bot.core.quotas import QuotaService, format_credits
+from bot.core.quotas import QuotaService
 from bot.core.settings import ScopedSettings
 from storage import Connection, JobRecord, LimitOverride, Store
 
@@ -103,7 +103,7 @@ class AdminService:
             await self._quotas.set_limits(scope, key, override, actor=who.user_key)
         except ValueError as exc:
             raise AdminRefused(f"{exc}.") from None
-        return messages.limits_updated(messages.LIMIT_SCOPE_NAMES[scope], override)
+        return messages.limits_updated(scope, override)
 
     def _windows_of(self, who: Requester, target: QuotaTarget, budget: str) -> tuple[str, str]:
         """Grants and resets act on credit windows: a member's or user's, or a server's
@@ -120,7 +120,7 @@ class AdminService:
         if amount_mc <= 0:
             raise AdminRefused(messages.GRANT_POSITIVE)
         await self._quotas.grant(scope, key, amount_mc, actor=who.user_key)
-        return messages.granted(format_credits(amount_mc), scope)
+        return messages.granted(amount_mc, scope)
 
     async def quota_reset(self, who: Requester, target: QuotaTarget, periods: Iterable[str]) -> str:
         scope, key = self._windows_of(who, target, "reset a server's budget")

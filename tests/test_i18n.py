@@ -1,0 +1,146 @@
+"""The catalogs: every sentence of the source in every language, with the same
+placeholders; plural forms as each language has them; which language a platform's
+locale name reads."""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from bot import i18n
+from bot.core import messages
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALES = [locale for locale in i18n.LOCALES if locale != i18n.SOURCE]
+
+
+def source_messages() -> dict[str, tuple[str, ...]]:
+    """What the code marks for translation now, extracted as `pybabel extract` does
+    (so a sentence added to the code and to no catalog fails here)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        ROOT / "bot",
+        method_map=[("**.py", "python")],
+        keywords={"_": None, "N_": None, "ngettext": (1, 2)},
+    ):
+        forms = message if isinstance(message, tuple) else (message,)
+        found[forms[0]] = forms
+    return found
+
+
+def catalog(locale: str):
+    path = ROOT / "bot" / "locales" / i18n.CATALOGS[locale] / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as po:
+        return read_po(po, locale=i18n.CATALOGS[locale])
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_message_is_translated_with_the_same_placeholders(locale: str) -> None:
+    wanted = source_messages()
+    assert len(wanted) > 100  # the extraction found the messages
+    translated = {m.id[0] if isinstance(m.id, tuple) else m.id: m for m in catalog(locale) if m.id}
+    assert sorted(set(wanted) - set(translated)) == []  # not translated
+    assert sorted(set(translated) - set(wanted)) == []  # no longer said
+    for msgid, forms in wanted.items():
+        message = translated[msgid]
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        assert all(strings) and not message.fuzzy, (locale, msgid)
+        expected = placeholders(forms[-1])  # a singular may name fewer ({count} apart)
+        for text in strings:
+            assert placeholders(text) <= expected | placeholders(forms[0]), (locale, text)
+            assert placeholders(text) >= placeholders(forms[0]), (locale, msgid, text)
+            # Renders with the source's values: no placeholder the source lacks.
+            text.format(**dict.fromkeys(expected | placeholders(forms[0]), "x"))
+
+
+@pytest.mark.parametrize("locale", i18n.LOCALES)
+def test_every_message_renders_in_every_locale(locale: str) -> None:
+    now = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
+    with i18n.use(locale):
+        fixed = [getattr(messages, name) for name in messages._FIXED]
+        made = [
+            messages.accepted(6000, 3, 6, total_seconds=12),
+            messages.accepted(1500, 1, 2, draft=True),
+            messages.caption("waves", "fal", 7, 6, 6000, 1500, settings="480p", loop=True),
+            messages.status_line("submitted", position=2, eta_s=80),
+            messages.status_line("running", progress=0.5, eta_s=20),
+            messages.until(now + timedelta(days=1, hours=2), now),
+            messages.too_long_to_extend(58, 6, 60),
+            messages.settings_text("480p", draft=True, steps=10, guidance=4.5),
+        ]
+    texts = [*fixed, *made]
+    assert all(texts) and not any(re.search(r"\{\w*\}", t) for t in texts)
+    if locale != i18n.SOURCE:  # a translation, not the English falling through
+        with i18n.use(i18n.SOURCE):
+            english = [getattr(messages, name) for name in messages._FIXED]
+        assert sum(a != b for a, b in zip(fixed, english, strict=True)) == len(fixed)
+
+
+@pytest.mark.parametrize(
+    ("mc", "russian"),
+    [
+        (1000, "1 кредит"),
+        (2000, "2 кредита"),
+        (5000, "5 кредитов"),
+        (11000, "11 кредитов"),
+        (21000, "21 кредит"),
+        (24000, "24 кредита"),
+        (1500, "1,5 кредита"),
+    ],
+)
+def test_credits_take_the_russian_plural_forms(mc: int, russian: str) -> None:
+    with i18n.use("ru"):
+        assert messages.credits(mc) == russian
+    with i18n.use("en-US"):
+        assert messages.credits(mc).endswith("credit" if mc == 1000 else "credits")
+
+
+def test_numbers_and_durations_follow_the_locale() -> None:
+    now = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
+    later = now + timedelta(hours=3, minutes=38)
+    cases = {
+        "en-US": ("7.5 credits", "17:38 UTC (in 3 hr 38 min)"),
+        "ru": ("7,5 кредита", "17:38 UTC (через 3 ч 38 мин)"),
+        "pt-BR": ("7,5 créditos", "17:38 UTC (em 3 h 38 min)"),
+        "ja": ("7.5 クレジット", "17:38 UTC（あと3 時間 38 分）"),
+    }
+    for locale, (credits, until) in cases.items():
+        with i18n.use(locale):
+            assert (messages.credits(7500), messages.until(later, now)) == (credits, until)
+
+
+@pytest.mark.parametrize(
+    ("name", "locale"),
+    [
+        ("ja", "ja"),
+        ("zh-CN", "zh-CN"),
+        ("ru", "ru"),
+        ("es-ES", "es-ES"),
+        ("es-419", "es-ES"),  # Discord's Latin-American Spanish reads the Spanish catalog
+        ("pt-BR", "pt-BR"),
+        ("en-GB", "en-US"),
+        ("fr", "en-US"),  # not one of ours: English
+        ("zh-TW", "en-US"),  # Traditional Chinese is not the Simplified catalog
+        (None, "en-US"),
+        # Telegram's language_code
+        ("pt-br", "pt-BR"),
+        ("pt", "pt-BR"),
+        ("es", "es-ES"),
+        ("zh-hans", "zh-CN"),
+        ("zh-hant", "en-US"),
+        ("ru", "ru"),
+        ("de", "en-US"),
+    ],
+)
+def test_platform_locale_names_map_onto_the_six(name: str | None, locale: str) -> None:
+    assert i18n.supported(name) == locale
