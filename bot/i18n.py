@@ -81,6 +81,14 @@ def current() -> str:
     return _current.get()
 
 
+def speak(locale: str | None) -> str:
+    """`locale` for the rest of this task (an interaction's, a job's): a task is one
+    conversation, and the next task starts from its creator's."""
+    chosen = supported(locale)
+    _current.set(chosen)
+    return chosen
+
+
 @contextmanager
 def use(locale: str | None) -> Iterator[str]:
     """Render sentences in `locale` (normalised by `supported`) within the block."""

@@ -15,6 +15,9 @@ from babel.messages.pofile import read_po
 
 from bot import i18n
 from bot.core import messages
+from tests.support.discord_world import discord_world
+from tests.support.provider_world import png_bytes
+from tests.support.telegram_world import telegram_world
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = [locale for locale in i18n.LOCALES if locale != i18n.SOURCE]
@@ -144,3 +147,63 @@ def test_numbers_and_durations_follow_the_locale() -> None:
 )
 def test_platform_locale_names_map_onto_the_six(name: str | None, locale: str) -> None:
     assert i18n.supported(name) == locale
+
+
+# --- through the real libraries ----------------------------------------------------------------
+
+TWO_SECONDS = {"name": "duration", "type": 10, "value": 2}
+
+
+@pytest.mark.parametrize(
+    ("discord_locale", "queued", "caption_credits"),
+    [
+        ("ja", "キューに入りました", "2 クレジット"),
+        ("pt-BR", "Na fila", "2 créditos"),
+        ("fr", "Queued", "2 credits"),  # not one of ours: English
+    ],
+)
+async def test_a_discord_user_reads_the_bot_in_their_clients_language(
+    tmp_path: Path, discord_locale: str, queued: str, caption_credits: str
+) -> None:
+    async with discord_world(tmp_path) as world:
+        asked = await world.animate(extra_options=[TWO_SECONDS], locale=discord_locale)
+        first = await world.answer_to(asked)
+        (post,) = await world.wait_for(
+            lambda s: s.kind == "followup" and s.files and s.payload["_token"] == asked["token"]
+        )
+        await world.service.join()
+        refused = await world.animate("", extra_options=[TWO_SECONDS], locale=discord_locale)
+        refusal = await world.answer_to(refused)
+    assert first.startswith(queued)
+    assert caption_credits in post.payload["content"]
+    with i18n.use(discord_locale):
+        assert refusal == messages.PROMPT_EMPTY  # a refusal in it too
+    if discord_locale != "fr":
+        with i18n.use("en-US"):
+            assert refusal != messages.PROMPT_EMPTY
+
+
+@pytest.mark.parametrize(
+    ("language_code", "caption_credits"),
+    [("ja", "2 クレジット"), ("pt-br", "2 créditos"), ("de", "2 credits")],
+)
+async def test_a_telegram_user_reads_the_bot_in_their_apps_language(
+    tmp_path: Path, language_code: str, caption_credits: str
+) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        request = fake.photo_message(
+            png_bytes(128, 72), "/animate waves duration=2", language_code=language_code
+        )
+        fake.push_update(message=request)
+        video = await world.video_for(request)
+        await world.service.join()
+        bad = fake.photo_message(
+            png_bytes(128, 72), "/animate waves loop=maybe", language_code=language_code
+        )
+        fake.push_update(message=bad)
+        refusal = await world.answer(5001)
+    assert caption_credits in video["caption"]
+    with i18n.use(language_code):
+        frame = messages.bad_option("loop", "REASON").split("REASON")[0]
+    assert refusal.startswith(frame)  # "オプション loop が正しくありません: …"

@@ -39,6 +39,7 @@ class Requester:
     # Platform facts the adapter saw; bot.core.authority decides what they allow.
     platform_admin: bool = False  # Discord: Manage Server here; Telegram: chat admin
     channel_nsfw: bool = False  # an age-restricted channel
+    locale: str = "en-US"  # what they read (bot.i18n.LOCALES): their replies and their jobs'
 
 
 class Denied(Exception):

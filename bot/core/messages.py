@@ -337,6 +337,11 @@ def caption(
     return " · ".join(p for p in parts if p)
 
 
+def job_footer(cost_mc: int, job_id: str) -> str:
+    """Under a running job's status: what it costs and its id (for /job)."""
+    return _("{credits} · job {job}").format(credits=credits(cost_mc), job=job_id)
+
+
 def settings_text(
     resolution: str, *, draft: bool, steps: int | None, guidance: float | None
 ) -> str:

@@ -52,6 +52,7 @@ class StoredRequest(BaseModel):
     earlier_frames: int = 0
     # Stopped and kept: the length asked (`frames` is then what was made).
     asked_frames: int | None = None
+    locale: str = "en-US"  # the requester's: the job's status and caption read so
 
     @classmethod
     def of(
@@ -70,6 +71,7 @@ class StoredRequest(BaseModel):
             frames=round(seconds * FPS),
             channel_key=who.channel_key,
             role_keys=who.role_keys,
+            locale=who.locale,
             safety=safety,
             **added,
         )
@@ -150,4 +152,5 @@ _ADDED = {
     "extends",
     "earlier_frames",
     "asked_frames",
+    "locale",
 }

@@ -23,6 +23,7 @@ from bot.core.delivery import Delivery
 from bot.core.endings import Endings
 from bot.core.request import StoredRequest
 from bot.core.safety import Verdict
+from bot.i18n import speak
 from providers import (
     Failed,
     GenerationRequest,
@@ -167,6 +168,9 @@ class Runner:
         job = await self._ctx.store.jobs.get(job_id)
         if job is None or job.state not in ACTIVE_STATES:
             return
+        # What this task says about the job (status, caption) reads in its requester's
+        # language, also for a job resumed after a restart.
+        speak(StoredRequest.of_job(job).locale)
         if job.state is JobState.SUCCEEDED:
             await self._delivery.deliver(job)
             return

@@ -49,6 +49,7 @@ from bot.core.quotas import QuotaService
 from bot.core.retention import Retention
 from bot.core.running import Runner
 from bot.core.settings import ScopedSettings
+from bot.i18n import use as speaking
 from providers import Provider
 from storage import JobRecord, Store
 
@@ -122,13 +123,17 @@ class JobService:
         return await self._intake.already_taken(source)
 
     async def submit(self, request: AnimateRequest) -> Accepted | Refused:
-        return await self._intake.submit(request)
+        # In the requester's language: the answer, and the job (its task starts here).
+        with speaking(request.requester.locale):
+            return await self._intake.submit(request)
 
     async def cancel(self, job_id: str, *, by: Requester) -> CancelOutcome:
-        return await self._runner.cancel(job_id, by=by)
+        with speaking(by.locale):
+            return await self._runner.cancel(job_id, by=by)
 
     async def keep(self, job_id: str, *, by: Requester) -> CancelOutcome:
-        return await self._runner.keep(job_id, by=by)
+        with speaking(by.locale):
+            return await self._runner.keep(job_id, by=by)
 
     async def follow_up(
         self,
@@ -140,17 +145,20 @@ class JobService:
         source: str | None = None,
         prompt: str | None = None,
     ) -> Accepted | Refused:
-        return await self._follow_ups.follow_up(
-            job_id, by, kind=kind, reply_ref=reply_ref, source=source, prompt=prompt
-        )
+        with speaking(by.locale):
+            return await self._follow_ups.follow_up(
+                job_id, by, kind=kind, reply_ref=reply_ref, source=source, prompt=prompt
+            )
 
     async def follow_up_refusal(
         self, job_id: str, by: Requester, *, kind: FollowUp
     ) -> Refused | None:
-        return await self._follow_ups.refusal(job_id, by, kind=kind)
+        with speaking(by.locale):
+            return await self._follow_ups.refusal(job_id, by, kind=kind)
 
     async def remix_prompt(self, job_id: str, by: Requester) -> str | Refused:
-        return await self._follow_ups.remix_prompt(job_id, by)
+        with speaking(by.locale):
+            return await self._follow_ups.remix_prompt(job_id, by)
 
     async def first_frame(self, job_id: str) -> bytes | None:
         return await self._follow_ups.first_frame(job_id)
@@ -158,7 +166,8 @@ class JobService:
     async def quota_summary(self, who: Requester) -> str:
         """What `who` has left here, as one message."""
         quota = await self.quotas.user_quota(who.user_key, who.guild_key, who.role_keys)
-        return messages.user_quota_summary(quota, self._ctx.clock())
+        with speaking(who.locale):
+            return messages.user_quota_summary(quota, self._ctx.clock())
 
     def provider_names(self) -> list[str]:
         """The providers this bot runs (enabled, with a key): the ones to offer."""

@@ -22,6 +22,7 @@ from bot.discord.replies import (
     requester_of,
 )
 from bot.discord.shared import answer, parts_of, report_failure, within_rate_limit
+from bot.i18n import speak
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,8 @@ class MessageCog(commands.Cog):
         if await self.service.already_taken(request_source):
             log.info("%s: handled before; ignored", request_source)
             return
+        who = requester_from_message(message)
+        speak(who.locale)  # this task's replies, in the server's language
         retry_after = self.rate_limit.hit(message.author.id)
         if retry_after:
             await message.reply(
@@ -218,7 +221,7 @@ class MessageCog(commands.Cog):
             return
         outcome = await submit(
             self.service,
-            requester_from_message(message),
+            who,
             prompt,
             images,
             options={},

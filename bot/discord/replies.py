@@ -7,14 +7,29 @@ from typing import Any
 import discord
 
 from bot.core.api import Requester, subject_key
+from bot.i18n import speak, supported
 
 
 def requester_of(interaction: discord.Interaction) -> Requester:
     # The member's resolved permissions, as Discord sent them with the interaction.
     manage_guild = interaction.guild_id is not None and interaction.permissions.manage_guild
     return _requester(
-        interaction.user, interaction.guild_id, interaction.channel, manage_guild=manage_guild
+        interaction.user,
+        interaction.guild_id,
+        interaction.channel,
+        manage_guild=manage_guild,
+        locale=locale_of(interaction),
     )
+
+
+def locale_of(interaction: discord.Interaction) -> str:
+    """The language of the user's Discord client, as one of ours (bot.i18n)."""
+    return supported(interaction.locale.value)
+
+
+def speak_to(interaction: discord.Interaction) -> None:
+    """What this interaction's task says from now on reads in the user's language."""
+    speak(locale_of(interaction))
 
 
 def requester_from_message(message: discord.Message) -> Requester:
@@ -24,13 +39,19 @@ def requester_from_message(message: discord.Message) -> Requester:
         and isinstance(message.channel, discord.abc.GuildChannel)
         and message.channel.permissions_for(author).manage_guild
     )
+    # A message says nothing of its author's language: the server's, where it has one.
+    locale = message.guild.preferred_locale.value if message.guild else None
     return _requester(
-        author, message.guild.id if message.guild else None, message.channel, manage_guild
+        author,
+        message.guild.id if message.guild else None,
+        message.channel,
+        manage_guild,
+        locale=supported(locale),
     )
 
 
 def _requester(
-    user: discord.abc.User, guild_id: int | None, channel: Any, manage_guild: bool
+    user: discord.abc.User, guild_id: int | None, channel: Any, manage_guild: bool, locale: str
 ) -> Requester:
     roles: tuple[str, ...] = ()
     if isinstance(user, discord.Member):
@@ -44,6 +65,7 @@ def _requester(
         role_keys=roles,
         platform_admin=bool(manage_guild),
         channel_nsfw=age_restricted(channel),
+        locale=locale,
     )
 
 

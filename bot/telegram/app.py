@@ -23,12 +23,14 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot.config import Settings
 from bot.core import messages
 from bot.core.api import JobAPI, RequestRate
+from bot.i18n import speak
 from bot.telegram.animate import AnimateHandlers
 from bot.telegram.buttons import Buttons
 from bot.telegram.commands import Commands
@@ -111,6 +113,9 @@ class TelegramAdapter:
         # Before everything else: a text that answers a Remix question is that, and
         # nothing more (ApplicationHandlerStop keeps the other handlers off it).
         texts = filters.TEXT & ~filters.COMMAND & new
+        # First of all: the update's handlers (groups run in turn, in one task) answer in
+        # the user's language.
+        app.add_handler(TypeHandler(Update, self.speak_to_sender), group=-2)
         app.add_handler(MessageHandler(texts, self.on_remix_prompt), group=-1)
         app.add_handler(CommandHandler("animate", self.animate.on_command, filters=new))
         for name, handler in self.commands.handlers().items():
@@ -122,6 +127,11 @@ class TelegramAdapter:
         # Every callback query, junk included: each gets an answer.
         app.add_handler(CallbackQueryHandler(self.buttons.on_press))
         app.add_error_handler(self.on_error)
+
+    @staticmethod
+    async def speak_to_sender(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        speak(user.language_code if user is not None else None)
 
     async def on_remix_prompt(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

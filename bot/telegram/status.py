@@ -18,7 +18,9 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
 
-from bot.core.api import JobState, JobUpdate, format_credits
+from bot.core import messages
+from bot.core.api import JobState, JobUpdate
+from bot.i18n import use
 from bot.telegram.keyboards import job_keyboard
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ ENDED_WITHOUT_VIDEO = {JobState.FAILED, JobState.CANCELLED, JobState.BLOCKED}
 def status_caption(update: JobUpdate) -> str:
     job = update.job
     if job.state in WORKING:
-        return f"{update.message}\n{format_credits(job.cost_mc)} credits · job {job.id}"
+        with use(job.request.get("locale")):  # the job's language, wherever this runs
+            return f"{update.message}\n{messages.job_footer(job.cost_mc, job.id)}"
     return update.message
 
 

@@ -10,6 +10,7 @@ from telegram import Bot, Chat, ChatMemberAdministrator, ChatMemberOwner, User
 from telegram.error import TelegramError
 
 from bot.core.api import Requester, subject_key
+from bot.i18n import supported
 
 ADMIN_CACHE_S = 300.0
 
@@ -60,4 +61,5 @@ class ChatAdmins:
             platform_admin=admin,
             # Telegram has no age-restricted chats: safety is lifted only by operators.
             channel_nsfw=False,
+            locale=supported(user.language_code),
         )

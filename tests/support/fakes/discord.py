@@ -174,6 +174,7 @@ class FakeDiscord(LoopbackServer):
         age_s: float = 0.0,
         channel_id: str = CHANNEL_ID,
         resolved: dict[str, Any] | None = None,
+        locale: str = "en-US",
     ) -> dict[str, Any]:
         """An INTERACTION_CREATE payload for a chat-input command (`age_s` old), in
         `channel_id` (and so in that channel's server). `resolved`: what Discord sends
@@ -193,7 +194,7 @@ class FakeDiscord(LoopbackServer):
             "version": 1,
             "data": data,
             "channel_id": channel_id,
-            "locale": "en-US",
+            "locale": locale,  # the user's client language
             "app_permissions": "2147483647",
             "attachment_size_limit": 10 * 2**20,
             "entitlements": [],

@@ -58,8 +58,11 @@ def _entities(text: str) -> list[dict[str, Any]]:
     return found
 
 
-def _user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
-    return {"id": user_id, "is_bot": bot, "first_name": name, "username": name.lower()}
+def _user(
+    user_id: int, name: str, *, bot: bool = False, language_code: str | None = None
+) -> dict[str, Any]:
+    user = {"id": user_id, "is_bot": bot, "first_name": name, "username": name.lower()}
+    return user if language_code is None else {**user, "language_code": language_code}
 
 
 class FakeTelegram(LoopbackServer):
@@ -138,7 +141,13 @@ class FakeTelegram(LoopbackServer):
         return file_id
 
     def message(
-        self, text: str | None = None, *, chat_id: int = 5001, user_id: int = 7001, **extra: Any
+        self,
+        text: str | None = None,
+        *,
+        chat_id: int = 5001,
+        user_id: int = 7001,
+        language_code: str | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         chat = {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
         if chat_id > 0:
@@ -149,7 +158,7 @@ class FakeTelegram(LoopbackServer):
             "message_id": next(self._message_ids),
             "date": int(time.time()),
             "chat": chat,
-            "from": _user(user_id, f"user{user_id}"),
+            "from": _user(user_id, f"user{user_id}", language_code=language_code),
             **extra,
         }
         if text is not None:
