@@ -4,6 +4,8 @@ locale name reads."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import string
 from datetime import UTC, datetime, timedelta
@@ -207,3 +209,52 @@ async def test_a_telegram_user_reads_the_bot_in_their_apps_language(
     with i18n.use(language_code):
         frame = messages.bad_option("loop", "REASON").split("REASON")[0]
     assert refusal.startswith(frame)  # "オプション loop が正しくありません: …"
+
+
+async def test_the_discord_commands_carry_their_descriptions_in_our_languages(
+    tmp_path: Path,
+) -> None:
+    async with discord_world(tmp_path) as world:
+        await asyncio.wait_for(world.discord.synced.wait(), 10)
+        commands = {c["name"]: c for c in world.discord.commands["global"]}
+    animate, menu, admin = commands["animate"], commands["Animate"], commands["fpadmin"]
+    assert animate["description_localizations"]["ja"] == "画像を短い動画にします。"
+    assert (
+        animate["description_localizations"]["es-419"] == "Convierte una imagen en un vídeo corto."
+    )
+    assert "en-GB" not in animate["description_localizations"]  # English is the default
+    assert "fr" not in animate["description_localizations"]
+    prompt = next(o for o in animate["options"] if o["name"] == "prompt")
+    assert prompt["description_localizations"]["ru"].startswith("Что должно происходить")
+    # Names are what people type and share: kept; the menu's name is a label: translated.
+    assert not animate.get("name_localizations") and not prompt.get("name_localizations")
+    assert menu["name_localizations"]["pt-BR"] == "Animar"
+    grant = next(o for o in admin["options"] if o["name"] == "quota")["options"]
+    assert {o["name"]: o["description_localizations"]["zh-CN"] for o in grant}["grant"] == (
+        "今天（及本月）的额外积分"
+    )
+
+
+async def test_telegram_gets_a_command_menu_per_language(tmp_path: Path) -> None:
+    async with telegram_world(tmp_path) as world:
+        calls = world.telegram.of_method("setMyCommands")
+    menus = {
+        (c.params.get("language_code"), _decoded(c.params["scope"])["type"]): {
+            command["command"]: command["description"] for command in _decoded(c.params["commands"])
+        }
+        for c in calls
+    }
+    assert set(menus) == {
+        (code, scope)
+        for code in (None, "ja", "zh", "ru", "es", "pt")
+        for scope in ("all_private_chats", "all_group_chats")
+    }
+    assert menus[(None, "all_private_chats")]["quota"] == "Your credits left"
+    assert menus[("ja", "all_private_chats")]["quota"] == "残りのクレジット"
+    assert menus[("pt", "all_group_chats")]["safety"].startswith("Admins: ligar ou desligar")
+    assert set(menus[("ru", "all_group_chats")]) == set(menus[(None, "all_group_chats")])
+
+
+def _decoded(value):
+    """A Bot API parameter as sent: JSON in a form field, or already in a JSON body."""
+    return json.loads(value) if isinstance(value, str) else value

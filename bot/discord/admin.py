@@ -26,15 +26,16 @@ from bot.core.api import (
 )
 from bot.discord.replies import age_restricted, only_mentioning, requester_of
 from bot.discord.shared import offer_only, parts_of
+from bot.i18n import N_
 
 Scope = Literal["server", "bot"]
 
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot admin tools"):
-    quota = app_commands.Group(name="quota", description="Quotas of members, roles, the server")
-    job = app_commands.Group(name="job", description="Look at or stop a job of this server")
+class AdminCog(commands.GroupCog, group_name="fpadmin", group_description=N_("Bot admin tools")):
+    quota = app_commands.Group(name="quota", description=N_("Quotas of members, roles, the server"))
+    job = app_commands.Group(name="job", description=N_("Look at or stop a job of this server"))
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -94,8 +95,8 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
 
     # --- quota ------------------------------------------------------------------------
 
-    @quota.command(name="show", description="Limits of a member or role here, or the budget")
-    @app_commands.describe(scope="server: limits in this server; bot: bot-wide (operators)")
+    @quota.command(name="show", description=N_("Limits of a member or role here, or the budget"))
+    @app_commands.describe(scope=N_("server: limits in this server; bot: bot-wide (operators)"))
     async def quota_show(
         self,
         interaction: discord.Interaction,
@@ -106,8 +107,8 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
         target = self._target(interaction, user, role, scope)
         await self._run(interaction, self.admin.quota_show(requester_of(interaction), target))
 
-    @quota.command(name="set", description="Limit a member's or role's credits or jobs here")
-    @app_commands.describe(scope="server: limits in this server; bot: bot-wide (operators)")
+    @quota.command(name="set", description=N_("Limit a member's or role's credits or jobs here"))
+    @app_commands.describe(scope=N_("server: limits in this server; bot: bot-wide (operators)"))
     async def quota_set(
         self,
         interaction: discord.Interaction,
@@ -132,8 +133,8 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
             ),
         )
 
-    @quota.command(name="grant", description="Extra credits for today (and this month)")
-    @app_commands.describe(scope="server: in this server; bot: bot-wide (operators)")
+    @quota.command(name="grant", description=N_("Extra credits for today (and this month)"))
+    @app_commands.describe(scope=N_("server: in this server; bot: bot-wide (operators)"))
     async def quota_grant(
         self,
         interaction: discord.Interaction,
@@ -147,8 +148,8 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
             interaction, self.admin.quota_grant(requester_of(interaction), target, amount)
         )
 
-    @quota.command(name="reset", description="Forget what was used in the current window")
-    @app_commands.describe(scope="server: in this server; bot: bot-wide (operators)")
+    @quota.command(name="reset", description=N_("Forget what was used in the current window"))
+    @app_commands.describe(scope=N_("server: in this server; bot: bot-wide (operators)"))
     async def quota_reset(
         self,
         interaction: discord.Interaction,
@@ -165,7 +166,7 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
     # --- settings ----------------------------------------------------------------------
 
     @app_commands.command(
-        name="safety", description="Switch the safety checker for the server or one channel"
+        name="safety", description=N_("Switch the safety checker for the server or one channel")
     )
     async def safety(
         self,
@@ -176,7 +177,7 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
         await self._setting(interaction, "safety", enabled, channel)
 
     @app_commands.command(
-        name="replies", description="Answer replies to images without a mention, in one channel"
+        name="replies", description=N_("Answer replies to images without a mention, in one channel")
     )
     async def replies(
         self,
@@ -192,7 +193,7 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
             channel or (here if isinstance(here, discord.abc.GuildChannel) else None),
         )
 
-    @app_commands.command(name="provider", description="The default provider here")
+    @app_commands.command(name="provider", description=N_("The default provider here"))
     async def provider(
         self,
         interaction: discord.Interaction,
@@ -215,11 +216,11 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description="Bot a
 
     # --- jobs ---------------------------------------------------------------------------
 
-    @job.command(name="info", description="The full record of a job of this server")
+    @job.command(name="info", description=N_("The full record of a job of this server"))
     async def job_info(self, interaction: discord.Interaction, job_id: str) -> None:
         await self._run(interaction, self.admin.job_info(requester_of(interaction), job_id))
 
-    @job.command(name="cancel", description="Stop a job of this server and refund it")
+    @job.command(name="cancel", description=N_("Stop a job of this server and refund it"))
     async def job_cancel(self, interaction: discord.Interaction, job_id: str) -> None:
         await self._run(interaction, self.admin.job_cancel(requester_of(interaction), job_id))
 

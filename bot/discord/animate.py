@@ -18,6 +18,7 @@ from bot.discord.delivery import DiscordDelivery, token_alive
 from bot.discord.intake import read_images, size_refusal, submit
 from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
 from bot.discord.shared import answer, offer_only, parts_of, rate_limited
+from bot.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +40,22 @@ class AnimateCog(commands.Cog):
         self._unsubscribe()
         await self.delivery.uploader.close()
 
-    @app_commands.command(name="animate", description="Turn an image into a short video.")
+    @app_commands.command(name="animate", description=N_("Turn an image into a short video."))
     @rate_limited()
     @app_commands.describe(
-        image="The first frame",
-        prompt="What should happen (at most 500 characters)",
-        last_frame="Optional last frame: the video ends on it",
-        provider="Which service makes the video",
-        duration="Seconds of video",
-        seed="Repeat a result with its seed",
-        steps="Inference steps",
-        guidance="Guidance scale",
-        negative_prompt="What to avoid",
-        strength="How strongly the last frame pulls (0..1)",
-        loop="End on the first image: a video that loops",
-        draft="Try it cheaply: 480p, fewer steps; an HD button re-renders it",
-        lora="Local engine: an installed LoRA, name or name:0.7; two with a comma",
+        image=N_("The first frame"),
+        prompt=N_("What should happen (at most 500 characters)"),
+        last_frame=N_("Optional last frame: the video ends on it"),
+        provider=N_("Which service makes the video"),
+        duration=N_("Seconds of video"),
+        seed=N_("Repeat a result with its seed"),
+        steps=N_("Inference steps"),
+        guidance=N_("Guidance scale"),
+        negative_prompt=N_("What to avoid"),
+        strength=N_("How strongly the last frame pulls (0..1)"),
+        loop=N_("End on the first image: a video that loops"),
+        draft=N_("Try it cheaply: 480p, fewer steps; an HD button re-renders it"),
+        lora=N_("Local engine: an installed LoRA, name or name:0.7; two with a comma"),
     )
     async def animate(
         self,

@@ -21,6 +21,7 @@ from bot.core.api import JobAPI, RequestRate
 from bot.discord.payloads import KNOWN_CUSTOM_ID, stale_reason
 from bot.discord.replies import speak_to
 from bot.discord.shared import Parts, answer
+from bot.discord.translator import CatalogTranslator
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class FramepackBot(commands.Bot):
             )
 
     async def setup_hook(self) -> None:
+        # The commands' descriptions in the users' languages, sent with every sync.
+        await self.tree.set_translator(CatalogTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         for guild_id in self.settings.discord.guild_ids:

@@ -22,7 +22,7 @@ from bot.discord.replies import (
     requester_of,
 )
 from bot.discord.shared import answer, parts_of, report_failure, within_rate_limit
-from bot.i18n import speak
+from bot.i18n import N_, speak
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class MessageCog(commands.Cog):
         self.service = parts.service
         self.rate_limit = parts.rate_limit
         # Context menus cannot be declared in a cog with the decorator.
-        self.menu = app_commands.ContextMenu(name="Animate", callback=self.animate_message)
+        self.menu = app_commands.ContextMenu(name=N_("Animate"), callback=self.animate_message)
         self.menu.add_check(within_rate_limit)
         bot.tree.add_command(self.menu)
         self._keep_offered: set[str] = set()  # jobs whose status shows Stop & keep

@@ -30,7 +30,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.core import messages
 from bot.core.api import JobAPI, RequestRate
-from bot.i18n import speak
+from bot.i18n import N_, SOURCE, _, speak, use
 from bot.telegram.animate import AnimateHandlers
 from bot.telegram.buttons import Buttons
 from bot.telegram.commands import Commands
@@ -47,22 +47,30 @@ MEDIA_WRITE_TIMEOUT_S = 300.0
 # handling them one after another (PTB's default) would queue a burst behind the first.
 CONCURRENT_UPDATES = 256
 
+# The command menu, in English and in every language of ours (see commands_in).
 PRIVATE_COMMANDS = [
-    BotCommand("animate", "Animate a photo: reply to it, or caption it /animate <prompt>"),
-    BotCommand("quota", "Your credits left"),
-    BotCommand("jobs", "Your recent videos"),
-    BotCommand("help", "How to use the bot, and its options"),
+    ("animate", N_("Animate a photo: reply to it, or caption it /animate <prompt>")),
+    ("quota", N_("Your credits left")),
+    ("jobs", N_("Your recent videos")),
+    ("help", N_("How to use the bot, and its options")),
 ]
 GROUP_COMMANDS = [
     *PRIVATE_COMMANDS,
-    BotCommand("quota_set", "Admins: a member's daily/monthly credits here"),
-    BotCommand("quota_grant", "Admins: extra credits for a member"),
-    BotCommand("quota_reset", "Admins: forget a member's use"),
-    BotCommand("provider", "Admins: the video service for this group"),
-    BotCommand("replies", "Admins: answer replies to photos without a mention"),
-    BotCommand("safety", "Admins: the safety checker on or off"),
-    BotCommand("job", "Admins: look at or cancel a job of this group"),
+    ("quota_set", N_("Admins: a member's daily/monthly credits here")),
+    ("quota_grant", N_("Admins: extra credits for a member")),
+    ("quota_reset", N_("Admins: forget a member's use")),
+    ("provider", N_("Admins: the video service for this group")),
+    ("replies", N_("Admins: answer replies to photos without a mention")),
+    ("safety", N_("Admins: the safety checker on or off")),
+    ("job", N_("Admins: look at or cancel a job of this group")),
 ]
+# setMyCommands takes ISO 639-1 codes: one menu per language (Chinese: Simplified).
+MENU_LANGUAGES = {None: SOURCE, "ja": "ja", "zh": "zh-CN", "ru": "ru", "es": "es-ES", "pt": "pt-BR"}
+
+
+def commands_in(locale: str, commands: list[tuple[str, str]]) -> list[BotCommand]:
+    with use(locale):
+        return [BotCommand(name, _(description)) for name, description in commands]
 
 
 class TelegramAdapter:
@@ -157,8 +165,18 @@ class TelegramAdapter:
         """Log in (getMe) and register the command lists; updates start in serve()."""
         await self.application.initialize()
         bot = self.application.bot
-        await bot.set_my_commands(PRIVATE_COMMANDS, scope=BotCommandScopeAllPrivateChats())
-        await bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+        menus = [
+            (PRIVATE_COMMANDS, BotCommandScopeAllPrivateChats()),
+            (GROUP_COMMANDS, BotCommandScopeAllGroupChats()),
+        ]
+        # Telegram shows a user the menu of their app's language, else the default.
+        await asyncio.gather(
+            *(
+                bot.set_my_commands(commands_in(locale, commands), scope=scope, language_code=code)
+                for code, locale in MENU_LANGUAGES.items()
+                for commands, scope in menus
+            )
+        )
         await self.application.start()
         log.info("telegram: logged in as @%s", bot.username)
 
