@@ -23,6 +23,7 @@ from storage.jobs import (
 from storage.limits import LimitOverride, LimitStore
 from storage.quota_ledger import Caps, Limit, QuotaLedger, Refusal, ReserveOutcome, member_key
 from storage.scope_settings import ScopeSettings
+from storage.user_languages import UserLanguages
 
 
 @dataclass
@@ -33,12 +34,19 @@ class Store:
     limits: LimitStore
     settings: ScopeSettings
     audit: AuditLog
+    languages: UserLanguages
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:
         db = await Database.open(path, busy_timeout_ms=busy_timeout_ms)
         return cls(
-            db, JobStore(db), QuotaLedger(db), LimitStore(db), ScopeSettings(db), AuditLog(db)
+            db,
+            JobStore(db),
+            QuotaLedger(db),
+            LimitStore(db),
+            ScopeSettings(db),
+            AuditLog(db),
+            UserLanguages(db),
         )
 
     async def close(self) -> None:

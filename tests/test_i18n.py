@@ -258,3 +258,43 @@ async def test_telegram_gets_a_command_menu_per_language(tmp_path: Path) -> None
 def _decoded(value):
     """A Bot API parameter as sent: JSON in a form field, or already in a JSON body."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+async def test_a_discord_user_chooses_their_language_with_slash_language(
+    tmp_path: Path,
+) -> None:
+    def language(value: str) -> list[dict]:
+        return [{"name": "language", "type": 3, "value": value}]
+
+    async with discord_world(tmp_path) as world:
+        chosen = await world.answer_to(await world.command("language", language("ja")))
+        asked = await world.animate(extra_options=[TWO_SECONDS])  # an English client
+        queued = await world.answer_to(asked)
+        await world.service.join()
+        back = await world.answer_to(await world.command("language", language("auto")))
+        again = await world.answer_to(await world.animate(extra_options=[TWO_SECONDS]))
+        await world.service.join()
+    assert chosen == "これからは日本語でお答えします。"
+    assert queued.startswith("キューに入りました")
+    assert back == "From now on I answer you in your app's language (now English)."
+    assert again.startswith("Queued")
+
+
+async def test_a_telegram_user_chooses_their_language_with_slash_language(
+    tmp_path: Path,
+) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        said = []
+        for n, text in enumerate(("/language", "/language klingon", "/language pt-BR"), 1):
+            fake.push_update(message=fake.message(text, language_code="en"))
+            said.append(await world.answer(5001, n))  # one at a time: updates run at once
+        menu, unknown, chosen = said
+        request = fake.photo_message(png_bytes(128, 72), "/animate waves duration=2")
+        fake.push_update(message=request)
+        video = await world.video_for(request)
+        await world.service.join()
+    assert "/language ja · 日本語" in menu and menu.endswith("/language auto")
+    assert unknown == menu  # not one of ours: the list again
+    assert chosen == "A partir de agora respondo você em Português (Brasil)."
+    assert "2 créditos" in video["caption"]

@@ -282,6 +282,14 @@ class JobAPI(Protocol):
 
     async def cancel(self, job_id: str, *, by: Requester) -> CancelOutcome: ...
 
+    async def language_of(self, who: Requester) -> str:
+        """The language `who` reads: the one they chose, else their app's."""
+        ...
+
+    async def set_language(self, who: Requester, choice: str | None) -> str:
+        """Remember `who`'s language (None: their app's again); the answer, in it."""
+        ...
+
     async def keep(self, job_id: str, *, by: Requester) -> CancelOutcome:
         """Stop a running job and deliver the part it finished, charged for its seconds
         (who may: as for cancel)."""

@@ -502,6 +502,16 @@ def replies_set(enabled: bool) -> str:
     return _("In this channel I answer replies to images only when mentioned.")
 
 
+def language_set(name: str) -> str:
+    return _("From now on I answer you in {language}.").format(language=name)
+
+
+def language_auto(name: str) -> str:
+    return _("From now on I answer you in your app's language (now {language}).").format(
+        language=name
+    )
+
+
 def slow_down(seconds: int) -> str:
     return _("You are sending requests a bit fast. Try again in {seconds} s.").format(
         seconds=seconds
@@ -584,6 +594,7 @@ _FIXED = {
         "That message or its image is gone. Pick a message that still has a picture."
     ),
     "NEEDS_RUNNING_BOT": N_("That needs the running bot: use the admin command in chat."),
+    "LANGUAGE_MENU": N_("Which language should I answer you in? (auto: your app's)"),
     "OPTIONS_UNREADABLE": N_(
         "I could not read the options of that command. If the bot was just updated, wait a "
         "minute for Discord to refresh its command list, then try again."

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from bot.core.quotas import QuotaService
 from bot.core.retention import Retention
 from bot.core.running import Runner
 from bot.core.settings import ScopedSettings
+from bot.i18n import LANGUAGE_NAMES, LOCALES
 from bot.i18n import use as speaking
 from providers import Provider
 from storage import JobRecord, Store
@@ -123,16 +125,34 @@ class JobService:
         return await self._intake.already_taken(source)
 
     async def submit(self, request: AnimateRequest) -> Accepted | Refused:
-        # In the requester's language: the answer, and the job (its task starts here).
-        with speaking(request.requester.locale):
-            return await self._intake.submit(request)
+        # In the requester's language: the answer, and the job (it keeps the language,
+        # and its task starts here).
+        locale = await self.language_of(request.requester)
+        requester = dataclasses.replace(request.requester, locale=locale)
+        with speaking(locale):
+            return await self._intake.submit(dataclasses.replace(request, requester=requester))
+
+    async def language_of(self, who: Requester) -> str:
+        """The language `who` reads: the one they chose (/language), else their app's."""
+        return await self._ctx.store.languages.get(who.user_key) or who.locale
+
+    async def set_language(self, who: Requester, choice: str | None) -> str:
+        """Remember the language `who` chose (None: their app's again); the answer, in
+        the language they will read from now on. ValueError for one we do not have."""
+        if choice is not None and choice not in LOCALES:
+            raise ValueError(f"no catalog for {choice!r}")
+        await self._ctx.store.languages.set(who.user_key, choice, now=self._ctx.clock())
+        with speaking(choice or who.locale) as locale:
+            if choice is None:
+                return messages.language_auto(LANGUAGE_NAMES[locale])
+            return messages.language_set(LANGUAGE_NAMES[locale])
 
     async def cancel(self, job_id: str, *, by: Requester) -> CancelOutcome:
-        with speaking(by.locale):
+        with speaking(await self.language_of(by)):
             return await self._runner.cancel(job_id, by=by)
 
     async def keep(self, job_id: str, *, by: Requester) -> CancelOutcome:
-        with speaking(by.locale):
+        with speaking(await self.language_of(by)):
             return await self._runner.keep(job_id, by=by)
 
     async def follow_up(
@@ -145,7 +165,7 @@ class JobService:
         source: str | None = None,
         prompt: str | None = None,
     ) -> Accepted | Refused:
-        with speaking(by.locale):
+        with speaking(await self.language_of(by)):
             return await self._follow_ups.follow_up(
                 job_id, by, kind=kind, reply_ref=reply_ref, source=source, prompt=prompt
             )
@@ -153,11 +173,11 @@ class JobService:
     async def follow_up_refusal(
         self, job_id: str, by: Requester, *, kind: FollowUp
     ) -> Refused | None:
-        with speaking(by.locale):
+        with speaking(await self.language_of(by)):
             return await self._follow_ups.refusal(job_id, by, kind=kind)
 
     async def remix_prompt(self, job_id: str, by: Requester) -> str | Refused:
-        with speaking(by.locale):
+        with speaking(await self.language_of(by)):
             return await self._follow_ups.remix_prompt(job_id, by)
 
     async def first_frame(self, job_id: str) -> bytes | None:
@@ -166,7 +186,7 @@ class JobService:
     async def quota_summary(self, who: Requester) -> str:
         """What `who` has left here, as one message."""
         quota = await self.quotas.user_quota(who.user_key, who.guild_key, who.role_keys)
-        with speaking(who.locale):
+        with speaking(await self.language_of(who)):
             return messages.user_quota_summary(quota, self._ctx.clock())
 
     def provider_names(self) -> list[str]:

@@ -13,8 +13,8 @@ from discord.ext import commands
 
 from bot.core.api import Accepted, FollowUp, JobAPI, Refused, Requester
 from bot.discord.payloads import JOB_BUTTON_ID
-from bot.discord.replies import only_mentioning, reply_ref_of, requester_of, speak_to
-from bot.discord.shared import parts_of, report_failure
+from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
+from bot.discord.shared import parts_of, report_failure, speak_to
 
 PROMPT_LIMIT = 500  # the core's (fal's) prompt limit, as /animate's prompt option says
 
@@ -47,7 +47,7 @@ class JobButton(
         return cls(match["action"], match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        speak_to(interaction)
+        await speak_to(interaction)
         # discord.py only logs what a dynamic item's callback raises: answer the user too.
         try:
             await self._act(interaction)

@@ -19,8 +19,7 @@ from bot.config import Settings
 from bot.core import messages
 from bot.core.api import JobAPI, RequestRate
 from bot.discord.payloads import KNOWN_CUSTOM_ID, stale_reason
-from bot.discord.replies import speak_to
-from bot.discord.shared import Parts, answer
+from bot.discord.shared import Parts, answer, speak_to
 from bot.discord.translator import CatalogTranslator
 
 log = logging.getLogger(__name__)
@@ -132,7 +131,7 @@ class FramepackBot(commands.Bot):
             custom_id = str(data.get("custom_id", ""))
             if not KNOWN_CUSTOM_ID.fullmatch(custom_id):
                 log.info("interaction %s: unknown custom_id %r", interaction.id, custom_id[:100])
-                speak_to(interaction)
+                await speak_to(interaction)
                 await answer(interaction, messages.BUTTON_UNKNOWN)
 
     async def connect(self, *, reconnect: bool = True) -> None:
@@ -161,7 +160,7 @@ class FramepackTree(app_commands.CommandTree):
         """Before discord.py parses a command's options: a payload that does not fit
         the registered command (an older client's, or a forged one) is answered. The
         command's task speaks the user's language from here on."""
-        speak_to(interaction)
+        await speak_to(interaction)
         if interaction.type is discord.InteractionType.application_command:
             reason = stale_reason(self, cast(Mapping[str, Any], interaction.data or {}))
             if reason is not None:

@@ -200,7 +200,7 @@ class MessageCog(commands.Cog):
             log.info("%s: handled before; ignored", request_source)
             return
         who = requester_from_message(message)
-        speak(who.locale)  # this task's replies, in the server's language
+        speak(await self.service.language_of(who))  # this task's replies, in their language
         retry_after = self.rate_limit.hit(message.author.id)
         if retry_after:
             await message.reply(

@@ -1,4 +1,5 @@
-"""/quota and /jobs: a user's own balance and recent jobs (also in DMs)."""
+"""/quota, /jobs and /language: a user's own balance, recent jobs and the language the
+bot answers them in (also in DMs)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from discord.ext import commands
 from bot.core import messages
 from bot.discord.replies import requester_of
 from bot.discord.shared import parts_of
-from bot.i18n import N_
+from bot.i18n import LANGUAGE_NAMES, N_
+
+AUTO = "auto"
+# Each language named in itself, so a user finds theirs whatever the client shows.
+LANGUAGES = [
+    app_commands.Choice(name=N_("My Discord's language"), value=AUTO),
+    *(app_commands.Choice(name=name, value=locale) for locale, name in LANGUAGE_NAMES.items()),
+]
 
 
 class QuotaCog(commands.Cog):
@@ -28,6 +36,17 @@ class QuotaCog(commands.Cog):
         who = requester_of(interaction)
         history = await self.service.history(who.user_key, limit=10)
         await interaction.response.send_message(messages.job_history(history), ephemeral=True)
+
+    @app_commands.command(name="language", description=N_("The language I answer you in."))
+    @app_commands.describe(language=N_("One of these, or your Discord's language"))
+    @app_commands.choices(language=LANGUAGES)
+    async def language(
+        self, interaction: discord.Interaction, language: app_commands.Choice[str]
+    ) -> None:
+        who = requester_of(interaction)
+        choice = None if language.value == AUTO else language.value
+        said = await self.service.set_language(who, choice)
+        await interaction.response.send_message(said, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

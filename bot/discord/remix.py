@@ -16,8 +16,8 @@ from bot.core import messages
 from bot.core.api import FollowUp
 from bot.discord.buttons import show_outcome
 from bot.discord.payloads import REMIX_FORM_ID
-from bot.discord.replies import reply_ref_of, requester_of, speak_to
-from bot.discord.shared import answer, parts_of, report_failure
+from bot.discord.replies import reply_ref_of, requester_of
+from bot.discord.shared import answer, parts_of, report_failure, speak_to
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class RemixCog(commands.Cog):
         match = _FORM.fullmatch(str(data.get("custom_id", "")))
         if match is None:
             return
-        speak_to(interaction)
+        await speak_to(interaction)
         try:
             await self._submit(interaction, match["job"], _value(data, "prompt"))
         except Exception as exc:

@@ -7,7 +7,7 @@ from typing import Any
 import discord
 
 from bot.core.api import Requester, subject_key
-from bot.i18n import speak, supported
+from bot.i18n import supported
 
 
 def requester_of(interaction: discord.Interaction) -> Requester:
@@ -25,11 +25,6 @@ def requester_of(interaction: discord.Interaction) -> Requester:
 def locale_of(interaction: discord.Interaction) -> str:
     """The language of the user's Discord client, as one of ours (bot.i18n)."""
     return supported(interaction.locale.value)
-
-
-def speak_to(interaction: discord.Interaction) -> None:
-    """What this interaction's task says from now on reads in the user's language."""
-    speak(locale_of(interaction))
 
 
 def requester_from_message(message: discord.Message) -> Requester:

@@ -17,6 +17,8 @@ from discord import app_commands
 from bot.config import Settings
 from bot.core import messages
 from bot.core.api import JobAPI, RequestRate
+from bot.discord.replies import requester_of
+from bot.i18n import speak
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,13 @@ def offer_only(command: Any, parameter: str, values: Collection[str]) -> None:
     command._params[parameter] = dataclasses.replace(
         option, choices=[choice for choice in option.choices if choice.value in values]
     )
+
+
+async def speak_to(interaction: discord.Interaction) -> None:
+    """What this interaction's task says from now on reads in the user's language: the
+    one they chose (/language), else their Discord's."""
+    service = parts_of(interaction.client).service
+    speak(await service.language_of(requester_of(interaction)))
 
 
 async def within_rate_limit(interaction: discord.Interaction) -> bool:

@@ -29,8 +29,8 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.core import messages
-from bot.core.api import JobAPI, RequestRate
-from bot.i18n import N_, SOURCE, _, speak, use
+from bot.core.api import JobAPI, Requester, RequestRate, subject_key
+from bot.i18n import N_, SOURCE, _, speak, supported, use
 from bot.telegram.animate import AnimateHandlers
 from bot.telegram.buttons import Buttons
 from bot.telegram.commands import Commands
@@ -53,6 +53,7 @@ PRIVATE_COMMANDS = [
     ("quota", N_("Your credits left")),
     ("jobs", N_("Your recent videos")),
     ("help", N_("How to use the bot, and its options")),
+    ("language", N_("The language I answer you in")),
 ]
 GROUP_COMMANDS = [
     *PRIVATE_COMMANDS,
@@ -136,10 +137,15 @@ class TelegramAdapter:
         app.add_handler(CallbackQueryHandler(self.buttons.on_press))
         app.add_error_handler(self.on_error)
 
-    @staticmethod
-    async def speak_to_sender(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def speak_to_sender(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The language of the sender: the one they chose (/language), else their app's."""
         user = update.effective_user
-        speak(user.language_code if user is not None else None)
+        if user is None:
+            return
+        who = Requester(
+            "telegram", subject_key("telegram", user.id), locale=supported(user.language_code)
+        )
+        speak(await self.service.language_of(who))
 
     async def on_remix_prompt(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -20,6 +20,7 @@ from bot.core.api import (
     credits_to_mc,
     subject_key,
 )
+from bot.i18n import LANGUAGE_NAMES, LOCALES
 from bot.telegram import texts
 from bot.telegram.replies import reply
 from bot.telegram.who import ChatAdmins
@@ -50,6 +51,7 @@ class Commands:
             "help": self.help,
             "quota": self.quota,
             "jobs": self.jobs,
+            "language": self.language,
             "quota_set": self._admin(self.quota_set),
             "quota_grant": self._admin(self.quota_grant),
             "quota_reset": self._admin(self.quota_reset),
@@ -79,6 +81,19 @@ class Commands:
         history = await self.service.history(who.user_key, limit=10)
         # Without Discord's code marks, which Telegram would show as they are.
         await reply(message, messages.job_history(history).replace("`", ""))
+
+    async def language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/language ja (or auto: the app's language); without one, the list."""
+        message, who = await self._who(update, context)
+        wanted = (context.args or [""])[0]
+        if wanted.lower() == "auto":
+            await reply(message, await self.service.set_language(who, None))
+            return
+        choice = next((name for name in LOCALES if name.lower() == wanted.lower()), None)
+        if choice is None:
+            await reply(message, language_menu())
+            return
+        await reply(message, await self.service.set_language(who, choice))
 
     async def _quota_text(self, who: Requester) -> str:
         return await self.service.quota_summary(who)
@@ -179,3 +194,9 @@ def _on_off(args: list[str]) -> bool:
     if word in OFF:
         return False
     raise Usage(texts.ON_OFF)
+
+
+def language_menu() -> str:
+    """What /language offers, each language named in itself."""
+    choices = "\n".join(f"/language {code} · {name}" for code, name in LANGUAGE_NAMES.items())
+    return f"{messages.LANGUAGE_MENU}\n{choices}\n/language auto"
