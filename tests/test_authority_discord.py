@@ -106,6 +106,12 @@ OPS = [
         lambda g, j: [{"name": "name", "type": 3, "value": "fal"}],
     ),
     Op(
+        "caption language of own server",
+        None,
+        "language",
+        lambda g, j: [{"name": "language", "type": 3, "value": "ja"}],
+    ),
+    Op(
         "server budget",
         "quota",
         "set",
@@ -186,6 +192,7 @@ OWN_SERVER = {
     "show a member in own server",
     "replies without a mention in own channel",
     "provider of own server",
+    "caption language of own server",
 }
 SERVER_A_JOBS = {"info on a job of server A", "cancel a job of server A"}
 ALLOWED = {

@@ -298,3 +298,35 @@ async def test_a_telegram_user_chooses_their_language_with_slash_language(
     assert unknown == menu  # not one of ours: the list again
     assert chosen == "A partir de agora respondo você em Português (Brasil)."
     assert "2 créditos" in video["caption"]
+
+
+async def test_a_servers_language_captions_its_videos_unless_the_requester_chose_one(
+    tmp_path: Path,
+) -> None:
+    admin = {"user_id": "700000000000000009", "permissions": str(1 << 5)}  # Manage Server
+    set_ja = [{"name": "language", "type": 1, "options": [
+        {"name": "language", "type": 3, "value": "ja"}]}]  # fmt: skip
+
+    async def caption_of(asked: dict) -> str:
+        (post,) = await world.wait_for(
+            lambda s: s.kind == "followup" and s.files and s.payload["_token"] == asked["token"]
+        )
+        await world.service.join()
+        return post.payload["content"]
+
+    async with discord_world(tmp_path) as world:
+        said = await world.answer_to(await world.command("fpadmin", set_ja, **admin))
+        asked = await world.animate(extra_options=[TWO_SECONDS])  # an English client
+        queued = await world.answer_to(asked)
+        server_caption = await caption_of(asked)
+        chosen = [{"name": "language", "type": 3, "value": "pt-BR"}]
+        await world.answer_to(await world.command("language", chosen))
+        own_caption = await caption_of(await world.animate(extra_options=[TWO_SECONDS]))
+        refused = await world.answer_to(
+            await world.command("fpadmin", set_ja, user_id="700000000000000003")
+        )
+    assert said.startswith("Videos in this server are now captioned in 日本語")
+    assert queued.startswith("Queued")  # the answer to the requester: their language
+    assert "2 クレジット" in server_caption  # what the channel sees: the server's
+    assert "2 créditos" in own_caption  # a requester's own choice wins
+    assert refused == "Only admins of this server or group, or the bot's operators, can do that."

@@ -17,6 +17,7 @@ from bot.core.api import AdminRefused, CancelOutcome, ChannelRef, QuotaTarget, R
 from bot.core.authority import Authority
 from bot.core.quotas import QuotaService
 from bot.core.settings import ScopedSettings
+from bot.i18n import LOCALES
 from storage import Connection, JobRecord, LimitOverride, Store
 
 
@@ -145,6 +146,8 @@ class AdminService:
             )
         if name == "provider" and value not in self._provider_names:
             raise AdminRefused(messages.provider_unavailable(str(value)))
+        if name == "language" and value not in ("", *LOCALES):
+            raise AdminRefused(messages.bad_option("language", ", ".join(LOCALES)))
         if channel is not None:
             scope, key = "channel", channel.key
         elif guild is not None:

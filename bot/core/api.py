@@ -40,6 +40,9 @@ class Requester:
     platform_admin: bool = False  # Discord: Manage Server here; Telegram: chat admin
     channel_nsfw: bool = False  # an age-restricted channel
     locale: str = "en-US"  # what they read (bot.i18n.LOCALES): their replies and their jobs'
+    # What everyone in the server reads of their jobs (a posted video's caption), where
+    # it is not `locale`: the service sets it from the server's chosen language.
+    server_locale: str | None = None
 
 
 class Denied(Exception):

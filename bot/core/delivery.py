@@ -22,6 +22,7 @@ from bot.core.quotas import job_cost_mc
 from bot.core.recipe import Recipe
 from bot.core.request import StoredRequest
 from bot.core.safety import Verdict
+from bot.i18n import use
 from providers import Handle, Provider, Succeeded
 from providers.contract import FPS
 from providers.errors import ProviderError
@@ -144,24 +145,26 @@ class Delivery:
     async def _video_post(self, job: JobRecord, video: Path) -> VideoPost:
         quota = await self._ctx.quotas.user_quota(job.user_key, job.guild_key)
         stored = StoredRequest.of_job(job)
-        settings = messages.settings_text(
-            stored.resolution,
-            draft=stored.draft,
-            steps=stored.num_inference_steps,
-            guidance=stored.guidance_scale,
-        )
-        caption = messages.caption(
-            stored.prompt,
-            job.provider,
-            job.seed if job.seed is not None else stored.seed,
-            stored.total_frames / FPS,
-            job.cost_mc,
-            quota.remaining_mc,
-            settings=settings,
-            added_seconds=stored.seconds if stored.extends else None,
-            loop=stored.loop,
-            stopped_of=stored.asked_frames / FPS if stored.asked_frames else None,
-        )
+        # Seen by everyone in the channel: the caption's language.
+        with use(stored.caption_locale or stored.locale):
+            settings = messages.settings_text(
+                stored.resolution,
+                draft=stored.draft,
+                steps=stored.num_inference_steps,
+                guidance=stored.guidance_scale,
+            )
+            caption = messages.caption(
+                stored.prompt,
+                job.provider,
+                job.seed if job.seed is not None else stored.seed,
+                stored.total_frames / FPS,
+                job.cost_mc,
+                quota.remaining_mc,
+                settings=settings,
+                added_seconds=stored.seconds if stored.extends else None,
+                loop=stored.loop,
+                stopped_of=stored.asked_frames / FPS if stored.asked_frames else None,
+            )
         follow_ups = [FollowUp.RETRY, FollowUp.EXTEND, FollowUp.REMIX]
         if stored.draft:
             follow_ups.insert(0, FollowUp.HD)

@@ -17,7 +17,7 @@ from babel.dates import format_datetime, format_skeleton
 
 from bot.core.quotas import MC_PER_CREDIT, UserQuota, Window
 from bot.core.text import quote
-from bot.i18n import N_, _, babel_locale, duration, ngettext, number
+from bot.i18n import LANGUAGE_NAMES, N_, _, babel_locale, duration, ngettext, number
 from storage import JobRecord, Limit, LimitOverride, Refusal
 
 # --- numbers, lengths and times ---------------------------------------------------------------
@@ -449,9 +449,20 @@ def setting_changed(name: str, value: object, channel: bool) -> str:
         return safety_set(bool(value), channel)
     if name == "reply_without_mention":
         return replies_set(bool(value))
+    if name == "language":
+        return server_language_set(str(value))
     if channel:
         return _("Default provider for this channel set to {provider}.").format(provider=value)
     return _("Default provider for this server set to {provider}.").format(provider=value)
+
+
+def server_language_set(locale: str) -> str:
+    if not locale:
+        return _("This server's videos are captioned in each requester's language again.")
+    return _(
+        "Videos in this server are now captioned in {language}, except for people who "
+        "chose their own with /language."
+    ).format(language=LANGUAGE_NAMES.get(locale, locale))
 
 
 def operators_only(what: str) -> str:

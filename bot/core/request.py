@@ -52,7 +52,8 @@ class StoredRequest(BaseModel):
     earlier_frames: int = 0
     # Stopped and kept: the length asked (`frames` is then what was made).
     asked_frames: int | None = None
-    locale: str = "en-US"  # the requester's: the job's status and caption read so
+    locale: str = "en-US"  # the requester's: the job's status reads so
+    caption_locale: str | None = None  # what the posted video's caption reads (else locale)
 
     @classmethod
     def of(
@@ -72,6 +73,7 @@ class StoredRequest(BaseModel):
             channel_key=who.channel_key,
             role_keys=who.role_keys,
             locale=who.locale,
+            caption_locale=who.server_locale,
             safety=safety,
             **added,
         )
@@ -153,4 +155,5 @@ _ADDED = {
     "earlier_frames",
     "asked_frames",
     "locale",
+    "caption_locale",
 }

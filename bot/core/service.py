@@ -127,10 +127,21 @@ class JobService:
     async def submit(self, request: AnimateRequest) -> Accepted | Refused:
         # In the requester's language: the answer, and the job (it keeps the language,
         # and its task starts here).
-        locale = await self.language_of(request.requester)
-        requester = dataclasses.replace(request.requester, locale=locale)
+        who = request.requester
+        chosen = await self._ctx.store.languages.get(who.user_key)
+        locale = chosen or who.locale
+        # What everyone in the server sees (the posted video's caption): the requester's
+        # own choice, else the server's as its admins set it, else the requester's.
+        server = await self._server_language(who) or who.server_locale
+        requester = dataclasses.replace(who, locale=locale, server_locale=chosen or server)
         with speaking(locale):
             return await self._intake.submit(dataclasses.replace(request, requester=requester))
+
+    async def _server_language(self, who: Requester) -> str | None:
+        if who.guild_key is None:
+            return None
+        chosen = await self.scoped.get("language", channel_key=None, guild_key=who.guild_key)
+        return str(chosen) if chosen else None
 
     async def language_of(self, who: Requester) -> str:
         """The language `who` reads: the one they chose (/language), else their app's."""

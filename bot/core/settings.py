@@ -32,6 +32,8 @@ DECLARED: dict[str, Declared] = {
         Declared("provider", str, lambda cfg: cfg.providers.default_provider),
         Declared("safety", bool, lambda cfg: cfg.safety.enabled_by_default),
         Declared("reply_without_mention", bool, lambda cfg: False),
+        # A server's language for what it shows everyone (captions): "" is none chosen.
+        Declared("language", str, lambda cfg: "", scopes=("guild",)),
     )
 }
 

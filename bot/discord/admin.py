@@ -26,9 +26,13 @@ from bot.core.api import (
 )
 from bot.discord.replies import age_restricted, only_mentioning, requester_of
 from bot.discord.shared import offer_only, parts_of
-from bot.i18n import N_
+from bot.i18n import LANGUAGE_NAMES, N_
 
 Scope = Literal["server", "bot"]
+SERVER_LANGUAGES = [
+    app_commands.Choice(name=N_("None: each requester's"), value="none"),  # not "": Discord
+    *(app_commands.Choice(name=name, value=locale) for locale, name in LANGUAGE_NAMES.items()),
+]
 
 
 @app_commands.guild_only()
@@ -192,6 +196,17 @@ class AdminCog(commands.GroupCog, group_name="fpadmin", group_description=N_("Bo
             enabled,
             channel or (here if isinstance(here, discord.abc.GuildChannel) else None),
         )
+
+    @app_commands.command(name="language", description=N_("The language of this server's captions"))
+    @app_commands.describe(
+        language=N_("For those who chose none with /language; none: each requester's")
+    )
+    @app_commands.choices(language=SERVER_LANGUAGES)
+    async def language(
+        self, interaction: discord.Interaction, language: app_commands.Choice[str]
+    ) -> None:
+        chosen = "" if language.value == "none" else language.value
+        await self._setting(interaction, "language", chosen, None)
 
     @app_commands.command(name="provider", description=N_("The default provider here"))
     async def provider(

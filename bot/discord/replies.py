@@ -19,6 +19,10 @@ def requester_of(interaction: discord.Interaction) -> Requester:
         interaction.channel,
         manage_guild=manage_guild,
         locale=locale_of(interaction),
+        # Not Discord's guild_locale: it reads en-US in every server that is not a
+        # Community one, and would caption everyone's videos in English. A server's
+        # language is what its admins set (/fpadmin language).
+        server_locale=None,
     )
 
 
@@ -42,11 +46,17 @@ def requester_from_message(message: discord.Message) -> Requester:
         message.channel,
         manage_guild,
         locale=supported(locale),
+        server_locale=None,
     )
 
 
 def _requester(
-    user: discord.abc.User, guild_id: int | None, channel: Any, manage_guild: bool, locale: str
+    user: discord.abc.User,
+    guild_id: int | None,
+    channel: Any,
+    manage_guild: bool,
+    locale: str,
+    server_locale: str | None,
 ) -> Requester:
     roles: tuple[str, ...] = ()
     if isinstance(user, discord.Member):
@@ -61,6 +71,7 @@ def _requester(
         platform_admin=bool(manage_guild),
         channel_nsfw=age_restricted(channel),
         locale=locale,
+        server_locale=server_locale,
     )
 
 
