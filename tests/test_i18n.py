@@ -330,3 +330,17 @@ async def test_a_servers_language_captions_its_videos_unless_the_requester_chose
     assert "2 クレジット" in server_caption  # what the channel sees: the server's
     assert "2 créditos" in own_caption  # a requester's own choice wins
     assert refused == "Only admins of this server or group, or the bot's operators, can do that."
+
+
+def test_every_fixed_sentence_the_code_names_exists() -> None:
+    """`messages.NAME` and `texts.NAME` are looked up when said (module __getattr__), so a
+    misspelt name would pass the type check: every one the code uses is declared."""
+    from bot.telegram import texts
+
+    for module, name in (("messages", messages), ("texts", texts)):
+        used = set()
+        for path in (ROOT / "bot").rglob("*.py"):
+            used |= set(re.findall(rf"\b{module}\.([A-Z][A-Z0-9_]+)\b", path.read_text()))
+        assert used, module
+        with i18n.use("ja"):
+            assert [n for n in sorted(used) if not isinstance(getattr(name, n, None), str)] == []
