@@ -9,8 +9,7 @@ that; the leading ones are zeros until enough sections are made. A forward pre-h
 on the transformer puts the earlier video's latents in those zero slots, so the
 history the model sees is [the earlier video…, its last frame, the new sections…].
 
-Calls count the steps, as in `local_engine.sections`: one transformer call per step
-(the engine never sets `true_cfg_scale`), `steps` calls per section."""
+Sections are counted by the transformer's calls (local_engine.section_hook)."""
 
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ import av
 from PIL import Image
 
 from local_engine.buckets import fit_to_bucket
+from local_engine.section_hook import SectionHook
 
 # The history slots before the 1x one (diffusers' F1 history_sizes [16, 2, 1]); the 1x
 # slot holds the first image's latent, which the pipeline fills itself.
@@ -47,7 +47,7 @@ def usable_frames(count: int) -> int:
     return (count - 1) // TEMPORAL * TEMPORAL + 1
 
 
-class Continuation:
+class Continuation(SectionHook):
     def __init__(
         self,
         pipe: Any,
@@ -59,6 +59,7 @@ class Continuation:
     ) -> None:
         import torch
 
+        super().__init__(pipe.transformer, steps)
         frames = frames[-usable_frames(len(frames)) :]
         height, width = bucket
         pixels = pipe.video_processor.preprocess(
@@ -72,29 +73,15 @@ class Continuation:
         # the job's generator, so the seed makes the same video whatever came before.
         latents = encoded.latent_dist.mode() * vae.config.scaling_factor
         self.latents = latents[:, :, -HISTORY_LATENTS:].to(pipe.transformer.dtype)
-        self.steps = steps
         self.window = window
-        self.transformer = pipe.transformer
-        self.calls = 0
 
-    def __enter__(self) -> Continuation:
-        self._handle = self.transformer.register_forward_pre_hook(self._fill, with_kwargs=True)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._handle.remove()
-
-    def _fill(
-        self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def given(self, section: int, kwargs: dict[str, Any]) -> dict[str, Any]:
         import torch
 
-        section = self.calls // self.steps
-        self.calls += 1
         empty = max(0, HISTORY_LATENTS - self.window * section)  # slots still zero
         filled = min(empty, self.latents.shape[2])
         if not filled:
-            return args, kwargs
+            return kwargs
         clean = kwargs["latents_clean"]  # the first image's latent, then the 1x slot
         history = torch.cat(
             [kwargs["latents_history_4x"], kwargs["latents_history_2x"], clean[:, :, 1:]], dim=2
@@ -106,4 +93,4 @@ class Continuation:
             latents_history_2x=two,
             latents_clean=torch.cat([clean[:, :, :1], one], dim=2),
         )
-        return args, kwargs
+        return kwargs

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-TEMPORAL = 4  # frames per latent
+from local_engine.continuation import TEMPORAL, usable_frames
 
 
 class Stopped(Exception):
@@ -36,7 +36,6 @@ class FinishedSections:
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
         self.video: Any = None
-        self.sections = 0
 
     def __enter__(self) -> FinishedSections:
         pipe, vae = self.pipe, self.pipe.vae
@@ -45,12 +44,11 @@ class FinishedSections:
         def decoded(*args: Any, **kwargs: Any) -> Any:
             out = decode(*args, **kwargs)
             if self.video is None:  # the first section: the whole video so far
-                self.video, self.sections = out[0], 1
+                self.video = out[0]
             return out
 
         def appended(*args: Any, **kwargs: Any) -> Any:
             self.video = soft_append(*args, **kwargs)
-            self.sections += 1
             return self.video
 
         # Instance attributes, shadowing the methods for this call only.
@@ -65,7 +63,7 @@ class FinishedSections:
         would hand them back; None when no section was finished."""
         if self.video is None:
             return None
-        count = (self.video.shape[2] - 1) // TEMPORAL * TEMPORAL + 1
+        count = usable_frames(self.video.shape[2])  # as the pipeline trims at its end
         video = self.pipe.video_processor.postprocess_video(
             self.video[:, :, :count], output_type="np"
         )

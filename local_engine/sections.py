@@ -1,20 +1,18 @@
 """A prompt per section of time on diffusers' FramePack pipeline, which takes one
 prompt for the whole video: each part is encoded once, and a forward pre-hook on the
-transformer hands it the part in force for the section being sampled.
-
-The pipeline calls the transformer once per step (true CFG is off: the engine never
-sets `true_cfg_scale`, FramePack's guidance is distilled), so the calls count the
-steps, and `steps` calls make a section. The original sampler makes the sections from
-the end of the video back to its start; F1 samples forwards."""
+transformer (local_engine.section_hook) hands it the part in force for the section
+being sampled. The original sampler makes the sections from the end of the video back
+to its start; F1 samples forwards."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from local_engine.encode import FPS
+from local_engine.section_hook import SectionHook
 
 
-class SectionPrompts:
+class SectionPrompts(SectionHook):
     def __init__(
         self,
         pipe: Any,
@@ -26,6 +24,7 @@ class SectionPrompts:
         forward: bool,
         prompt_template: dict[str, Any] | None,
     ) -> None:
+        super().__init__(pipe.transformer, steps)
         template = {"prompt_template": prompt_template} if prompt_template is not None else {}
         dtype = pipe.transformer.dtype
         self.encoded = []
@@ -37,27 +36,14 @@ class SectionPrompts:
         # Sampling order -> the part in force where that section starts in the video.
         starts = [(k if forward else sections - 1 - k) * window * 4 / FPS for k in range(sections)]
         self.part_of_section = [_in_force(parts, start) for start in starts]
-        self.steps = steps
-        self.transformer = pipe.transformer
-        self.calls = 0
 
-    def __enter__(self) -> SectionPrompts:
-        self._handle = self.transformer.register_forward_pre_hook(self._swap, with_kwargs=True)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._handle.remove()
-
-    def _swap(
-        self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        section = min(self.calls // self.steps, len(self.part_of_section) - 1)
-        self.calls += 1
-        embeds, pooled, mask = self.encoded[self.part_of_section[section]]
+    def given(self, section: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+        part = self.part_of_section[min(section, len(self.part_of_section) - 1)]
+        embeds, pooled, mask = self.encoded[part]
         kwargs.update(
             encoder_hidden_states=embeds, encoder_attention_mask=mask, pooled_projections=pooled
         )
-        return args, kwargs
+        return kwargs
 
 
 def _in_force(parts: tuple[tuple[float, str], ...], seconds: float) -> int:
