@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.core.quotas import job_cost_mc
 from tests.support.discord_world import DiscordWorld, discord_world
 from tests.support.fakes.discord import GUILD_ID, OTHER_CHANNEL_ID, Sent
+from tests.support.fakes.telegram import buttons
 from tests.support.media_clips import reds, steps_between
 from tests.support.provider_world import png_bytes
 from tests.support.telegram_world import GROUP, TelegramWorld, telegram_world
@@ -127,11 +128,6 @@ async def test_remix_on_discord_through_its_form_also_after_a_restart(tmp_path: 
 # --- Telegram ----------------------------------------------------------------------------------
 
 
-def _buttons(message: dict) -> dict[str, str]:
-    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
-    return {b["text"]: b["callback_data"] for row in rows for b in row}
-
-
 async def _telegram_video(world: TelegramWorld, request: dict) -> dict:
     video = await world.video_for(request)
     for job in await world.service.history(f"telegram:{request['from']['id']}"):
@@ -149,7 +145,7 @@ async def test_extend_twice_on_telegram_replaces_the_video_with_the_longer_one(
         fake.push_update(message=request)
         video = await _telegram_video(world, request)
         for _ in range(2):
-            fake.press(_buttons(video)["Extend"], video)
+            fake.press(buttons(video)["Extend"], video)
             video = await _telegram_video(world, video)  # the extension replies to the video
     assert [len(reds(clip)) for clip in fake.videos] == [60, 119, 178]
     assert all(4 <= step <= 10 for step in steps_between(reds(fake.videos[-1])))
@@ -178,14 +174,14 @@ async def test_a_draft_on_telegram_then_hd_keeps_the_seed(tmp_path: Path) -> Non
         request = fake.photo_message(png_bytes(128, 72), "/animate dusk falls draft=1")
         fake.push_update(message=request)
         video = await _telegram_video(world, request)
-        assert list(_buttons(video)) == ["HD", "Retry", "Extend", "Remix"]
+        assert list(buttons(video)) == ["HD", "Retry", "Extend", "Remix"]
         (draft_job,) = await world.service.history("telegram:7001")
-        fake.press(_buttons(video)["HD"], video)
+        fake.press(buttons(video)["HD"], video)
         hd_video = await _telegram_video(world, video)
     draft, hd = (job.input for job in world.fal.jobs.values())
     assert (draft["resolution"], hd["resolution"]) == ("480p", "720p")
     assert draft_job.seed is not None and hd["seed"] == draft_job.seed
-    assert "HD" not in _buttons(hd_video)
+    assert "HD" not in buttons(hd_video)
 
 
 async def test_remix_on_telegram_takes_the_next_reply_of_the_same_user(tmp_path: Path) -> None:
@@ -194,7 +190,7 @@ async def test_remix_on_telegram_takes_the_next_reply_of_the_same_user(tmp_path:
         request = fake.photo_message(png_bytes(128, 72), "/animate calm sea seed=5", chat_id=GROUP)
         fake.push_update(message=request)
         video = await _telegram_video(world, request)
-        fake.press(_buttons(video)["Remix"], video)
+        fake.press(buttons(video)["Remix"], video)
         question = await world.wait_for(
             lambda: [m for m in fake.sent.values() if "reply to this message" in m.get("text", "")]
         )
@@ -228,7 +224,7 @@ async def test_a_remix_answer_after_the_wait_or_a_restart_asks_to_press_again(
         remixes = world.adapter.buttons.remixes
         now = [1000.0]
         remixes.clock = lambda: now[0]
-        fake.press(_buttons(video)["Remix"], video)
+        fake.press(buttons(video)["Remix"], video)
         (question,) = await world.wait_for(
             lambda: [m for m in fake.sent.values() if "reply to this message" in m.get("text", "")]
         )
@@ -250,7 +246,7 @@ async def test_a_remix_answer_handed_over_again_after_a_restart_makes_nothing_mo
         request = fake.photo_message(png_bytes(128, 72), "/animate calm sea")
         fake.push_update(message=request)
         video = await _telegram_video(world, request)
-        fake.press(_buttons(video)["Remix"], video)
+        fake.press(buttons(video)["Remix"], video)
         (question,) = await world.wait_for(
             lambda: [m for m in fake.sent.values() if "reply to this message" in m.get("text", "")]
         )

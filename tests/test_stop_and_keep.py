@@ -22,6 +22,7 @@ from providers.local import LocalProvider
 from tests.support import tiny_framepack as tiny
 from tests.support.discord_world import discord_world
 from tests.support.fakes.discord import Sent
+from tests.support.fakes.telegram import buttons
 from tests.support.media_clips import reds
 from tests.support.provider_world import png_bytes
 from tests.support.service_world import animate, local_service, requester
@@ -172,11 +173,6 @@ def local_provider(tmp_path: Path) -> tuple[LocalProvider, PausedAt]:
     return provider, pause
 
 
-def _buttons(message: dict | None) -> dict[str, str]:
-    rows = ((message or {}).get("reply_markup") or {}).get("inline_keyboard", [])
-    return {b["text"]: b["callback_data"] for row in rows for b in row}
-
-
 async def test_stop_and_keep_on_telegram(tmp_path: Path) -> None:
     provider, pause = local_provider(tmp_path)
     try:
@@ -187,7 +183,7 @@ async def test_stop_and_keep_on_telegram(tmp_path: Path) -> None:
             )
             fake.push_update(message=request)
             keep = await world.wait_for(
-                lambda: _buttons(world.status_of(request)).get("Stop & keep"), within=60
+                lambda: buttons(world.status_of(request)).get("Stop & keep"), within=60
             )
             status = world.status_of(request)
             assert "Stop & keep now gives the first 0.4 s" in status["caption"]
@@ -203,7 +199,7 @@ async def test_stop_and_keep_on_telegram(tmp_path: Path) -> None:
     assert answers == [messages.NOT_YOURS, messages.KEEPING]
     assert len(reds(fake.videos[-1])) == frames_after(1, tiny.WINDOW)
     assert "(⏹ stopped, of 2 s)" in video["caption"]
-    assert "Stop & keep" not in _buttons(video)  # the delivered video has its follow-ups
+    assert "Stop & keep" not in buttons(video)  # the delivered video has its follow-ups
 
 
 def _callback_answers(fake) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.fakes.telegram import buttons
 from tests.support.provider_world import png_bytes
 from tests.support.telegram_world import GROUP, telegram_world
 
@@ -110,11 +111,6 @@ async def test_too_large_and_corrupt_images_are_explained_and_cost_nothing(
         assert not fake.of_method("getFile") or len(fake.of_method("getFile")) == 1
 
 
-def _buttons(message: dict) -> dict[str, str]:
-    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
-    return {b["text"]: b["callback_data"] for row in rows for b in row}
-
-
 async def test_cancel_and_retry_by_button_also_after_a_restart(tmp_path: Path) -> None:
     async with telegram_world(tmp_path) as world:
         fake = world.telegram
@@ -124,7 +120,7 @@ async def test_cancel_and_retry_by_button_also_after_a_restart(tmp_path: Path) -
         # The service's first update: cost and place, with a Cancel button.
         await world.caption_of(waiting, lambda c: "credits · job" in c)
         status = world.status_of(waiting)
-        cancel = _buttons(status)["Cancel"]
+        cancel = buttons(status)["Cancel"]
         await world.restart()  # a new process: only the button's data is left
 
         fake.press(cancel, status, user_id=4242)  # a stranger
@@ -137,13 +133,13 @@ async def test_cancel_and_retry_by_button_also_after_a_restart(tmp_path: Path) -
         fake.press(cancel, status)  # the owner
         await world.caption_of(waiting, lambda c: c.startswith("Cancelled"))
         assert (await world.store.jobs.require(job_id)).state.value == "cancelled"
-        assert "Cancel" not in _buttons(world.status_of(waiting))
+        assert "Cancel" not in buttons(world.status_of(waiting))
 
         done = fake.photo_message(png_bytes(128, 72), "/animate quick one")
         fake.push_update(message=done)
         video = await world.video_for(done)
         await world.restart()
-        fake.press(_buttons(video)["Retry"], video)
+        fake.press(buttons(video)["Retry"], video)
         again = await world.video_for(video)  # the retry's video replies to the first
         # The message shows the video a moment before the job's row says delivered.
         for job in await world.service.history("telegram:7001"):

@@ -8,15 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fakes.telegram import buttons
 from tests.support.provider_world import png_bytes
 from tests.support.telegram_world import telegram_world
 
 STRANGER = 6006  # a user in a private chat of their own
-
-
-def _buttons(message: dict) -> dict[str, str]:
-    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
-    return {b["text"]: b["callback_data"] for row in rows for b in row}
 
 
 @pytest.mark.parametrize("action", ["Retry", "Extend"])
@@ -32,7 +28,7 @@ async def test_a_forged_follow_up_for_someone_elses_job_shows_nothing(
         photos_before = len(fake.of_method("sendPhoto"))
         # The stranger copies the button's data into a press in their own chat.
         elsewhere = fake.message("hello", chat_id=STRANGER, user_id=STRANGER)
-        fake.press(_buttons(video)[action], elsewhere, user_id=STRANGER)
+        fake.press(buttons(video)[action], elsewhere, user_id=STRANGER)
         (answer,) = await world.wait_for(lambda: fake.of_method("answerCallbackQuery"))
         await world.service.join()
         assert "do not know that job" in answer.params["text"]

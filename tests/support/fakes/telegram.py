@@ -65,6 +65,12 @@ def _user(
     return user if language_code is None else {**user, "language_code": language_code}
 
 
+def buttons(message: dict[str, Any] | None) -> dict[str, str]:
+    """The inline buttons under one of the bot's messages: label -> callback data."""
+    rows = ((message or {}).get("reply_markup") or {}).get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
 class FakeTelegram(LoopbackServer):
     def __init__(self, token: str = "123456:fake-telegram-token") -> None:
         self.token = token
