@@ -118,8 +118,8 @@ async def test_remix_on_discord_through_its_form_also_after_a_restart(tmp_path: 
         await _video_answer(world, submit)
     assert refused.payload["type"] == 4 and "calm sea" not in str(refused.payload)
     assert form.payload["type"] == 9  # a modal
-    (row,) = form.payload["data"]["components"]
-    assert row["components"][0]["value"] == "calm sea"  # prefilled with the old prompt
+    (label,) = form.payload["data"]["components"]
+    assert label["component"]["value"] == "calm sea"  # prefilled with the old prompt
     first, remix = (job.input for job in world.fal.jobs.values())
     assert remix["prompt"] == "a storm rises" and remix["seed"] == first["seed"] == 5
     assert remix["image_url"] == first["image_url"]

@@ -10,6 +10,7 @@ import re
 import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -17,9 +18,12 @@ from babel.messages.pofile import read_po
 
 from bot import i18n
 from bot.core import messages
+from bot.discord.buttons import RemixForm
+from bot.discord.from_messages import AnimateModal
 from tests.support.discord_world import discord_world
+from tests.support.fakes.telegram import buttons
 from tests.support.provider_world import png_bytes
-from tests.support.telegram_world import telegram_world
+from tests.support.telegram_world import ADMIN, GROUP, MEMBER, telegram_world
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = [locale for locale in i18n.LOCALES if locale != i18n.SOURCE]
@@ -344,3 +348,110 @@ def test_every_fixed_sentence_the_code_names_exists() -> None:
         assert used, module
         with i18n.use("ja"):
             assert [n for n in sorted(used) if not isinstance(getattr(name, n, None), str)] == []
+
+
+def _labels(components: list[dict]) -> list[str]:
+    """Every label in a Discord message's or form's components, in order."""
+    found = []
+    for component in components:
+        if "label" in component:
+            found.append(component["label"])
+        found.extend(_labels(component.get("components", [])))
+    return found
+
+
+async def test_discord_buttons_and_forms_are_in_the_users_language(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        asked = await world.animate(extra_options=[TWO_SECONDS], locale="ja")
+        (post,) = await world.wait_for(
+            lambda s: s.kind == "followup" and s.files and s.payload["_token"] == asked["token"]
+        )
+        await world.service.join()
+        target = world.discord.user_message("first", attachments=[world.image()])
+        menu = world.discord.message_command("Animate", target, locale="ru")
+        await world.discord.dispatch("INTERACTION_CREATE", menu)
+        form = (await world.callback_for(menu)).payload["data"]
+    assert _labels(post.payload["components"]) == ["再試行", "延長", "リミックス"]
+    assert form["title"] == "Оживить это изображение"
+    assert _labels(form["components"]) == [
+        "Что должно произойти?",
+        "Секунды (необязательно)",
+        "Ссылка на последний кадр (необязательно)",
+    ]
+
+
+async def test_telegram_buttons_and_option_reasons_are_in_the_users_language(
+    tmp_path: Path,
+) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+        request = fake.photo_message(
+            png_bytes(128, 72), "/animate waves duration=2", language_code="es"
+        )
+        fake.push_update(message=request)
+        video = await world.video_for(request)
+        await world.service.join()
+
+        users = iter(range(7101, 7200))  # one each: a user may ask three times a minute
+
+        def photo(options: str) -> dict:
+            request = fake.photo_message(
+                png_bytes(128, 72),
+                f"/animate waves {options}",
+                user_id=next(users),
+                language_code="es",
+            )
+            fake.push_update(message=request)
+            return request
+
+        # Read by the chat's option parser: answered at once, in a message.
+        photo("steps=many")
+        not_a_number = await world.answer(5001, 1)
+        photo("colour=red")
+        unknown = await world.answer(5001, 2)
+        # Refused by the core's options model: the status says so.
+        too_many = await world.caption_of(photo("steps=100"), lambda c: "steps" in c)
+        not_a_choice = await world.caption_of(photo("res=4k"), lambda c: "resolution" in c)
+    assert list(buttons(video)) == ["Reintentar", "Alargar", "Remix"]
+    assert not_a_number == "La opción steps no es válida: debe ser un número entero."
+    assert unknown.startswith("No conozco la opción «colour». Opciones:")
+    assert too_many == "La opción steps no es válida: debe ser como máximo 50."
+    assert not_a_choice == "La opción resolution no es válida: debe ser uno de '480p' o '720p'."
+
+
+async def test_a_telegram_groups_admin_sets_its_captions_language(tmp_path: Path) -> None:
+    async with telegram_world(tmp_path) as world:
+        fake = world.telegram
+
+        async def say(user: int, text: str, n: int) -> str:
+            fake.push_update(message=fake.message(text, chat_id=GROUP, user_id=user))
+            return await world.answer(GROUP, n)
+
+        refused = await say(MEMBER, "/group_language ja", 1)
+        usage = await say(ADMIN, "/group_language klingon", 2)
+        said = await say(ADMIN, "/group_language ja", 3)
+        request = fake.photo_message(
+            png_bytes(128, 72), "/animate waves duration=2", chat_id=GROUP, language_code="en"
+        )
+        fake.push_update(message=request)
+        video = await world.video_for(request)
+        await world.service.join()
+    assert refused.startswith("Only admins")
+    assert usage.startswith("Usage: /group_language <en-US | ja | zh-CN | ru | es-ES | pt-BR")
+    assert said.startswith("Videos in this server are now captioned in 日本語")
+    assert "2 クレジット" in video["caption"]
+    assert list(buttons(video)) == ["再試行", "延長", "リミックス"]  # the buttons with it
+
+
+@pytest.mark.parametrize("locale", i18n.LOCALES)
+async def test_the_discord_forms_fit_discords_limits_in_every_language(locale: str) -> None:
+    """Discord refuses a form whose title or a label is over 45 characters."""
+    with i18n.use(locale):
+        forms = [
+            AnimateModal(None, SimpleNamespace(id=1)),  # type: ignore[arg-type]
+            RemixForm("0123456789ab", "waves"),
+        ]
+    for form in forms:
+        labels = _labels(form.to_components())
+        assert len(labels) == len(form.children)
+        assert all(0 < len(text) <= 45 for text in [form.title, *labels]), (form.title, labels)

@@ -24,6 +24,7 @@ REFUSALS = (
     "Only the bot's operators can",
     "Admins act only inside their own server.",
     "I do not know that job any more.",
+    "This works in a server or group, not in private messages.",
 )
 
 
@@ -52,6 +53,9 @@ async def test_the_admin_matrix(tmp_path: Path) -> None:
             (GROUP, ADMIN, "/quota_reset 7002", True),
             (GROUP, ADMIN, "/provider fal", True),
             (GROUP, ADMIN, "/replies on", True),
+            (GROUP, MEMBER, "/group_language ja", False),
+            (GROUP, ADMIN, "/group_language ja", True),
+            (ADMIN, ADMIN, "/group_language ja", False),  # a private chat has no group
             (GROUP, ADMIN, "/quota_set group 100", False),  # a group's budget: operators
             (GROUP, ADMIN, "/safety off", False),
             (OTHER_GROUP, ADMIN, "/quota_set 7002 10", False),

@@ -182,13 +182,14 @@ PostedRef = dict[str, Any]
 @dataclass(frozen=True)
 class VideoPost:
     """One finished video as the adapter posts it: the file, its caption, the buttons
-    to put under it (in this order) and whether it is a loop (Telegram plays those as
-    looping animations)."""
+    to put under it (in this order), whether it is a loop (Telegram plays those as
+    looping animations) and the language of the caption (the buttons' too)."""
 
     video: Path
     caption: str
     follow_ups: tuple[FollowUp, ...] = ()
     loop: bool = False
+    locale: str | None = None
 
 
 class DeliveryTarget(Protocol):

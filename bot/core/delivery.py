@@ -146,7 +146,8 @@ class Delivery:
         quota = await self._ctx.quotas.user_quota(job.user_key, job.guild_key)
         stored = StoredRequest.of_job(job)
         # Seen by everyone in the channel: the caption's language.
-        with use(stored.caption_locale or stored.locale):
+        locale = stored.caption_locale or stored.locale
+        with use(locale):
             settings = messages.settings_text(
                 stored.resolution,
                 draft=stored.draft,
@@ -168,7 +169,7 @@ class Delivery:
         follow_ups = [FollowUp.RETRY, FollowUp.EXTEND, FollowUp.REMIX]
         if stored.draft:
             follow_ups.insert(0, FollowUp.HD)
-        return VideoPost(video, caption, tuple(follow_ups), loop=stored.loop)
+        return VideoPost(video, caption, tuple(follow_ups), loop=stored.loop, locale=locale)
 
     async def _post(
         self, job: JobRecord, target: DeliveryTarget, post: VideoPost

@@ -308,7 +308,7 @@ def _options(request: AnimateRequest) -> JobOptions:
         error = exc.errors()[0]
         field_name = ".".join(str(p) for p in error["loc"]) or "options"
         raise Refusal(
-            Refused("bad_option", messages.bad_option(field_name, error["msg"]))
+            Refused("bad_option", messages.bad_option(field_name, messages.option_reason(error)))
         ) from None
 
 
@@ -358,7 +358,7 @@ def _generation(
         # none was asked): the cost, the status and any fallback mean it.
         generation = settle(generation, spec)
     except ValidationError as exc:
-        message = messages.bad_option("options", exc.errors()[0]["msg"])
+        message = messages.bad_option("options", messages.option_reason(exc.errors()[0]))
         raise Refusal(Refused("bad_option", message)) from None
     except ValueError as exc:
         raise Refusal(Refused("bad_option", messages.bad_option("options", str(exc)))) from None

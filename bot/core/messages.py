@@ -9,11 +9,14 @@ Placeholders are named (`{cost}`), so a translation may put them in any order.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from babel.dates import format_datetime, format_skeleton
+from babel.lists import format_list
 
 from bot.core.quotas import MC_PER_CREDIT, UserQuota, Window
 from bot.core.text import quote
@@ -172,6 +175,50 @@ def prompt_too_long(length: int, limit: int) -> str:
 
 def bad_option(field: str, reason: str) -> str:
     return _("The option {field} is not valid: {reason}.").format(field=field, reason=reason)
+
+
+def between(low: float, high: float) -> str:
+    return _("it must be between {low} and {high}").format(low=number(low), high=number(high))
+
+
+def _shown(value: object) -> str:
+    return number(value) if isinstance(value, int | float) else str(value)
+
+
+def option_reason(error: Mapping[str, Any]) -> str:
+    """Why pydantic refused an option (one of `ValidationError.errors()`), in the
+    language in force; pydantic's own English `msg` for a kind not named here."""
+    ctx = error.get("ctx") or {}
+    kind = error.get("type")
+    if kind in ("greater_than_equal", "greater_than"):
+        return _("it must be at least {low}").format(low=_shown(ctx.get("ge", ctx.get("gt"))))
+    if kind in ("less_than_equal", "less_than"):
+        return _("it must be at most {high}").format(high=_shown(ctx.get("le", ctx.get("lt"))))
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return _(_FIXED["MUST_BE_WHOLE_NUMBER"])
+    if kind in ("float_parsing", "float_type"):
+        return _(_FIXED["MUST_BE_NUMBER"])
+    if kind in ("bool_parsing", "bool_type"):
+        return _(_FIXED["MUST_BE_ONE_OR_ZERO"])
+    if kind in ("literal_error", "enum"):
+        return _("it must be one of {choices}").format(choices=_either(str(ctx.get("expected"))))
+    if kind == "string_too_long":
+        return _("it may be at most {limit} characters long").format(limit=ctx.get("max_length"))
+    if kind == "extra_forbidden":
+        return _(_FIXED["UNKNOWN_OPTION_REASON"])
+    return str(error.get("msg", ""))
+
+
+def _either(expected: str) -> str:
+    """pydantic's "'a', 'b' or 'c'" as the current locale lists alternatives."""
+    choices = re.split(r", | or ", expected)
+    return format_list(choices, style="or", locale=babel_locale())
+
+
+def unknown_option(name: str, known: str) -> str:
+    return _("I do not know the option “{name}”. Options: {known} (see /help).").format(
+        name=name, known=known
+    )
 
 
 def provider_unavailable(name: str) -> str:
@@ -394,6 +441,21 @@ def state_name(state: str) -> str:
     return _(STATE_NAMES[state]) if state in STATE_NAMES else state
 
 
+BUTTON_LABELS = {
+    "cancel": N_("Cancel"),
+    "keep": N_("Stop & keep"),
+    "retry": N_("Retry"),
+    "extend": N_("Extend"),
+    "hd": N_("HD"),
+    "remix": N_("Remix"),
+}
+
+
+def button_label(action: str) -> str:
+    """The label of a job's button (cancel, keep or a FollowUp value)."""
+    return _(BUTTON_LABELS[action])
+
+
 # --- admin ------------------------------------------------------------------------------------
 
 
@@ -532,6 +594,11 @@ def slow_down(seconds: int) -> str:
 # --- fixed sentences, by name ----------------------------------------------------------------
 
 _FIXED = {
+    "MUST_BE_ONE_OR_ZERO": N_("it must be 1 or 0"),
+    "MUST_BE_NUMBER": N_("it must be a number"),
+    "MUST_BE_WHOLE_NUMBER": N_("it must be a whole number"),
+    "MUST_BE_SECONDS": N_("it must be a number of seconds"),
+    "UNKNOWN_OPTION_REASON": N_("there is no such option"),
     "IMAGE_EMPTY": N_("The image is empty. Please send a PNG, JPEG or WebP."),
     "IMAGE_UNSUPPORTED": N_(
         "That file is not an image I can read. Please send a PNG, JPEG, WebP, GIF, HEIC or AVIF."

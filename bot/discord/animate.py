@@ -154,7 +154,7 @@ class AnimateCog(commands.Cog):
                 await webhook.edit_message(
                     int(message_id),
                     content=update.message,
-                    view=job_view(job.id, "cancel", "keep"),
+                    view=job_view(job.id, "cancel", "keep", locale=job.request.get("locale")),
                     allowed_mentions=only_mentioning(),
                 )
             else:

@@ -11,20 +11,22 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.core import messages
 from bot.core.api import Accepted, FollowUp, JobAPI, Refused, Requester
 from bot.discord.payloads import JOB_BUTTON_ID
 from bot.discord.replies import only_mentioning, reply_ref_of, requester_of
 from bot.discord.shared import parts_of, report_failure, speak_to
+from bot.i18n import _, current, use
 
 PROMPT_LIMIT = 500  # the core's (fal's) prompt limit, as /animate's prompt option says
 
 STYLES = {
-    "cancel": ("Cancel", discord.ButtonStyle.danger),
-    "keep": ("Stop & keep", discord.ButtonStyle.primary),
-    "hd": ("HD", discord.ButtonStyle.success),
-    "retry": ("Retry", discord.ButtonStyle.secondary),
-    "extend": ("Extend", discord.ButtonStyle.primary),
-    "remix": ("Remix", discord.ButtonStyle.secondary),
+    "cancel": discord.ButtonStyle.danger,
+    "keep": discord.ButtonStyle.primary,
+    "hd": discord.ButtonStyle.success,
+    "retry": discord.ButtonStyle.secondary,
+    "extend": discord.ButtonStyle.primary,
+    "remix": discord.ButtonStyle.secondary,
 }
 
 
@@ -33,9 +35,13 @@ class JobButton(
     template=JOB_BUTTON_ID,
 ):
     def __init__(self, action: str, job_id: str) -> None:
-        label, style = STYLES[action]
+        # The label in the language in force (a button rebuilt from a press is not shown).
         super().__init__(
-            discord.ui.Button(label=label, style=style, custom_id=f"fp:{action}:{job_id}")
+            discord.ui.Button(
+                label=messages.button_label(action),
+                style=STYLES[action],
+                custom_id=f"fp:{action}:{job_id}",
+            )
         )
         self.action = action
         self.job_id = job_id
@@ -85,17 +91,18 @@ class JobButton(
         )
 
 
-class RemixForm(discord.ui.Modal, title="Remix: a new prompt"):
-    prompt: discord.ui.TextInput[RemixForm] = discord.ui.TextInput(
-        label="What should happen now?",
-        style=discord.TextStyle.long,
-        max_length=PROMPT_LIMIT,
-        custom_id="prompt",
-    )
+class RemixForm(discord.ui.Modal):
+    """Made per press, in the language in force (45 characters for title and label)."""
 
     def __init__(self, job_id: str, old_prompt: str) -> None:
-        super().__init__(custom_id=f"fp:remix-modal:{job_id}")
-        self.prompt.default = old_prompt[:PROMPT_LIMIT]
+        super().__init__(title=_("Remix: a new prompt"), custom_id=f"fp:remix-modal:{job_id}")
+        self.prompt: discord.ui.TextInput[RemixForm] = discord.ui.TextInput(
+            style=discord.TextStyle.long,
+            max_length=PROMPT_LIMIT,
+            custom_id="prompt",
+            default=old_prompt[:PROMPT_LIMIT],
+        )
+        self.add_item(discord.ui.Label(text=_("What should happen now?"), component=self.prompt))
 
 
 async def ask_for_prompt(
@@ -123,14 +130,18 @@ async def show_outcome(interaction: discord.Interaction, outcome: Accepted | Ref
     )
 
 
-def job_view(job_id: str | None, *actions: str) -> discord.ui.View | None:
+def job_view(
+    job_id: str | None, *actions: str, locale: str | None = None
+) -> discord.ui.View | None:
     """A persistent view with buttons for a job: job_view(job_id, "retry", "extend");
-    the actions are FollowUp values, "cancel" or "keep"."""
+    the actions are FollowUp values, "cancel" or "keep". Labelled in `locale`, or in
+    the language in force when None (an interaction's answer)."""
     if job_id is None:
         return None
     view = discord.ui.View(timeout=None)
-    for action in actions:
-        view.add_item(JobButton(action, job_id))
+    with use(locale or current()):
+        for action in actions:
+            view.add_item(JobButton(action, job_id))
     return view
 
 

@@ -66,7 +66,7 @@ class DiscordDelivery:
         caption: Discord plays every video once."""
         ref = job.reply_ref
         caption = post.caption
-        view = job_view(job.id, *post.follow_ups)
+        view = job_view(job.id, *post.follow_ups, locale=post.locale)
         file = discord.File(post.video, filename=video_filename(job.id))
         try:
             if token_alive(ref):

@@ -22,7 +22,7 @@ from bot.discord.replies import (
     requester_of,
 )
 from bot.discord.shared import answer, parts_of, report_failure, within_rate_limit
-from bot.i18n import N_, speak
+from bot.i18n import N_, _, speak
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +43,28 @@ def image_attachment(message: discord.Message) -> discord.Attachment | None:
     return None
 
 
-class AnimateModal(discord.ui.Modal, title="Animate this image"):
-    prompt: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
-        label="What should happen?",
-        style=discord.TextStyle.long,
-        max_length=500,
-        custom_id="prompt",
-    )
-    duration: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
-        label="Seconds (optional)", required=False, max_length=5, custom_id="duration"
-    )
-    last_frame: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
-        label="Link to a last-frame message (optional)",
-        required=False,
-        max_length=200,
-        custom_id="last_frame",
-    )
+class AnimateModal(discord.ui.Modal):
+    """Made per menu press, in the language in force (the title and labels; Discord
+    allows 45 characters for each)."""
 
     def __init__(self, cog: MessageCog, source: discord.Message) -> None:
-        super().__init__(custom_id=f"fp:animate-modal:{source.id}")
+        super().__init__(title=_("Animate this image"), custom_id=f"fp:animate-modal:{source.id}")
+        self.prompt: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
+            style=discord.TextStyle.long, max_length=500, custom_id="prompt"
+        )
+        self.duration: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
+            required=False, max_length=5, custom_id="duration"
+        )
+        self.last_frame: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
+            required=False, max_length=200, custom_id="last_frame"
+        )
+        self.add_item(discord.ui.Label(text=_("What should happen?"), component=self.prompt))
+        self.add_item(discord.ui.Label(text=_("Seconds (optional)"), component=self.duration))
+        self.add_item(
+            discord.ui.Label(
+                text=_("Link to a last-frame message (optional)"), component=self.last_frame
+            )
+        )
         self.cog = cog
         self.source = source
 
@@ -73,7 +76,7 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
                 options["duration"] = float(self.duration.value.replace(",", "."))
             except ValueError:
                 await interaction.edit_original_response(
-                    content=messages.bad_option("duration", "it must be a number of seconds")
+                    content=messages.bad_option("duration", messages.MUST_BE_SECONDS)
                 )
                 return
         last = None
@@ -261,7 +264,11 @@ class MessageCog(commands.Cog):
         try:
             await channel.get_partial_message(int(status_id)).edit(
                 content=update.message,
-                view=None if final else job_view(job.id, "cancel", "keep"),
+                view=(
+                    None
+                    if final
+                    else job_view(job.id, "cancel", "keep", locale=job.request.get("locale"))
+                ),
                 allowed_mentions=only_mentioning(),
             )
         except discord.HTTPException as exc:

@@ -58,6 +58,7 @@ class Commands:
             "safety": self._admin(self.safety),
             "provider": self._admin(self.provider),
             "replies": self._admin(self.replies),
+            "group_language": self._admin(self.group_language),
             "job": self._admin(self.job),
         }
 
@@ -145,6 +146,15 @@ class Commands:
             raise Usage(texts.usage_of("provider", f"<{texts.PROVIDERS}>"))
         return await self.admin.set_setting(who, "provider", args[0].lower())
 
+    async def group_language(self, who: Requester, message: Message, args: list[str]) -> str:
+        """The captions' language in this group, for those who chose none (none: each
+        requester's)."""
+        wanted = args[0].lower() if len(args) == 1 else ""
+        choice = next((name for name in LOCALES if name.lower() == wanted), None)
+        if choice is None and wanted != "none":
+            raise Usage(texts.usage_of("group_language", f"<{' | '.join(LOCALES)} | none>"))
+        return await self.admin.set_setting(who, "language", choice or "")
+
     async def job(self, who: Requester, message: Message, args: list[str]) -> str:
         if not args or len(args) > 2 or (len(args) == 2 and args[1].lower() != "cancel"):
             raise Usage(texts.usage_of("job", "<job id> [cancel]"))
@@ -181,9 +191,9 @@ def _credits(text: str) -> int:
     try:
         value = float(text.replace(",", "."))
     except ValueError:
-        raise Usage(messages.bad_option("credits", "it must be a number")) from None
+        raise Usage(messages.bad_option("credits", messages.MUST_BE_NUMBER)) from None
     if not 0 <= value <= 10_000_000:
-        raise Usage(messages.bad_option("credits", "it must be between 0 and 10,000,000"))
+        raise Usage(messages.bad_option("credits", messages.between(0, 10_000_000)))
     return credits_to_mc(round(value, 3))
 
 

@@ -70,9 +70,7 @@ def parse(words: str) -> Parsed:
     for match in _OPTION.finditer(words):
         key = match["key"].lower()
         if key not in OPTIONS:
-            raise OptionError(
-                f"I do not know the option “{key}”. Options: {OPTION_NAMES} (see /help)."
-            )
+            raise OptionError(messages.unknown_option(key, OPTION_NAMES))
         name, kind = OPTIONS[key]
         raw = match["quoted"] if match["quoted"] is not None else match["word"]
         options[name] = _value(name, kind, raw)
@@ -84,9 +82,9 @@ def _value(name: str, kind: type, raw: str) -> Any:
     if kind is bool:
         if raw.lower() in _YES | _NO:
             return raw.lower() in _YES
-        raise OptionError(messages.bad_option(name, "it must be 1 or 0"))
+        raise OptionError(messages.bad_option(name, messages.MUST_BE_ONE_OR_ZERO))
     try:
         return kind(raw.replace(",", ".") if kind is float else raw)
     except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise OptionError(messages.bad_option(name, f"it must be {what}")) from None
+        reason = messages.MUST_BE_WHOLE_NUMBER if kind is int else messages.MUST_BE_NUMBER
+        raise OptionError(messages.bad_option(name, reason)) from None

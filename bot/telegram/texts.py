@@ -41,7 +41,8 @@ def help_text() -> str:
         "I answer you in · /help this text.\n"
         "Admins of a group: /quota_set, /quota_grant, /quota_reset (reply to the member's "
         "message or give their numeric id), /provider <name>, /replies on|off (answer "
-        "replies to photos without a mention), /safety on|off, /job <id> [cancel]."
+        "replies to photos without a mention), /safety on|off, /group_language <code>|none "
+        "(the captions' language here), /job <id> [cancel]."
     )
     return f"{usage()}\n\n{options}\n\n{buttons}\n\n{commands}"
 

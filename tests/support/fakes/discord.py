@@ -327,9 +327,10 @@ class FakeDiscord(LoopbackServer):
         payload["type"] = 5
         payload["data"] = {
             "custom_id": custom_id,
+            # As Discord sends a form of labels back: each input inside its label.
             "components": [
-                {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
-                for key, value in values.items()
+                {"type": 18, "id": n, "component": {"type": 4, "custom_id": key, "value": value}}
+                for n, (key, value) in enumerate(values.items(), 1)
             ],
         }
         return payload
