@@ -16,7 +16,6 @@ from telegram import (
 )
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -36,6 +35,7 @@ from bot.telegram.buttons import Buttons
 from bot.telegram.commands import Commands
 from bot.telegram.delivery import TelegramDelivery
 from bot.telegram.replies import reply
+from bot.telegram.send_budget import Priority, SendBudget, sending
 from bot.telegram.status import StatusBoard
 from bot.telegram.who import ChatAdmins
 
@@ -63,6 +63,7 @@ GROUP_COMMANDS = [
     ("provider", N_("Admins: the video service for this group")),
     ("replies", N_("Admins: answer replies to photos without a mention")),
     ("safety", N_("Admins: the safety checker on or off")),
+    ("group_language", N_("Admins: the language of this group's video captions")),
     ("job", N_("Admins: look at or cancel a job of this group")),
 ]
 # setMyCommands takes ISO 639-1 codes: one menu per language (Chinese: Simplified).
@@ -88,7 +89,7 @@ class TelegramAdapter:
             .base_url(str(config.base_url))
             .base_file_url(str(config.base_file_url))
             .local_mode(config.local_mode)
-            .rate_limiter(AIORateLimiter())
+            .rate_limiter(SendBudget())
             .media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
             .concurrent_updates(CONCURRENT_UPDATES)
             .build()
@@ -138,7 +139,9 @@ class TelegramAdapter:
         app.add_error_handler(self.on_error)
 
     async def speak_to_sender(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """The language of the sender: the one they chose (/language), else their app's."""
+        """What this update's handlers send goes first (a user is waiting on it), in
+        the sender's language: the one they chose (/language), else their app's."""
+        sending(Priority.FIRST_ANSWER)
         user = update.effective_user
         if user is None:
             return

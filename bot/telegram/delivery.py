@@ -37,6 +37,7 @@ from telegram.ext import ExtBot
 from bot.core.api import DeliveryError, JobRecord, PostedRef, VideoPost, first_frame, probe
 from bot.telegram.keyboards import job_keyboard
 from bot.telegram.replies import replying_to
+from bot.telegram.send_budget import Priority, sending
 from bot.telegram.status import StatusBoard
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ class TelegramDelivery:
         data = await asyncio.to_thread(post.video.read_bytes)
         if maybe_posted:
             log.info("job %s: an earlier post may have gone through; same message again", job.id)
-        keyboard = job_keyboard(job.id, *post.follow_ups)
+        keyboard = job_keyboard(job.id, *post.follow_ups, locale=post.locale)
+        sending(Priority.OUTCOME)
         async with self.board.holding(job.id):
             try:
                 await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_VIDEO)

@@ -22,6 +22,7 @@ from bot.core import messages
 from bot.core.api import JobState, JobUpdate
 from bot.i18n import use
 from bot.telegram.keyboards import job_keyboard
+from bot.telegram.send_budget import Priority, sending
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ class StatusBoard:
         job = update.job
         assert job.channel_id is not None  # on_update lets no other through
         final = job.state in ENDED_WITHOUT_VIDEO
+        # A final word is an outcome; "running, 40 %" can wait for everyone's first answer.
+        sending(Priority.OUTCOME if final else Priority.PROGRESS)
         async with self.holding(job.id):
             if job.id in self._posted:
                 return
@@ -138,7 +141,11 @@ class StatusBoard:
                     chat_id=chat_id,
                     message_id=int(job.reply_ref["status_message_id"]),
                     caption=status_caption(update),
-                    reply_markup=None if final else job_keyboard(job.id, *_stops(update)),
+                    reply_markup=(
+                        None
+                        if final
+                        else job_keyboard(job.id, *_stops(update), locale=job.request.get("locale"))
+                    ),
                 )
             except BadRequest as exc:
                 if "not modified" not in str(exc).lower():

@@ -1,0 +1,184 @@
+"""Telegram's send budget, served in priority order.
+
+Telegram lets a bot send about 30 messages a second in all and 20 a minute into one
+group; past that it answers 429 and makes the bot wait. python-telegram-bot's
+AIORateLimiter keeps to those limits, first come first served: when a burst of
+deliveries and progress edits is queued, a new user's first answer waits behind all
+of it. This limiter keeps the same limits and serves the queue by priority instead —
+a first answer, then outcomes (refusals, deliveries, the last status edit), then
+progress edits. Progress edits cannot pile up in it: the status board keeps at most
+one per job waiting (a newer one replaces it before it is sent).
+
+The priority is the sender's: `sending(Priority.X)` sets it for the rest of a task
+(the update handlers' task: first answers; the delivery's; the status board's), read
+here when a request is made. Only requests into a chat take a turn, as with
+AIORateLimiter; getUpdates, getFile and button answers go at once.
+
+The budget is one per process. (Several bot processes on one token would need it in
+the store or Redis; that is part of running several processes, not built yet.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from enum import IntEnum
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+log = logging.getLogger(__name__)
+
+JSONDict = dict[str, Any]
+
+
+class Priority(IntEnum):
+    FIRST_ANSWER = 0  # what a user waits on after writing to the bot
+    OUTCOME = 1  # a delivery, a refusal, a job's final status
+    PROGRESS = 2  # "running, 40 %": the next one will say more
+
+
+_priority: contextvars.ContextVar[Priority] = contextvars.ContextVar(
+    "send_priority", default=Priority.OUTCOME
+)
+
+
+def sending(priority: Priority) -> None:
+    """What this task sends from now on goes at `priority`."""
+    _priority.set(priority)
+
+
+class SendBudget(BaseRateLimiter[int]):
+    """`per_second` sends into chats in all (a bucket as deep: a quiet bot answers a
+    burst of that many at once), `group_per_minute` into one group, in priority order,
+    oldest first within one. A 429 pauses every send for as long as Telegram asks and
+    the request is tried again up to `max_retries` times (none by default: the caller
+    sees the RetryAfter, as with AIORateLimiter; `rate_limit_args` may say another
+    count). `clock` and `sleep` are injectable."""
+
+    def __init__(
+        self,
+        *,
+        per_second: float = 30.0,
+        group_per_minute: float = 20.0,
+        max_retries: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.per_second = per_second
+        self.group_per_minute = group_per_minute
+        self.max_retries = max_retries
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = per_second
+        self._refilled = clock()
+        self._paused_until = 0.0
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._groups: dict[int | str, AsyncLimiter] = {}
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+        for _, _, future in self._waiting:
+            future.cancel()
+        self._waiting.clear()
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | JSONDict | list[JSONDict]:
+        chat_id = data.get("chat_id")
+        if chat_id is None:  # not a message into a chat: not counted
+            return await callback(*args, **kwargs)
+        group = _group_of(chat_id)
+        priority = _priority.get()
+        retries = rate_limit_args if rate_limit_args is not None else self.max_retries
+        for attempt in range(retries + 1):
+            try:
+                if group is not None:
+                    async with self._group(group):
+                        await self.turn(priority)
+                else:
+                    await self.turn(priority)
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                # The timedelta, as AIORateLimiter reads it (`retry_after` warns that
+                # its type will change).
+                seconds = exc._retry_after.total_seconds()
+                log.info("Telegram asked to wait %.1f s (%s)", seconds, endpoint)
+                self._paused_until = max(self._paused_until, self._clock() + seconds + 0.1)
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    async def turn(self, priority: Priority) -> None:
+        """Returns when this send may go: at once when the bucket has a token and
+        nobody waits, else once everyone before it in priority order has gone."""
+        self._refill()
+        if not self._waiting and self._tokens >= 1 and self._clock() >= self._paused_until:
+            self._tokens -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._order), future))
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch())
+        await future
+
+    async def _dispatch(self) -> None:
+        """Gives turns in priority order as the bucket refills."""
+        while self._waiting:
+            self._refill()
+            now = self._clock()
+            if now < self._paused_until:
+                await self._sleep(self._paused_until - now)
+                continue
+            while self._waiting and self._tokens >= 1:
+                _, _, future = heapq.heappop(self._waiting)
+                if future.done():  # its sender gave up (cancelled)
+                    continue
+                self._tokens -= 1
+                future.set_result(None)
+            if self._waiting:
+                # At least a millisecond: a wait that rounds to nothing would spin.
+                await self._sleep(max((1 - self._tokens) / self.per_second, 0.001))
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = max(0.0, now - self._refilled)
+        self._tokens = min(self.per_second, self._tokens + elapsed * self.per_second)
+        self._refilled = now
+
+    def _group(self, group: int | str) -> AsyncLimiter:
+        limiter = self._groups.get(group)
+        if limiter is None:
+            limiter = self._groups[group] = AsyncLimiter(self.group_per_minute, 60)
+        return limiter
+
+
+def _group_of(chat_id: object) -> int | str | None:
+    """A group's or channel's id (negative, or an @username), None for a private chat."""
+    if isinstance(chat_id, str):
+        try:
+            chat_id = int(chat_id)
+        except ValueError:
+            return chat_id  # "@channel"
+    if isinstance(chat_id, int) and chat_id < 0:
+        return chat_id
+    return None

@@ -1,0 +1,122 @@
+"""Telegram's send budget (bot.telegram.send_budget): Telegram's limits kept, the queue
+served by priority. Time is injected: the budget's sleeps pass at once and move the
+clock on."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from telegram.error import RetryAfter
+
+from bot.telegram.send_budget import Priority, SendBudget, sending
+from tests.support.provider_world import FakeTime
+
+
+class Sends:
+    """Requests through the budget as python-telegram-bot makes them; records which
+    went, in order, and when."""
+
+    def __init__(self, budget: SendBudget, time: FakeTime) -> None:
+        self.budget = budget
+        self.time = time
+        self.went: list[tuple[str, float]] = []
+
+    async def send(
+        self, name: str, priority: Priority, *, chat_id: Any = 5001, fail: list | None = None
+    ) -> Any:
+        async def call() -> bool:
+            if fail:
+                raise fail.pop()
+            self.went.append((name, self.time.now))
+            return True
+
+        sending(priority)  # this task's, as the handlers, the delivery and the board say
+        data = {"chat_id": chat_id} if chat_id is not None else {}
+        return await self.budget.process_request(call, (), {}, "sendMessage", data, None)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.went]
+
+
+def budget_and_sends(**options: Any) -> tuple[Sends, FakeTime]:
+    time = FakeTime()
+    budget = SendBudget(clock=time.clock, sleep=time.sleep, **options)
+    return Sends(budget, time), time
+
+
+async def test_the_queue_is_served_first_answers_first_then_outcomes_then_progress() -> None:
+    sends, _ = budget_and_sends(per_second=2)
+    tasks = [asyncio.create_task(sends.send(f"edit{n}", Priority.PROGRESS)) for n in range(5)]
+    await asyncio.sleep(0)  # these asked first: two take the bucket, three wait
+    tasks += [asyncio.create_task(sends.send(f"video{n}", Priority.OUTCOME)) for n in range(2)]
+    tasks += [asyncio.create_task(sends.send(f"hello{n}", Priority.FIRST_ANSWER)) for n in range(2)]
+    await asyncio.gather(*tasks)
+    assert sends.names() == [
+        "edit0",
+        "edit1",
+        "hello0",
+        "hello1",
+        "video0",
+        "video1",
+        "edit2",
+        "edit3",
+        "edit4",
+    ]
+
+
+async def test_it_keeps_to_the_rate_once_the_bucket_is_empty() -> None:
+    sends, time = budget_and_sends(per_second=30)
+    start = time.now
+    await asyncio.gather(*(sends.send(str(n), Priority.OUTCOME) for n in range(120)))
+    offsets = [at - start for _, at in sends.went]
+    assert offsets[:30] == [0.0] * 30  # a quiet bot's burst goes at once
+    for n, at in enumerate(offsets[30:], 1):  # then one every 1/30 s, never sooner
+        assert at >= n / 30 - 1e-9
+    assert 2.9 < offsets[-1] < 3.1  # 90 more at 30/s
+
+
+async def test_requests_outside_chats_never_wait() -> None:
+    sends, _ = budget_and_sends(per_second=1)
+    queued = [asyncio.create_task(sends.send(f"edit{n}", Priority.PROGRESS)) for n in range(4)]
+    await asyncio.sleep(0)
+    await sends.send("getFile", Priority.PROGRESS, chat_id=None)
+    assert sends.names()[:2] == ["edit0", "getFile"]
+    await asyncio.gather(*queued)
+
+
+async def test_a_429_pauses_every_send_for_as_long_as_telegram_asks() -> None:
+    sends, time = budget_and_sends(per_second=30, max_retries=1)
+    start = time.now
+    first = asyncio.create_task(sends.send("video", Priority.OUTCOME, fail=[RetryAfter(5)]))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(sends.send("hello", Priority.FIRST_ANSWER))
+    await asyncio.gather(first, second)
+    went = dict(sends.went)
+    assert went["video"] - start >= 5 and went["hello"] - start >= 5
+    assert sends.names() == ["hello", "video"]  # the queue, by priority, after the pause
+
+
+async def test_a_429_without_retries_reaches_the_caller_and_still_pauses() -> None:
+    sends, time = budget_and_sends(per_second=30)
+    try:
+        await sends.send("video", Priority.OUTCOME, fail=[RetryAfter(2)])
+    except RetryAfter:
+        pass
+    else:
+        raise AssertionError("the RetryAfter was swallowed")
+    start = time.now
+    await sends.send("hello", Priority.FIRST_ANSWER)
+    assert sends.went[0][1] - start >= 2
+
+
+async def test_a_sender_that_gives_up_takes_no_turn() -> None:
+    sends, _ = budget_and_sends(per_second=1)
+    await sends.send("first", Priority.OUTCOME)  # the bucket is empty now
+    gone = asyncio.create_task(sends.send("gone", Priority.FIRST_ANSWER))
+    kept = asyncio.create_task(sends.send("kept", Priority.OUTCOME))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await kept
+    assert sends.names() == ["first", "kept"]
+    assert sends.went[1][1] - sends.went[0][1] <= 1.0  # the next token, not the one after
