@@ -46,9 +46,9 @@ def budget_and_sends(**options: Any) -> tuple[Sends, FakeTime]:
 
 
 async def test_the_queue_is_served_first_answers_first_then_outcomes_then_progress() -> None:
-    sends, _ = budget_and_sends(per_second=2)
+    sends, _ = budget_and_sends(per_second=2, reserve=0)
+    # All ask in one turn of the loop, the edits first: two take the bucket.
     tasks = [asyncio.create_task(sends.send(f"edit{n}", Priority.PROGRESS)) for n in range(5)]
-    await asyncio.sleep(0)  # these asked first: two take the bucket, three wait
     tasks += [asyncio.create_task(sends.send(f"video{n}", Priority.OUTCOME)) for n in range(2)]
     tasks += [asyncio.create_task(sends.send(f"hello{n}", Priority.FIRST_ANSWER)) for n in range(2)]
     await asyncio.gather(*tasks)
@@ -66,7 +66,7 @@ async def test_the_queue_is_served_first_answers_first_then_outcomes_then_progre
 
 
 async def test_it_keeps_to_the_rate_once_the_bucket_is_empty() -> None:
-    sends, time = budget_and_sends(per_second=30)
+    sends, time = budget_and_sends(per_second=30, reserve=0)
     start = time.now
     await asyncio.gather(*(sends.send(str(n), Priority.OUTCOME) for n in range(120)))
     offsets = [at - start for _, at in sends.went]
@@ -74,6 +74,25 @@ async def test_it_keeps_to_the_rate_once_the_bucket_is_empty() -> None:
     for n, at in enumerate(offsets[30:], 1):  # then one every 1/30 s, never sooner
         assert at >= n / 30 - 1e-9
     assert 2.9 < offsets[-1] < 3.1  # 90 more at 30/s
+
+
+async def test_a_storm_of_deliveries_leaves_first_answers_their_reserve() -> None:
+    sends, time = budget_and_sends(per_second=30, reserve=10)
+    start = time.now
+    videos = [asyncio.create_task(sends.send(f"video{n}", Priority.OUTCOME)) for n in range(60)]
+    await asyncio.sleep(0)
+    went_at_once = len(sends.went)
+    hellos = [
+        asyncio.create_task(sends.send(f"hello{n}", Priority.FIRST_ANSWER)) for n in range(10)
+    ]
+    await asyncio.gather(*hellos)
+    answered = max(at for name, at in sends.went if name.startswith("hello"))
+    await asyncio.gather(*videos)
+    assert went_at_once == 20  # the bucket less the reserve
+    assert answered - start < 0.05  # the ten first answers: at once, in the reserve
+    last_video = max(at for name, at in sends.went if name.startswith("video"))
+    # The other 40 once the bucket holds 11 again (11/30 s), then at 30/s.
+    assert abs(last_video - start - (11 + 39) / 30) < 0.01
 
 
 async def test_requests_outside_chats_never_wait() -> None:

@@ -25,6 +25,7 @@ import contextvars
 import heapq
 import itertools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from enum import IntEnum
@@ -58,8 +59,11 @@ def sending(priority: Priority) -> None:
 class SendBudget(BaseRateLimiter[int]):
     """`per_second` sends into chats in all (a bucket as deep: a quiet bot answers a
     burst of that many at once), `group_per_minute` into one group, in priority order,
-    oldest first within one. A 429 pauses every send for as long as Telegram asks and
-    the request is tried again up to `max_retries` times (none by default: the caller
+    oldest first within one. The last `reserve` tokens of the bucket are for first
+    answers only: a storm of deliveries, which drains the bucket, still leaves a new
+    user's answer a token to go at once (the deliveries keep the same rate). A 429
+    pauses every send for as long as Telegram asks and the request is tried again up
+    to `max_retries` times (none by default: the caller
     sees the RetryAfter, as with AIORateLimiter; `rate_limit_args` may say another
     count). `clock` and `sleep` are injectable."""
 
@@ -68,12 +72,14 @@ class SendBudget(BaseRateLimiter[int]):
         *,
         per_second: float = 30.0,
         group_per_minute: float = 20.0,
+        reserve: int = 10,
         max_retries: int = 0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.per_second = per_second
         self.group_per_minute = group_per_minute
+        self.reserve = min(reserve, int(per_second) - 1)
         self.max_retries = max_retries
         self._clock = clock
         self._sleep = sleep
@@ -129,10 +135,16 @@ class SendBudget(BaseRateLimiter[int]):
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
     async def turn(self, priority: Priority) -> None:
-        """Returns when this send may go: at once when the bucket has a token and
-        nobody waits, else once everyone before it in priority order has gone."""
+        """Returns when this send may go: at once when the bucket has a token for it
+        and nobody of its priority or higher waits, else once everyone before it in
+        priority order has gone."""
         self._refill()
-        if not self._waiting and self._tokens >= 1 and self._clock() >= self._paused_until:
+        first_in_line = not self._waiting or self._waiting[0][0] > priority
+        if (
+            first_in_line
+            and self._tokens >= self._need(priority)
+            and self._clock() >= self._paused_until
+        ):
             self._tokens -= 1
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -149,15 +161,22 @@ class SendBudget(BaseRateLimiter[int]):
             if now < self._paused_until:
                 await self._sleep(self._paused_until - now)
                 continue
-            while self._waiting and self._tokens >= 1:
+            while self._waiting and self._tokens >= self._need(self._waiting[0][0]):
                 _, _, future = heapq.heappop(self._waiting)
                 if future.done():  # its sender gave up (cancelled)
                     continue
                 self._tokens -= 1
                 future.set_result(None)
             if self._waiting:
-                # At least a millisecond: a wait that rounds to nothing would spin.
-                await self._sleep(max((1 - self._tokens) / self.per_second, 0.001))
+                # Until the next whole token (a first answer may come for it); at least
+                # a millisecond: a wait that rounds to nothing would spin.
+                to_next = math.floor(self._tokens) + 1 - self._tokens
+                await self._sleep(max(to_next / self.per_second, 0.001))
+
+    def _need(self, priority: int) -> float:
+        """Tokens the bucket must hold for a send of `priority` to take one: the last
+        `reserve` are kept for first answers."""
+        return 1 if priority == Priority.FIRST_ANSWER else 1 + self.reserve
 
     def _refill(self) -> None:
         now = self._clock()
