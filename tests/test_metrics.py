@@ -24,8 +24,9 @@ async def test_jobs_by_state_endings_durations_failures_and_deliveries(tmp_path:
     metrics = BotMetrics()
     async with service_world(tmp_path) as world:
         world.service.subscribe(metrics)
-        await world.service.submit(animate(num_frames=60))
+        accepted = await world.service.submit(animate(num_frames=60))
         await world.service.join()
+        delivered = await world.store.jobs.require(accepted.job_id)
         world.fake.faults.fail_job = "GPU fell over"
         await world.service.submit(animate(num_frames=60, user=2))
         await world.service.join()
@@ -38,6 +39,9 @@ async def test_jobs_by_state_endings_durations_failures_and_deliveries(tmp_path:
     assert sample(text, 'fpbot_jobs_ended_total{provider="fal",state="failed"}') == 1
     assert sample(text, 'fpbot_provider_errors_total{provider="fal"}') == 1
     assert sample(text, 'fpbot_deliveries_total{platform="discord"}') == 1
+    # What the delivered job was charged; the failed one was refunded: nothing.
+    assert delivered.cost_mc > 0
+    assert sample(text, 'fpbot_spent_credits_total{provider="fal"}') == delivered.cost_mc / 1000
     assert sample(text, 'fpbot_job_duration_seconds_count{state="delivered"}') == 1
     assert sample(text, "fpbot_queue_length") == 0
     assert sample(text, 'fpbot_jobs{state="running"}') == 0

@@ -1,12 +1,14 @@
 """The bot's Prometheus metrics (prometheus-client), kept from the job service's
 updates: jobs by state, the queue's length, how jobs ended, how long they took,
-provider failures and deliveries. Served only when `[metrics] port` is set."""
+provider failures, deliveries and the credits they were charged. Served only when
+`[metrics] port` is set."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from bot.core.api import JobUpdate
+from bot.core.quotas import MC_PER_CREDIT
 from storage import JobRecord, JobState
 
 
@@ -41,6 +43,12 @@ class BotMetrics:
         self.deliveries = Counter(
             "fpbot_deliveries", "Videos posted, by platform", ["platform"], registry=self.registry
         )
+        self.spent = Counter(
+            "fpbot_spent_credits",
+            "Credits charged for delivered videos, by provider",
+            ["provider"],
+            registry=self.registry,
+        )
         self._states: dict[str, JobState] = {}  # unfinished jobs seen so far
         self._ended_ids: dict[str, None] = {}  # the last ones, to count each end once
 
@@ -66,8 +74,9 @@ class BotMetrics:
                 self.duration.labels(job.state.value).observe(seconds)
             if job.state is JobState.FAILED and job.provider_handle is not None:
                 self.provider_errors.labels(job.provider).inc()
-            if job.state is JobState.DELIVERED:
+            if job.state is JobState.DELIVERED:  # charged (a kept part: its share)
                 self.deliveries.labels(job.platform).inc()
+                self.spent.labels(job.provider).inc(job.cost_mc / MC_PER_CREDIT)
         else:
             self._states[job.id] = job.state
         self._count()
