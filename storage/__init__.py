@@ -20,6 +20,7 @@ from storage.jobs import (
     JobStore,
     NewJob,
 )
+from storage.leases import Lease, Leases
 from storage.limits import LimitOverride, LimitStore
 from storage.quota_ledger import Caps, Limit, QuotaLedger, Refusal, ReserveOutcome, member_key
 from storage.scope_settings import ScopeSettings
@@ -35,6 +36,7 @@ class Store:
     settings: ScopeSettings
     audit: AuditLog
     languages: UserLanguages
+    leases: Leases
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:
@@ -47,6 +49,7 @@ class Store:
             ScopeSettings(db),
             AuditLog(db),
             UserLanguages(db),
+            Leases(db),
         )
 
     async def close(self) -> None:
@@ -72,6 +75,8 @@ __all__ = [
     "JobRecord",
     "JobState",
     "JobStore",
+    "Lease",
+    "Leases",
     "Limit",
     "LimitOverride",
     "LimitStore",

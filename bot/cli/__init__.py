@@ -137,10 +137,11 @@ def run(ctx: typer.Context) -> None:
     import telegram.error
 
     from bot.cli.run import MissingExtra, run_bot
+    from bot.telegram.poller import AnotherPoller
 
     try:
         asyncio.run(run_bot(settings))
-    except MissingExtra as exc:
+    except (MissingExtra, AnotherPoller) as exc:
         fail(str(exc), code=1)
     except KeyboardInterrupt:
         log.info("stopped")

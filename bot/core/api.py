@@ -282,6 +282,16 @@ class JobAPI(Protocol):
     async def already_taken(self, source: str | None) -> bool:
         """Before answering an event: whether a job was already made from it."""
 
+    async def hold(
+        self, name: str, owner: str, for_s: float, *, replacing: str | None = None
+    ) -> str:
+        """Take or renew the lease `name` (one process at a time does that thing) for
+        `for_s` seconds, also from `replacing` (an owner known dead); returns its
+        holder: `owner` when taken, else the other."""
+
+    async def let_go(self, name: str, owner: str) -> None:
+        """Release the lease `name` if `owner` holds it."""
+
     async def submit(self, request: AnimateRequest) -> Accepted | Refused: ...
 
     async def cancel(self, job_id: str, *, by: Requester) -> CancelOutcome: ...

@@ -124,6 +124,17 @@ class JobService:
     async def already_taken(self, source: str | None) -> bool:
         return await self._intake.already_taken(source)
 
+    async def hold(
+        self, name: str, owner: str, for_s: float, *, replacing: str | None = None
+    ) -> str:
+        lease = await self._ctx.store.leases.take(
+            name, owner, now=self._ctx.clock(), for_s=for_s, replacing=replacing
+        )
+        return lease.owner
+
+    async def let_go(self, name: str, owner: str) -> None:
+        await self._ctx.store.leases.release(name, owner)
+
     async def submit(self, request: AnimateRequest) -> Accepted | Refused:
         # In the requester's language: the answer, and the job (it keeps the language,
         # and its task starts here).

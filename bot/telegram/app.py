@@ -34,6 +34,7 @@ from bot.telegram.animate import AnimateHandlers
 from bot.telegram.buttons import Buttons
 from bot.telegram.commands import Commands
 from bot.telegram.delivery import TelegramDelivery
+from bot.telegram.poller import PollerLease, PollingErrors
 from bot.telegram.replies import reply
 from bot.telegram.send_budget import Priority, SendBudget, sending
 from bot.telegram.status import StatusBoard
@@ -112,6 +113,9 @@ class TelegramAdapter:
         service.register_target(self.name, self.delivery)
         self._unsubscribe = service.subscribe(self.board.on_update)
         self._stopped = asyncio.Event()
+        # The bot's id is the token's first part (public: it is in every link to it).
+        self.poller = PollerLease(service, config.token.get_secret_value().split(":")[0])
+        self.polling_errors = PollingErrors()
 
     def _register(self) -> None:
         """Every handler, in one place. Order matters within a group: the first match
@@ -171,7 +175,11 @@ class TelegramAdapter:
     # --- the adapter protocol --------------------------------------------------------------
 
     async def start(self) -> None:
-        """Log in (getMe) and register the command lists; updates start in serve()."""
+        """Log in (getMe) and register the command lists; updates start in serve().
+        Long polling first takes the poller's lease (AnotherPoller when another
+        process on this store polls)."""
+        if self.settings.telegram.webhook_url is None:
+            await self.poller.take()
         await self.application.initialize()
         bot = self.application.bot
         menus = [
@@ -205,7 +213,10 @@ class TelegramAdapter:
                 allowed_updates=Update.ALL_TYPES,
             )
         else:
-            await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            self.poller.keep(lost=self._stopped.set)
+            await updater.start_polling(
+                allowed_updates=Update.ALL_TYPES, error_callback=self.polling_errors
+            )
         await self._stopped.wait()
 
     async def stop(self) -> None:
@@ -219,6 +230,8 @@ class TelegramAdapter:
             await self.application.stop()
         await self.application.shutdown()
         await self.animate.files.aclose()
+        if self.settings.telegram.webhook_url is None:
+            await self.poller.release()
 
 
 def _update_id(update: object) -> object:

@@ -36,6 +36,10 @@ _ADMIN_RIGHTS = {
     )
 }  # fmt: skip
 BOT_USERNAME = "framepack_test_bot"
+CONFLICT = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot "
+    "instance is running"
+)
 
 
 @dataclass
@@ -89,6 +93,8 @@ class FakeTelegram(LoopbackServer):
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._new_update = asyncio.Event()
+        self._long_poll: asyncio.Event | None = None  # the getUpdates waiting now
+        self.conflicts = 0  # long polls ended by another's getUpdates (409)
         # What the bot's messages show now: (chat_id, message_id) -> the message.
         self.sent: dict[tuple[int, int], dict[str, Any]] = {}
         self.admins: dict[int, set[int]] = {}  # chat_id -> administrator user ids
@@ -295,10 +301,25 @@ class FakeTelegram(LoopbackServer):
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        # As Telegram: a getUpdates ends the long poll still open (another poller's).
+        if self._long_poll is not None:
+            self._long_poll.set()
         if not self._updates and timeout:
             self._new_update.clear()
-            with contextlib.suppress(TimeoutError):  # a long poll that ends empty
-                await asyncio.wait_for(self._new_update.wait(), min(timeout, 2.0))
+            ended = self._long_poll = asyncio.Event()
+            waits = [asyncio.ensure_future(e.wait()) for e in (self._new_update, ended)]
+            try:
+                await asyncio.wait(waits, timeout=min(timeout, 2.0), return_when="FIRST_COMPLETED")
+            finally:
+                for wait in waits:
+                    wait.cancel()
+                if self._long_poll is ended:
+                    self._long_poll = None
+            if ended.is_set():
+                self.conflicts += 1
+                return web.json_response(
+                    {"ok": False, "error_code": 409, "description": CONFLICT}, status=409
+                )
         return self._ok(list(self._updates))
 
     async def _getFile(self, params: dict) -> web.Response:
