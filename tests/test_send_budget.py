@@ -9,7 +9,7 @@ from typing import Any
 
 from telegram.error import RetryAfter
 
-from bot.telegram.send_budget import Priority, SendBudget, sending
+from bot.telegram.send_budget import Priority, SendBudget, sending, sending_at
 from tests.support.provider_world import FakeTime
 
 
@@ -23,7 +23,12 @@ class Sends:
         self.went: list[tuple[str, float]] = []
 
     async def send(
-        self, name: str, priority: Priority, *, chat_id: Any = 5001, fail: list | None = None
+        self,
+        name: str,
+        priority: Priority | None,
+        *,
+        chat_id: Any = 5001,
+        fail: list | None = None,
     ) -> Any:
         async def call() -> bool:
             if fail:
@@ -31,7 +36,8 @@ class Sends:
             self.went.append((name, self.time.now))
             return True
 
-        sending(priority)  # this task's, as the handlers, the delivery and the board say
+        if priority is not None:  # else the task's own
+            sending(priority)
         data = {"chat_id": chat_id} if chat_id is not None else {}
         return await self.budget.process_request(call, (), {}, "sendMessage", data, None)
 
@@ -139,3 +145,20 @@ async def test_a_sender_that_gives_up_takes_no_turn() -> None:
     await kept
     assert sends.names() == ["first", "kept"]
     assert sends.went[1][1] - sends.went[0][1] <= 1.0  # the next token, not the one after
+
+
+async def test_a_block_at_another_priority_gives_the_task_its_own_back() -> None:
+    sends, _ = budget_and_sends(per_second=1, reserve=0)
+    await sends.send("first", Priority.OUTCOME)  # the bucket is empty now
+
+    async def handler() -> None:
+        sending(Priority.FIRST_ANSWER)
+        with sending_at(Priority.PROGRESS):  # a status edit said from the handler
+            pass
+        await sends.send("hello", None)
+
+    waiting = asyncio.create_task(sends.send("edit", Priority.PROGRESS))
+    await asyncio.sleep(0)
+    await handler()
+    await waiting
+    assert sends.names() == ["first", "hello", "edit"]

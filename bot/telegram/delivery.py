@@ -37,7 +37,7 @@ from telegram.ext import ExtBot
 from bot.core.api import DeliveryError, JobRecord, PostedRef, VideoPost, first_frame, probe
 from bot.telegram.keyboards import job_keyboard
 from bot.telegram.replies import replying_to
-from bot.telegram.send_budget import Priority, sending
+from bot.telegram.send_budget import Priority, sending_at
 from bot.telegram.status import StatusBoard
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,10 @@ class TelegramDelivery:
         return self.limit
 
     async def deliver(self, job: JobRecord, post: VideoPost, *, maybe_posted: bool) -> PostedRef:
+        with sending_at(Priority.OUTCOME):  # behind first answers, ahead of progress
+            return await self._deliver(job, post, maybe_posted=maybe_posted)
+
+    async def _deliver(self, job: JobRecord, post: VideoPost, *, maybe_posted: bool) -> PostedRef:
         if job.channel_id is None:
             raise DeliveryError("the job names no chat to post in")
         chat_id = int(job.channel_id)
@@ -96,7 +100,6 @@ class TelegramDelivery:
         if maybe_posted:
             log.info("job %s: an earlier post may have gone through; same message again", job.id)
         keyboard = job_keyboard(job.id, *post.follow_ups, locale=post.locale)
-        sending(Priority.OUTCOME)
         async with self.board.holding(job.id):
             try:
                 await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_VIDEO)

@@ -9,9 +9,11 @@ a first answer, then outcomes (refusals, deliveries, the last status edit), then
 progress edits. Progress edits cannot pile up in it: the status board keeps at most
 one per job waiting (a newer one replaces it before it is sent).
 
-The priority is the sender's: `sending(Priority.X)` sets it for the rest of a task
-(the update handlers' task: first answers; the delivery's; the status board's), read
-here when a request is made. Only requests into a chat take a turn, as with
+The priority is the sender's, read here when a request is made: `sending()` sets it
+for the rest of a task (an update's handlers: first answers), `sending_at()` for a
+block (a delivery: an outcome; a status edit: progress, or an outcome when final),
+which gives the task its own back after — a job's end can be said from inside a
+handler. Only requests into a chat take a turn, as with
 AIORateLimiter; getUpdates, getFile and button answers go at once.
 
 The budget is one per process. (Several bot processes on one token would need it in
@@ -21,13 +23,14 @@ the store or Redis; that is part of running several processes, not built yet.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import itertools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from enum import IntEnum
 from typing import Any
 
@@ -52,8 +55,18 @@ _priority: contextvars.ContextVar[Priority] = contextvars.ContextVar(
 
 
 def sending(priority: Priority) -> None:
-    """What this task sends from now on goes at `priority`."""
+    """What this task sends from now on goes at `priority` (an update's handlers)."""
     _priority.set(priority)
+
+
+@contextlib.contextmanager
+def sending_at(priority: Priority) -> Iterator[None]:
+    """What is sent within the block goes at `priority`; the task's own after it."""
+    token = _priority.set(priority)
+    try:
+        yield
+    finally:
+        _priority.reset(token)
 
 
 class SendBudget(BaseRateLimiter[int]):

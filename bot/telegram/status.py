@@ -22,7 +22,7 @@ from bot.core import messages
 from bot.core.api import JobState, JobUpdate
 from bot.i18n import use
 from bot.telegram.keyboards import job_keyboard
-from bot.telegram.send_budget import Priority, sending
+from bot.telegram.send_budget import Priority, sending_at
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +125,14 @@ class StatusBoard:
             timer.cancel()
 
     async def _edit(self, update: JobUpdate) -> None:
+        # A final word is an outcome; "running, 40 %" can wait for everyone's first answer.
+        final = update.job.state in ENDED_WITHOUT_VIDEO
+        with sending_at(Priority.OUTCOME if final else Priority.PROGRESS):
+            await self._edit_now(update, final=final)
+
+    async def _edit_now(self, update: JobUpdate, *, final: bool) -> None:
         job = update.job
         assert job.channel_id is not None  # on_update lets no other through
-        final = job.state in ENDED_WITHOUT_VIDEO
-        # A final word is an outcome; "running, 40 %" can wait for everyone's first answer.
-        sending(Priority.OUTCOME if final else Priority.PROGRESS)
         async with self.holding(job.id):
             if job.id in self._posted:
                 return
