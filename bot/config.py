@@ -235,6 +235,10 @@ class StorageConfig(Section):
     # after the job ended, and all together within max_disk_mb (oldest go first).
     keep_days: Annotated[float, Field(gt=0, le=3650)] = 7
     max_disk_mb: Annotated[int, Field(ge=100, le=10_000_000)] = 20_000
+    # Several processes on one store: a process holds the jobs it runs for this long,
+    # renewed a third of the way; another adopts them once a lease runs out (at once
+    # when their process is known dead on the same machine).
+    job_lease_s: Annotated[float, Field(ge=1, le=3600)] = 30
 
 
 class LoraFile(Section):

@@ -88,6 +88,9 @@ class NewJob:
     # The platform event the job is made from ("telegram:<chat>:<message>", ...): at
     # most one job per event, however often the platform delivers it.
     source: str | None = None
+    # The process that accepted it runs it, while it renews the lease (see claim).
+    owner: str | None = None
+    lease_until: datetime | None = None
     id: str = field(default_factory=new_job_id)
 
 
@@ -161,8 +164,8 @@ class JobStore:
         try:
             await tx.execute(
                 "INSERT INTO jobs (id, platform, user_key, guild_key, channel_id, reply_ref,"
-                " request, provider, state, cost_mc, created_at, updated_at, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " request, provider, state, cost_mc, created_at, updated_at, source, owner,"
+                " lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.platform,
@@ -177,6 +180,8 @@ class JobStore:
                     at,
                     at,
                     job.source,
+                    job.owner,
+                    timestamp(job.lease_until) if job.lease_until is not None else None,
                 ),
             )
         except sqlite3.IntegrityError as exc:
@@ -300,6 +305,47 @@ class JobStore:
             (user_key, limit),
         )
         return [JobRecord.from_row(r) for r in rows]
+
+    # --- ownership: several processes on one store ---------------------------------------------
+
+    async def claim(
+        self, owner: str, *, now: datetime, until: datetime, gone: Collection[str] = ()
+    ) -> list[str]:
+        """Take every unfinished job nobody holds — its owner's lease ran out, or the
+        owner is in `gone`, or it has none — and renew `owner`'s own; returns the ids
+        now `owner`'s, oldest first. One statement: two processes claiming at once
+        never both get a job."""
+        active = [s.value for s in ACTIVE_STATES]
+        marks = ", ".join("?" for _ in active)
+        gone_marks = ", ".join("?" for _ in gone) or "NULL"
+        rows = await self._db.write(
+            f"UPDATE jobs SET owner = ?, lease_until = ? WHERE state IN ({marks}) AND ("
+            f" owner IS NULL OR owner = ? OR lease_until <= ? OR owner IN ({gone_marks}))"
+            " RETURNING id, created_at",
+            [owner, timestamp(until), *active, owner, timestamp(now), *gone],
+        )
+        return [str(r["id"]) for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
+
+    async def renew(self, owner: str, *, until: datetime) -> int:
+        """Move `owner`'s leases on; how many unfinished jobs it holds."""
+        active = [s.value for s in ACTIVE_STATES]
+        marks = ", ".join("?" for _ in active)
+        rows = await self._db.write(
+            f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND state IN ({marks}) RETURNING id",
+            [timestamp(until), owner, *active],
+        )
+        return len(rows)
+
+    async def other_owners(self, owner: str) -> set[str]:
+        """The other processes holding unfinished jobs."""
+        active = [s.value for s in ACTIVE_STATES]
+        marks = ", ".join("?" for _ in active)
+        rows = await self._db.fetch_all(
+            f"SELECT DISTINCT owner FROM jobs WHERE state IN ({marks})"
+            " AND owner IS NOT NULL AND owner != ?",
+            [*active, owner],
+        )
+        return {str(r["owner"]) for r in rows}
 
     async def in_states(self, states: Collection[JobState]) -> list[JobRecord]:
         """Oldest first: the order in which a restart re-queues them."""

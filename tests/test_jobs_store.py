@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from storage import Caps, JobState, NewJob, Store
@@ -147,3 +149,36 @@ async def test_history_newest_first_and_recovery_oldest_first(store, clock) -> N
     waiting = await store.jobs.in_states({JobState.QUEUED})
     assert [j.id for j in waiting][:3] == [ids[0], ids[2], ids[3]]
     assert [j.id for j in await store.jobs.in_states({JobState.SUBMITTED})] == [ids[1]]
+
+
+async def test_unfinished_jobs_are_owned_by_lease_and_adopted_once_it_runs_out(
+    store, clock
+) -> None:
+    """Several processes on one store (storage.jobs.claim): the owner's while renewed,
+    another's once the lease has run out or the owner is known gone; ended jobs stay."""
+    lease = timedelta(seconds=30)
+    mine = new_job(owner="a", lease_until=clock() + lease)
+    legacy = new_job(user="discord:2")  # from before leases: no owner
+    ended = new_job(user="discord:3", owner="a", lease_until=clock() + lease)
+    for job in (mine, legacy, ended):
+        await create(store, clock, job)
+    async with store.db.transaction() as tx:
+        await store.jobs.transition(ended.id, JobState.CANCELLED, now=clock(), tx=tx)
+    jobs = store.jobs
+
+    assert await jobs.claim("b", now=clock(), until=clock() + lease) == [legacy.id]
+    clock.advance(seconds=20)
+    assert await jobs.renew("a", until=clock() + lease) == 1  # a renews: until 50 s
+    clock.advance(seconds=20)
+    assert await jobs.claim("b", now=clock(), until=clock() + lease) == [legacy.id]
+    assert await jobs.other_owners("b") == {"a"}
+    clock.advance(seconds=11)  # a stopped renewing: its lease ran out at 50 s
+    assert await jobs.claim("b", now=clock(), until=clock() + lease) == [mine.id, legacy.id]
+    assert await jobs.renew("a", until=clock() + lease) == 0  # a holds nothing now
+    # A known-gone owner's jobs are taken at once, whatever its lease says.
+    assert await jobs.claim("c", now=clock(), until=clock() + lease) == []
+    assert await jobs.claim("c", now=clock(), until=clock() + lease, gone={"b"}) == [
+        mine.id,
+        legacy.id,
+    ]
+    assert (await jobs.get(ended.id)).state is JobState.CANCELLED

@@ -109,7 +109,7 @@ def test_imports_follow_the_dependency_rule(package: str) -> None:
 # Inside bot/: the core never imports an adapter, the CLI or a chat library; an adapter
 # imports the core, the shared modules and its own platform library, never the other
 # adapter, providers or storage.
-SHARED = {"bot.config", "bot.log", "bot.clock", "bot.i18n"}
+SHARED = {"bot.config", "bot.log", "bot.clock", "bot.i18n", "bot.owner"}
 BOT_ROOMS = {
     "core": ({"bot.core", *SHARED, "providers", "storage"}, {"discord", "telegram"}),
     "discord": ({"bot.core", "bot.discord", *SHARED}, {"telegram", "providers", "storage"}),

@@ -94,3 +94,54 @@ async def kill(process: asyncio.subprocess.Process) -> None:
 async def _rows(data: Path) -> list:
     async with await Store.open(data / "framepack-bot.sqlite3") as store:
         return await store.db.fetch_all("SELECT state FROM jobs")
+
+
+async def test_two_processes_on_one_store_and_one_killed_every_job_ends_once(tmp_path: Path):
+    """Two services on one database, each accepting 20 jobs; one is SIGKILLed mid-way:
+    the other adopts its jobs (its process is gone from this machine; elsewhere, once
+    the 3 s lease ran out) and every job of both ends, delivered once or refunded,
+    none sent to the provider twice."""
+    rng = random.Random()
+    data = tmp_path / "data"
+    async with FAKES["fal"](API_KEY, queue_polls=2, running_polls=3) as fake:
+        env = isolated_env(
+            data,
+            FAL_KEY=API_KEY,
+            FPBOT_PROVIDERS__FAL__BASE_URL=fake.base_url,
+            FPBOT_PROVIDERS__FAL__POLL_INTERVAL="0.5",
+            FPBOT_PROVIDERS__FAL__MAX_POLL_INTERVAL="0.5",
+            FPBOT_STORAGE__JOB_LEASE_S="3",
+            FPBOT_LOG_LEVEL="WARNING",
+        )
+        doomed = await start("submit", env, str(JOBS), "1000")
+        survivor = await start("submit", env, str(JOBS), "2000")
+        accepted: dict[str, list[str]] = {"doomed": [], "survivor": []}
+        for name, process in (("doomed", doomed), ("survivor", survivor)):
+            while len(accepted[name]) < JOBS:
+                line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+                if line.startswith("accepted "):
+                    accepted[name].append(line.split()[1])
+        await asyncio.sleep(rng.uniform(0.2, 2.0))  # the doomed one's jobs at random stages
+        await kill(doomed)
+        killed_at = Counter(row["state"] for row in await _rows(data))
+        out, _ = await asyncio.wait_for(survivor.communicate(), 120)
+        assert survivor.returncode == 0 and b"all final" in out, killed_at
+        submits_by_prompt = Counter(job.input["prompt"] for job in fake.jobs.values())
+
+    async with await Store.open(data / "framepack-bot.sqlite3") as store:
+        assert await store.ledger.verify() == []
+        jobs = [await store.jobs.get(job_id) for ids in accepted.values() for job_id in ids]
+        for job in jobs:
+            entries = await store.ledger.entries(job.id)
+            if job.state is JobState.DELIVERED:
+                assert entries == {"reserve": job.cost_mc, "commit": job.cost_mc}
+            else:  # a submit the kill interrupted: refunded
+                assert job.state is JobState.FAILED, job.state
+                assert entries == {"reserve": job.cost_mc, "refund": job.cost_mc}
+        delivered = {job.id for job in jobs if job.state is JobState.DELIVERED}
+        doomed_delivered = delivered & set(accepted["doomed"])
+    assert max(submits_by_prompt.values()) == 1  # no job was sent twice
+    posts = Counter(path.name.rsplit("-", 1)[0] for path in (data / "posted").glob("*.mp4"))
+    assert set(posts) == delivered and max(posts.values(), default=1) == 1
+    assert set(accepted["survivor"]) <= delivered  # its own: never interrupted
+    assert len(doomed_delivered) >= JOBS // 2, f"states when killed: {killed_at}"

@@ -167,6 +167,7 @@ def _context(
     from bot.core.settings import ScopedSettings
     from bot.core.updates import Updates
     from bot.log import Redactor
+    from bot.owner import this_process
 
     return JobContext(
         store=store,
@@ -181,6 +182,7 @@ def _context(
         cpu=CpuPool(),
         updates=Updates(),
         redact=Redactor(settings.secrets()),
+        owner=this_process(),
     )
 
 

@@ -38,6 +38,8 @@ class JobContext:
     cpu: CpuPool
     updates: Updates
     redact: Redactor
+    # This process, as the owner of the jobs it runs (bot.owner; leases in the store).
+    owner: str
 
     @property
     def jobs_dir(self) -> Path:

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -208,6 +209,8 @@ class Intake:
             reply_ref=dict(request.reply_ref),
             request=stored.row(),
             source=request.source,
+            owner=ctx.owner,
+            lease_until=ctx.clock() + timedelta(seconds=ctx.settings.storage.job_lease_s),
         )
         await asyncio.to_thread(self._save_inputs, job.id, planned)
         refused = await self._reserve_and_insert(job, who)

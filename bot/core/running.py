@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from bot.core import messages
@@ -24,6 +25,7 @@ from bot.core.endings import Endings
 from bot.core.request import StoredRequest
 from bot.core.safety import Verdict
 from bot.i18n import speak
+from bot.owner import gone
 from providers import (
     Failed,
     GenerationRequest,
@@ -73,15 +75,30 @@ class Runner:
         self._sending: set[asyncio.Future[Handle]] = set()
         self._side_tasks: set[asyncio.Future[None]] = set()
         self._saved_progress: dict[str, float] = {}  # job id -> when its progress was written
+        # The unfinished jobs this process holds the lease of (accepted here, or adopted).
+        self._mine: set[str] = set()
+        self._leases: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover what a previous process left and run every job in flight."""
+        """Recover what a previous process left and run every job in flight; from
+        then on keep this process's leases and adopt the jobs of processes that
+        stopped renewing theirs."""
         self._started = True
         await self.recover()
         for job_id in list(self._waiting):
             self._spawn(job_id)
+        self._leases = asyncio.create_task(self._keep_leases(), name="job-leases")
+
+    async def _keep_leases(self) -> None:
+        every = self._ctx.settings.storage.job_lease_s / 3
+        while True:
+            await asyncio.sleep(every)  # real time: the leases' own
+            try:
+                await self.recover()
+            except Exception:  # a locked or lost database this round: the next tries
+                log.exception("could not renew the job leases")
 
     async def stop(self) -> None:
         """Stop working without touching job states: a restart resumes every job.
@@ -90,6 +107,9 @@ class Runner:
         never sent again). Whatever providers do, this returns within the grace time
         plus a moment."""
         self._started = False
+        if self._leases is not None:
+            self._leases.cancel()
+            await asyncio.gather(self._leases, return_exceptions=True)
         # Submits on their way, and cancel requests to providers, get the grace time.
         outgoing: set[asyncio.Future[Any]] = {*self._sending, *self._side_tasks}
         if outgoing:
@@ -103,23 +123,40 @@ class Runner:
         # A task cancelled before it ever ran never reached its own clean-up: without
         # this, join() after a restart in the same process would wait on it forever.
         self._active = {key: task for key, task in self._active.items() if not task.done()}
+        # Let go: the next process (a restart, another one) takes them at once.
+        await self._ctx.store.jobs.renew(self._ctx.owner, until=self._ctx.clock())
+        self._mine.clear()
 
     async def recover(self) -> None:
+        """Claim the unfinished jobs nobody holds (this process's own leases renewed
+        with them) and take up those new to it: what a previous process left, or a
+        process that stopped renewing (killed, its machine lost)."""
         ctx = self._ctx
+        jobs = ctx.store.jobs
+        dead = {owner for owner in await jobs.other_owners(ctx.owner) if gone(owner)}
+        now = ctx.clock()
+        lease = timedelta(seconds=ctx.settings.storage.job_lease_s)
+        claimed = await jobs.claim(ctx.owner, now=now, until=now + lease, gone=dead)
+        new = [job_id for job_id in claimed if job_id not in self._mine]
+        if not new:
+            return
+        self._mine.update(new)
+        adopted = set(new)
         interrupted = []
-        for job in await ctx.store.jobs.in_states({JobState.SUBMITTING}):
+        for job in await jobs.in_states({JobState.SUBMITTING}):
+            if job.id not in adopted:
+                continue
             provider = ctx.providers.get(job.provider)
             if provider is not None and reruns_lost_jobs(provider):
                 continue  # a local job paid nobody: it runs again (see _rerun)
             await self._endings.finish(job.id, JobState.FAILED, messages.INTERRUPTED_SUBMIT)
             interrupted.append(job)
-        resumable = await ctx.store.jobs.in_states(ACTIVE_STATES)
+        resumable = [job for job in await jobs.in_states(ACTIVE_STATES) if job.id in adopted]
         for job in resumable:
             self.enqueue(job.id)
-        if interrupted or resumable:
-            log.info(
-                "recovered %d jobs, failed %d interrupted submits", len(resumable), len(interrupted)
-            )
+        log.info(
+            "recovered %d jobs, failed %d interrupted submits", len(resumable), len(interrupted)
+        )
 
     def in_flight(self) -> list[asyncio.Future[Any]]:
         """Every job task and every side task (a cancel on its way to a provider)."""
@@ -128,7 +165,8 @@ class Runner:
     # --- the queue ----------------------------------------------------------------------------
 
     def enqueue(self, job_id: str) -> int:
-        """Queue a job; its position among those not yet sent."""
+        """Queue a job (this process holds it); its position among those not yet sent."""
+        self._mine.add(job_id)
         self._waiting.append(job_id)
         if self._started:
             self._spawn(job_id)
@@ -157,6 +195,7 @@ class Runner:
             self._active.pop(job_id, None)
             self._saved_progress.pop(job_id, None)
             self._unwait(job_id)
+            self._mine.discard(job_id)
 
     def _unwait(self, job_id: str) -> None:
         if job_id in self._waiting:

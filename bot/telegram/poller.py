@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Awaitable, Callable
 
 from telegram.error import Conflict, TelegramError
 
 from bot.core.api import JobAPI
+from bot.owner import gone, this_process
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +25,6 @@ RENEW_S = LEASE_S / 3
 
 class AnotherPoller(Exception):
     """Another process polls Telegram for this bot."""
-
-
-def this_process() -> str:
-    """The lease owner: readable in the refusal (host and pid), unique per start."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class PollerLease:
@@ -46,7 +39,7 @@ class PollerLease:
         whose process is gone (killed, crashed) is replaced at once: a restart need
         not wait for its lease to run out."""
         holder = await self.service.hold(self.name, self.owner, LEASE_S)
-        if holder != self.owner and _gone(holder):
+        if holder != self.owner and gone(holder):
             log.info("telegram: the poller before this one (%s) is gone; taking over", holder)
             holder = await self.service.hold(self.name, self.owner, LEASE_S, replacing=holder)
         if holder != self.owner:
@@ -84,21 +77,6 @@ class PollerLease:
             self._renewing.cancel()
             await asyncio.gather(self._renewing, return_exceptions=True)
         await self.service.let_go(self.name, self.owner)
-
-
-def _gone(owner: str) -> bool:
-    """Whether `owner` (host:pid:nonce) was a process of this machine that has ended."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
 
 
 class PollingErrors:

@@ -1,7 +1,10 @@
 """A job service as its own process, for the crash test.
 
-    python -m tests.support.helpers.service_process submit N   # submit N jobs, then work
+    python -m tests.support.helpers.service_process submit N [FIRST]  # submit N jobs
+                                         # (users FIRST.., 1000 by default), then work
     python -m tests.support.helpers.service_process resume     # only recover and work
+
+It exits once every job in the store has ended, its own or another process's.
 
 Settings come from the environment (FPBOT_DATA_DIR, FAL_KEY, the fal base URL). Posts
 go to <data>/posted/<job>-<n>.mp4 through a file target that keeps every post (a
@@ -53,7 +56,7 @@ class FileDelivery:
             return {"message_id": target.name}
 
 
-async def main(mode: str, count: int = 0) -> None:
+async def main(mode: str, count: int = 0, first_user: int = 1000) -> None:
     settings = load_settings()
     store = await Store.open(settings.database_path)
     service = build_service(
@@ -65,9 +68,12 @@ async def main(mode: str, count: int = 0) -> None:
     )
     await service.start()
     for n in range(count):
-        who = Requester("discord", f"discord:{1000 + n}", "discord:77", "discord:c1", "1")
+        user = first_user + n
+        who = Requester("discord", f"discord:{user}", "discord:77", "discord:c1", "1")
         outcome = await service.submit(
-            AnimateRequest(who, f"crash test job {n}", png_bytes(96, 64), None, {"num_frames": 30})
+            AnimateRequest(
+                who, f"crash test job {user}", png_bytes(96, 64), None, {"num_frames": 30}
+            )
         )
         print(f"accepted {outcome.job_id}", flush=True)
     print("submitted", flush=True)
