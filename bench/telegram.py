@@ -92,6 +92,19 @@ async def burst(fake: FakeTelegram, chats: int, first_chat: int, answer: str) ->
     ]
 
 
+def our_env(tmp: Path, fake: FakeTelegram, fal, *, max_concurrent: int) -> dict[str, str]:
+    """`framepack-bot run` with only Telegram, against `fake` and a fake fal."""
+    return isolated_env(
+        tmp / "data",
+        **telegram_env(fake),
+        FAL_KEY=API_KEY,
+        FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
+        FPBOT_PROVIDERS__FAL__MAX_CONCURRENT=str(max_concurrent),
+        FPBOT_QUOTAS__GLOBAL_QUEUE_LENGTH="100000",
+        FPBOT_LOG_LEVEL="WARNING",
+    )
+
+
 async def until_delivered(fake: FakeTelegram, count: int, within: float = 300.0) -> None:
     for _ in range(int(within / 0.1)):
         if sum(1 for message in fake.sent.values() if "video" in message) >= count:
@@ -109,15 +122,7 @@ async def run(chats: int, rounds: int, job_seconds: float) -> None:
             FAKES["fal"](API_KEY) as fal,
         ):
             fal.job_seconds = job_seconds
-            ours_env = isolated_env(
-                Path(tmp) / "data",
-                **telegram_env(ours_fake),
-                FAL_KEY=API_KEY,
-                FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
-                FPBOT_PROVIDERS__FAL__MAX_CONCURRENT="64",
-                FPBOT_QUOTAS__GLOBAL_QUEUE_LENGTH="100000",
-                FPBOT_LOG_LEVEL="WARNING",
-            )
+            ours_env = our_env(Path(tmp), ours_fake, fal, max_concurrent=64)
             ours = await start([sys.executable, "-m", "bot", "run"], ours_env, ours_fake)
             minimal = await start(
                 [
@@ -168,15 +173,7 @@ async def run_busy(chats: int, rounds: int, job_seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeTelegram() as fake, FAKES["fal"](API_KEY) as fal:
             fal.job_seconds = job_seconds
-            env = isolated_env(
-                Path(tmp) / "data",
-                **telegram_env(fake),
-                FAL_KEY=API_KEY,
-                FPBOT_PROVIDERS__FAL__BASE_URL=fal.base_url,
-                FPBOT_PROVIDERS__FAL__MAX_CONCURRENT="256",
-                FPBOT_QUOTAS__GLOBAL_QUEUE_LENGTH="100000",
-                FPBOT_LOG_LEVEL="WARNING",
-            )
+            env = our_env(Path(tmp), fake, fal, max_concurrent=256)
             bot = await start([sys.executable, "-m", "bot", "run"], env, fake)
             try:
                 chat, made = 1_000_000, 0

@@ -37,14 +37,7 @@ async def test_sigkill_with_20_jobs_in_flight_loses_and_doubles_nothing(tmp_path
     rng = random.Random()
     data = tmp_path / "data"
     async with FAKES["fal"](API_KEY, queue_polls=2, running_polls=3) as fake:
-        env = isolated_env(
-            data,
-            FAL_KEY=API_KEY,
-            FPBOT_PROVIDERS__FAL__BASE_URL=fake.base_url,
-            FPBOT_PROVIDERS__FAL__POLL_INTERVAL="0.5",
-            FPBOT_PROVIDERS__FAL__MAX_POLL_INTERVAL="0.5",
-            FPBOT_LOG_LEVEL="WARNING",
-        )
+        env = service_env(data, fake)
 
         first = await start("submit", env, str(JOBS))
         accepted = []
@@ -66,6 +59,25 @@ async def test_sigkill_with_20_jobs_in_flight_loses_and_doubles_nothing(tmp_path
         submits_by_prompt = Counter(job.input["prompt"] for job in fake.jobs.values())
 
     assert len(killed_at) >= 1
+    delivered = await each_ended_once(data, accepted, submits_by_prompt)
+    assert len(delivered) >= JOBS // 2, f"states when killed: {killed_at}"
+
+
+def service_env(data: Path, fake, **extra: str) -> dict[str, str]:
+    return isolated_env(
+        data,
+        FAL_KEY=API_KEY,
+        FPBOT_PROVIDERS__FAL__BASE_URL=fake.base_url,
+        FPBOT_PROVIDERS__FAL__POLL_INTERVAL="0.5",
+        FPBOT_PROVIDERS__FAL__MAX_POLL_INTERVAL="0.5",
+        FPBOT_LOG_LEVEL="WARNING",
+        **extra,
+    )
+
+
+async def each_ended_once(data: Path, accepted: list[str], submits: Counter) -> set[str]:
+    """Every job delivered and charged once, or failed and refunded; none sent to the
+    provider twice, none posted twice. Returns the delivered ones."""
     async with await Store.open(data / "framepack-bot.sqlite3") as store:
         assert await store.ledger.verify() == []
         jobs = [await store.jobs.get(job_id) for job_id in accepted]
@@ -73,15 +85,15 @@ async def test_sigkill_with_20_jobs_in_flight_loses_and_doubles_nothing(tmp_path
             entries = await store.ledger.entries(job.id)
             if job.state is JobState.DELIVERED:
                 assert entries == {"reserve": job.cost_mc, "commit": job.cost_mc}
-            else:
+            else:  # a submit the kill interrupted: refunded
                 assert job.state is JobState.FAILED, job.state
                 assert entries == {"reserve": job.cost_mc, "refund": job.cost_mc}
         delivered = {job.id for job in jobs if job.state is JobState.DELIVERED}
-    assert max(submits_by_prompt.values()) == 1  # no job was sent twice
+    assert max(submits.values()) == 1  # no job was sent twice
     # Every post is its own file, named <job>-<n>.mp4: a duplicate would show.
     posts = Counter(path.name.rsplit("-", 1)[0] for path in (data / "posted").glob("*.mp4"))
     assert set(posts) == delivered and max(posts.values(), default=1) == 1
-    assert len(delivered) >= JOBS // 2, f"states when killed: {killed_at}"
+    return delivered
 
 
 async def kill(process: asyncio.subprocess.Process) -> None:
@@ -104,15 +116,7 @@ async def test_two_processes_on_one_store_and_one_killed_every_job_ends_once(tmp
     rng = random.Random()
     data = tmp_path / "data"
     async with FAKES["fal"](API_KEY, queue_polls=2, running_polls=3) as fake:
-        env = isolated_env(
-            data,
-            FAL_KEY=API_KEY,
-            FPBOT_PROVIDERS__FAL__BASE_URL=fake.base_url,
-            FPBOT_PROVIDERS__FAL__POLL_INTERVAL="0.5",
-            FPBOT_PROVIDERS__FAL__MAX_POLL_INTERVAL="0.5",
-            FPBOT_STORAGE__JOB_LEASE_S="3",
-            FPBOT_LOG_LEVEL="WARNING",
-        )
+        env = service_env(data, fake, FPBOT_STORAGE__JOB_LEASE_S="3")
         doomed = await start("submit", env, str(JOBS), "1000")
         survivor = await start("submit", env, str(JOBS), "2000")
         accepted: dict[str, list[str]] = {"doomed": [], "survivor": []}
@@ -128,20 +132,9 @@ async def test_two_processes_on_one_store_and_one_killed_every_job_ends_once(tmp
         assert survivor.returncode == 0 and b"all final" in out, killed_at
         submits_by_prompt = Counter(job.input["prompt"] for job in fake.jobs.values())
 
-    async with await Store.open(data / "framepack-bot.sqlite3") as store:
-        assert await store.ledger.verify() == []
-        jobs = [await store.jobs.get(job_id) for ids in accepted.values() for job_id in ids]
-        for job in jobs:
-            entries = await store.ledger.entries(job.id)
-            if job.state is JobState.DELIVERED:
-                assert entries == {"reserve": job.cost_mc, "commit": job.cost_mc}
-            else:  # a submit the kill interrupted: refunded
-                assert job.state is JobState.FAILED, job.state
-                assert entries == {"reserve": job.cost_mc, "refund": job.cost_mc}
-        delivered = {job.id for job in jobs if job.state is JobState.DELIVERED}
-        doomed_delivered = delivered & set(accepted["doomed"])
-    assert max(submits_by_prompt.values()) == 1  # no job was sent twice
-    posts = Counter(path.name.rsplit("-", 1)[0] for path in (data / "posted").glob("*.mp4"))
-    assert set(posts) == delivered and max(posts.values(), default=1) == 1
+    delivered = await each_ended_once(
+        data, [*accepted["doomed"], *accepted["survivor"]], submits_by_prompt
+    )
+    doomed_delivered = delivered & set(accepted["doomed"])
     assert set(accepted["survivor"]) <= delivered  # its own: never interrupted
     assert len(doomed_delivered) >= JOBS // 2, f"states when killed: {killed_at}"
