@@ -17,7 +17,7 @@ import pytest
 from telegram.error import Conflict
 
 from bot.telegram.app import TelegramAdapter
-from bot.telegram.poller import AnotherPoller, PollingErrors
+from bot.telegram.poller import AnotherPoller, PollerLease, PollingErrors
 from storage import Store
 from tests.support.fakes.telegram import CONFLICT, FakeTelegram
 from tests.support.provider_world import png_bytes
@@ -146,3 +146,20 @@ async def test_two_runs_on_one_store_one_polls_and_a_restart_after_a_kill_takes_
     assert "is gone; taking over" in (await restart_log).decode()
     # The refused one never logged in: two logins, the first run's and the restart's.
     assert len(fake.of_method("getMe")) == 2
+
+
+async def test_a_poller_whose_lease_was_taken_over_stops_polling(tmp_path: Path) -> None:
+    async with telegram_world(tmp_path) as world:
+        lease = PollerLease(world.service, "42", owner="here:1:aaaaaa")
+        await lease.take()
+        # Frozen past its lease, as far as the others know: another took it over.
+        await world.service.hold(lease.name, "there:2:bbbbbb", 30, replacing=lease.owner)
+        lost = asyncio.Event()
+
+        async def at_once(seconds: float) -> None:
+            await asyncio.sleep(0)
+
+        lease.keep(lost=lost.set, sleep=at_once)
+        await asyncio.wait_for(lost.wait(), 10)
+        await lease.release()  # not its own any more: the other keeps it
+        assert await world.service.hold(lease.name, "third:3:cccccc", 30) == "there:2:bbbbbb"

@@ -60,7 +60,11 @@ class PollerLease:
         async def renew() -> None:
             while True:
                 await sleep(RENEW_S)
-                holder = await self.service.hold(self.name, self.owner, LEASE_S)
+                try:
+                    holder = await self.service.hold(self.name, self.owner, LEASE_S)
+                except Exception:  # a locked or lost database this round: the next tries
+                    log.exception("telegram: could not renew the poller's lease")
+                    continue
                 if holder != self.owner:
                     log.error(
                         "telegram: %s took over polling (this process missed its renewals); "
