@@ -3,7 +3,8 @@ caption follows the job — cost, place in the queue, percent and ETA — with a
 button, and which the video replaces when it is done (see bot.telegram.delivery).
 
 Edits go out at most every EDIT_INTERVAL_S seconds per job (the last word always), on
-top of AIORateLimiter's limits: a RetryAfter would pause every request of the bot.
+top of the send budget's limits (bot.telegram.send_budget: a RetryAfter would pause
+every request of the bot), which sends them after everyone's first answers.
 """
 
 from __future__ import annotations
