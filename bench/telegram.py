@@ -105,9 +105,13 @@ def our_env(tmp: Path, fake: FakeTelegram, fal, *, max_concurrent: int) -> dict[
     )
 
 
+def videos(fake: FakeTelegram) -> int:
+    return sum(1 for message in fake.sent.values() if "video" in message)
+
+
 async def until_delivered(fake: FakeTelegram, count: int, within: float = 300.0) -> None:
     for _ in range(int(within / 0.1)):
-        if sum(1 for message in fake.sent.values() if "video" in message) >= count:
+        if videos(fake) >= count:
             return
         await asyncio.sleep(0.1)
     print(f"  (not all {count} videos were delivered within {within:g} s)")
@@ -158,10 +162,6 @@ async def run(chats: int, rounds: int, job_seconds: float) -> None:
     ratio = pct(results["ours"], 0.99) / pct(results["minimal"], 0.99)
     ratio50 = pct(results["ours"], 0.5) / pct(results["minimal"], 0.5)
     print(f"  ours/minimal: p50 {ratio50:.2f}, p99 {ratio:.2f}")
-
-
-def videos(fake: FakeTelegram) -> int:
-    return sum(1 for message in fake.sent.values() if "video" in message)
 
 
 async def run_busy(chats: int, rounds: int, job_seconds: float) -> None:

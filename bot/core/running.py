@@ -142,16 +142,21 @@ class Runner:
             return
         self._mine.update(new)
         adopted = set(new)
-        interrupted = []
-        for job in await jobs.in_states({JobState.SUBMITTING}):
+        interrupted, resumable = [], []
+        for job in await jobs.in_states(ACTIVE_STATES):  # oldest first: the queue's order
             if job.id not in adopted:
                 continue
             provider = ctx.providers.get(job.provider)
-            if provider is not None and reruns_lost_jobs(provider):
-                continue  # a local job paid nobody: it runs again (see _rerun)
-            await self._endings.finish(job.id, JobState.FAILED, messages.INTERRUPTED_SUBMIT)
-            interrupted.append(job)
-        resumable = [job for job in await jobs.in_states(ACTIVE_STATES) if job.id in adopted]
+            # A submit the end of its process interrupted may have been accepted or
+            # not: it is never sent again, but refunded — unless a local job, which
+            # paid nobody and runs again (see _rerun).
+            if job.state is JobState.SUBMITTING and not (
+                provider is not None and reruns_lost_jobs(provider)
+            ):
+                await self._endings.finish(job.id, JobState.FAILED, messages.INTERRUPTED_SUBMIT)
+                interrupted.append(job)
+                continue
+            resumable.append(job)
         for job in resumable:
             self.enqueue(job.id)
         log.info(

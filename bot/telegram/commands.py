@@ -90,7 +90,7 @@ class Commands:
         if wanted.lower() == "auto":
             await reply(message, await self.service.set_language(who, None))
             return
-        choice = next((name for name in LOCALES if name.lower() == wanted.lower()), None)
+        choice = _locale_named(wanted)
         if choice is None:
             await reply(message, language_menu())
             return
@@ -150,7 +150,7 @@ class Commands:
         """The captions' language in this group, for those who chose none (none: each
         requester's)."""
         wanted = args[0].lower() if len(args) == 1 else ""
-        choice = next((name for name in LOCALES if name.lower() == wanted), None)
+        choice = _locale_named(wanted)
         if choice is None and wanted != "none":
             raise Usage(texts.usage_of("group_language", f"<{' | '.join(LOCALES)} | none>"))
         return await self.admin.set_setting(who, "language", choice or "")
@@ -204,6 +204,11 @@ def _on_off(args: list[str]) -> bool:
     if word in OFF:
         return False
     raise Usage(texts.ON_OFF)
+
+
+def _locale_named(text: str) -> str | None:
+    """One of our locales as a user typed it (any case: "pt-br"), else None."""
+    return next((name for name in LOCALES if name.lower() == text.lower()), None)
 
 
 def language_menu() -> str:
