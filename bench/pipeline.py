@@ -63,7 +63,7 @@ async def run(base_url: str, data: Path, jobs: int, users: int) -> None:
         providers={"fal": {"base_url": base_url}},
         quotas={"global_queue_length": 10_000, "guild_daily_credits": None},
     )
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.store_location)
     service = build_service(
         store,
         settings,

@@ -21,6 +21,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import (
@@ -33,6 +34,7 @@ from pydantic_settings import (
 from providers import PROVIDERS
 from providers.config import MIN_SECRET as MIN_SECRET
 from providers.config import RemoteProviderConfig, Secret, Section
+from storage.db import StoreLocation, is_postgres_url
 
 CONFIG_ENV_VAR = "FPBOT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("framepack-bot.toml")
@@ -228,8 +230,9 @@ class MetricsConfig(Section):
 
 
 class StorageConfig(Section):
-    # Unset: <data_dir>/framepack-bot.sqlite3
-    database: Path | None = None
+    # An SQLite file (unset: <data_dir>/framepack-bot.sqlite3), or a PostgreSQL URL
+    # ("postgresql://user:password@host/db"), kept secret: it may hold a password.
+    database: Path | SecretStr | None = None
     busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5000
     # Job files (inputs, results, re-encodes under <data_dir>/jobs): kept this many days
     # after the job ended, and all together within max_disk_mb (oldest go first).
@@ -239,6 +242,13 @@ class StorageConfig(Section):
     # renewed a third of the way; another adopts them once a lease runs out (at once
     # when their process is known dead on the same machine).
     job_lease_s: Annotated[float, Field(ge=1, le=3600)] = 30
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _url_or_path(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return SecretStr(value) if is_postgres_url(value) else Path(value)
+        return value
 
 
 class LoraFile(Section):
@@ -325,7 +335,8 @@ class Settings(BaseSettings):
     metrics: MetricsConfig = MetricsConfig()
 
     @property
-    def database_path(self) -> Path:
+    def store_location(self) -> StoreLocation:
+        """The store's database: an SQLite file's path, or a PostgreSQL URL."""
         return self.storage.database or self.data_dir / "framepack-bot.sqlite3"
 
     def secrets(self) -> list[str]:

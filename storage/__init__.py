@@ -1,7 +1,8 @@
-"""Durable state on SQLite: jobs, the quota ledger, limits, scoped settings, audit.
+"""Durable state: jobs, the quota ledger, limits, scoped settings, audit.
 
-Imports nothing else of ours. `Store.open(path)` opens the database, applies the
-migrations and hands out one repository per table.
+Imports nothing else of ours. `Store.open(location)` opens the database (an SQLite
+file, or a PostgreSQL URL), applies the migrations and hands out one repository per
+table.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.audit import AuditEntry, AuditLog
-from storage.db import SCHEMA_VERSION, Connection, Database, StorageError
+from storage.db import (
+    SCHEMA_VERSION,
+    Connection,
+    Database,
+    StorageError,
+    StoreLocation,
+    open_database,
+)
 from storage.jobs import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -39,8 +47,11 @@ class Store:
     leases: Leases
 
     @classmethod
-    async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:
-        db = await Database.open(path, busy_timeout_ms=busy_timeout_ms)
+    async def open(cls, location: StoreLocation | str, *, busy_timeout_ms: int = 5000) -> Store:
+        """`location`: an SQLite file's path, or a PostgreSQL URL as a SecretStr."""
+        if isinstance(location, str):
+            location = Path(location)
+        db = await open_database(location, busy_timeout_ms=busy_timeout_ms)
         return cls(
             db,
             JobStore(db),
@@ -87,5 +98,6 @@ __all__ = [
     "ScopeSettings",
     "StorageError",
     "Store",
+    "StoreLocation",
     "member_key",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -184,8 +183,8 @@ class JobStore:
                     timestamp(job.lease_until) if job.lease_until is not None else None,
                 ),
             )
-        except sqlite3.IntegrityError as exc:
-            if job.source is not None and "jobs.source" in str(exc):
+        except Exception as exc:
+            if job.source is not None and self._db.is_unique_violation(exc, "jobs", "source"):
                 raise DuplicateSource(job.source) from exc
             raise
 

@@ -4,9 +4,10 @@ Amounts are integer milli-credits, so sums stay exact. Windows are UTC calendar 
 and months; a reservation is counted in the windows of the moment it was made, and
 its refund goes back to those same windows.
 
-Each write runs inside one `BEGIN IMMEDIATE` transaction (see `storage.db`): the
-running totals it reads cannot change before it writes, in this process or another,
-so the check-then-update below is exact.
+Each write runs inside one serialised write transaction (`BEGIN IMMEDIATE` on SQLite,
+the store's advisory lock on PostgreSQL; see `storage.db`): the running totals it reads
+cannot change before it writes, in this process or another, so the check-then-update
+below is exact.
 """
 
 from __future__ import annotations
@@ -196,10 +197,11 @@ RETURNING job_id
 _SETTLE = """
 INSERT INTO quota_ledger
     (job_id, entry, user_key, guild_key, amount_mc, day_start, month_start, reason, created_at)
-SELECT job_id, ?, user_key, guild_key, MIN(amount_mc, COALESCE(?, amount_mc)), day_start,
-    month_start, ?, ?
+SELECT job_id, :entry, user_key, guild_key,
+    CASE WHEN :amount IS NOT NULL AND :amount < amount_mc THEN :amount ELSE amount_mc END,
+    day_start, month_start, :reason, :now
 FROM quota_ledger AS r
-WHERE r.job_id = ? AND r.entry = 'reserve'
+WHERE r.job_id = :job_id AND r.entry = 'reserve'
   AND NOT EXISTS (
       SELECT 1 FROM quota_ledger AS s
       WHERE s.job_id = r.job_id AND s.entry IN ('commit', 'refund'))
@@ -208,7 +210,8 @@ RETURNING job_id
 
 _ADD_BONUS = """
 INSERT INTO quota_usage (scope, scope_key, period, period_start, bonus) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT DO UPDATE SET bonus = bonus + excluded.bonus
+ON CONFLICT (scope, scope_key, period, period_start)
+DO UPDATE SET bonus = quota_usage.bonus + excluded.bonus
 """
 
 
@@ -314,7 +317,13 @@ class QuotaLedger:
         tx: Connection | None,
         amount_mc: int | None = None,
     ) -> bool:
-        params = (entry, amount_mc, reason, timestamp(now), job_id)
+        params = {
+            "entry": entry,
+            "amount": amount_mc,
+            "reason": reason,
+            "now": timestamp(now),
+            "job_id": job_id,
+        }
         if tx is None:
             return bool(await self._db.write(_SETTLE, params))
         return bool(await tx.execute_fetchall(_SETTLE, params))

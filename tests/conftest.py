@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from storage import Store
+from storage import Store, StoreLocation
+from tests.support.postgres_server import PostgresServer
 
 
 class FakeClock:
@@ -32,8 +33,36 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "framepack-bot.sqlite3"
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; `new_database()` per test."""
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, db_path: Path) -> StoreLocation:
+    """The store suite runs on both backends: an SQLite file, and a database of its own
+    on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return db_path
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()
+
+
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[Store]:
+async def store(store_location: StoreLocation) -> AsyncIterator[Store]:
+    async with await Store.open(store_location) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def sqlite_store(db_path: Path) -> AsyncIterator[Store]:
+    """For what only SQLite has (its writer's thread, its file)."""
     async with await Store.open(db_path) as opened:
         yield opened
 

@@ -31,7 +31,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_defaults_need_no_file() -> None:
     settings = load_settings()
-    assert settings.database_path == Path("data/framepack-bot.sqlite3")
+    assert settings.store_location == Path("data/framepack-bot.sqlite3")
     assert settings.providers.default_provider == "fal"
     assert settings.discord.token is None and not settings.providers.fal.usable
 

@@ -1,4 +1,5 @@
-"""Migrations: every path to the latest version gives the same schema."""
+"""SQLite's migrations: every path to the latest version gives the same schema.
+(PostgreSQL's: tests/test_migrations_postgres.py.)"""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from storage import SCHEMA_VERSION, Database, StorageError, Store
-from storage.db import MIGRATIONS, apply_migrations, split_statements
+from storage import SCHEMA_VERSION, StorageError, Store
+from storage.db import MIGRATIONS, Migration
+from storage.sqlite import SqliteDatabase as Database
+from storage.sqlite import apply_migrations, split_statements
 
 
 async def schema_of(path: Path) -> list[tuple[str, str, str]]:
@@ -69,9 +72,9 @@ async def test_a_newer_database_is_refused_with_a_clear_error(tmp_path: Path) ->
 
 
 async def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path, monkeypatch) -> None:
-    from storage import db as db_module
+    from storage import sqlite as db_module
 
-    broken = db_module.Migration(
+    broken = Migration(
         SCHEMA_VERSION + 1, "9999_broken.sql", "CREATE TABLE half (a);\nTHIS IS NOT SQL;\n"
     )
     monkeypatch.setattr(db_module, "MIGRATIONS", [*MIGRATIONS, broken])

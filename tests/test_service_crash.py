@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from storage import JobState, Store
+from storage import JobState, Store, StoreLocation
 from tests.support.provider_world import API_KEY, FAKES
 from tests.support.subprocess_env import isolated_env
 
@@ -47,7 +47,7 @@ async def test_sigkill_with_20_jobs_in_flight_loses_and_doubles_nothing(tmp_path
                 accepted.append(line.split()[1])
         await asyncio.sleep(rng.uniform(0.2, 2.5))  # jobs now at random stages
         await kill(first)
-        killed_at = Counter(row["state"] for row in await _rows(data))
+        killed_at = Counter(await _states(store_location))
 
         second = await start("resume", env)
         await asyncio.sleep(rng.uniform(0.3, 1.5))
@@ -75,10 +75,12 @@ def service_env(data: Path, fake, **extra: str) -> dict[str, str]:
     )
 
 
-async def each_ended_once(data: Path, accepted: list[str], submits: Counter) -> set[str]:
+async def each_ended_once(
+    data: Path, accepted: list[str], submits: Counter, store_at: StoreLocation | None = None
+) -> set[str]:
     """Every job delivered and charged once, or failed and refunded; none sent to the
     provider twice, none posted twice. Returns the delivered ones."""
-    async with await Store.open(data / "framepack-bot.sqlite3") as store:
+    async with await Store.open(store_at or data / "framepack-bot.sqlite3") as store:
         assert await store.ledger.verify() == []
         jobs = [await store.jobs.get(job_id) for job_id in accepted]
         for job in jobs:
@@ -103,20 +105,30 @@ async def kill(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
-async def _rows(data: Path) -> list:
-    async with await Store.open(data / "framepack-bot.sqlite3") as store:
-        return await store.db.fetch_all("SELECT state FROM jobs")
+async def _states(store_at: StoreLocation) -> list:
+    async with await Store.open(store_at) as store:
+        return [row["state"] for row in await store.db.fetch_all("SELECT state FROM jobs")]
 
 
-async def test_two_processes_on_one_store_and_one_killed_every_job_ends_once(tmp_path: Path):
-    """Two services on one database, each accepting 20 jobs; one is SIGKILLed mid-way:
-    the other adopts its jobs (its process is gone from this machine; elsewhere, once
-    the 3 s lease ran out) and every job of both ends, delivered once or refunded,
-    none sent to the provider twice."""
+def _database_env(store_at: StoreLocation) -> dict[str, str]:
+    if isinstance(store_at, Path):
+        return {}
+    return {"FPBOT_STORAGE__DATABASE": store_at.get_secret_value()}
+
+
+async def test_two_processes_on_one_store_and_one_killed_every_job_ends_once(
+    tmp_path: Path, store_location: StoreLocation
+):
+    """Two services on one database (an SQLite file; a PostgreSQL server), each
+    accepting 20 jobs; one is SIGKILLed mid-way: the other adopts its jobs (its process
+    is gone from this machine; elsewhere, once the 3 s lease ran out) and every job of
+    both ends, delivered once or refunded, none sent to the provider twice."""
     rng = random.Random()
     data = tmp_path / "data"
     async with FAKES["fal"](API_KEY, queue_polls=2, running_polls=3) as fake:
-        env = service_env(data, fake, FPBOT_STORAGE__JOB_LEASE_S="3")
+        env = service_env(
+            data, fake, FPBOT_STORAGE__JOB_LEASE_S="3", **_database_env(store_location)
+        )
         doomed = await start("submit", env, str(JOBS), "1000")
         survivor = await start("submit", env, str(JOBS), "2000")
         accepted: dict[str, list[str]] = {"doomed": [], "survivor": []}
@@ -127,14 +139,16 @@ async def test_two_processes_on_one_store_and_one_killed_every_job_ends_once(tmp
                     accepted[name].append(line.split()[1])
         await asyncio.sleep(rng.uniform(0.2, 2.0))  # the doomed one's jobs at random stages
         await kill(doomed)
-        killed_at = Counter(row["state"] for row in await _rows(data))
+        killed_at = Counter(await _states(store_location))
         out, _ = await asyncio.wait_for(survivor.communicate(), 120)
         assert survivor.returncode == 0 and b"all final" in out, killed_at
         submits_by_prompt = Counter(job.input["prompt"] for job in fake.jobs.values())
 
     delivered = await each_ended_once(
-        data, [*accepted["doomed"], *accepted["survivor"]], submits_by_prompt
+        data, [*accepted["doomed"], *accepted["survivor"]], submits_by_prompt, store_location
     )
     doomed_delivered = delivered & set(accepted["doomed"])
+    # On PostgreSQL, nothing went to a file on the side.
+    assert isinstance(store_location, Path) or not (data / "framepack-bot.sqlite3").exists()
     assert set(accepted["survivor"]) <= delivered  # its own: never interrupted
     assert len(doomed_delivered) >= JOBS // 2, f"states when killed: {killed_at}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from bot.config import Settings
@@ -64,7 +62,7 @@ async def test_an_error_rolls_the_whole_transaction_back(store: Store, clock) ->
     async def add(action: str, tx) -> None:
         await store.audit.record(action, actor="a", target=None, detail={}, now=clock(), tx=tx)
 
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+    with pytest.raises(Exception, match=r"(?i)check constraint"):  # either backend's words
         async with store.db.transaction() as tx:
             await add("lost", tx)
             await tx.execute(

@@ -403,7 +403,7 @@ def _operator() -> Requester:
 
 async def _with_admin(settings: Settings, work: Callable[[AdminService, Store], Awaitable[T]]) -> T:
     async with await Store.open(
-        settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
+        settings.store_location, busy_timeout_ms=settings.storage.busy_timeout_ms
     ) as store:
         from bot.cli.run import build_admin
 

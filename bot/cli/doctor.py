@@ -13,7 +13,8 @@ from pydantic import SecretStr
 from bot import __version__
 from bot.config import REMOTE_PROVIDERS, Settings, env_variable_for
 from bot.core.retention import disk_use
-from storage import SCHEMA_VERSION, Database, QuotaLedger, StorageError
+from storage import SCHEMA_VERSION, QuotaLedger, StorageError
+from storage.db import open_database
 
 
 def mask(secret: SecretStr | None) -> str:
@@ -51,19 +52,21 @@ class _Section:
 
 
 async def _database(settings: Settings) -> _Section:
-    db_path = settings.database_path
-    if not db_path.exists():
-        return _Section([f"database: {db_path} (not created yet; `framepack-bot run` creates it)"])
+    location = settings.store_location
+    if isinstance(location, Path) and not location.exists():
+        return _Section([f"database: {location} (not created yet; `framepack-bot run` creates it)"])
     try:
-        db = await Database.open(db_path, migrate=False)
+        db = await open_database(location, migrate=False)
     except (StorageError, OSError, sqlite3.Error) as exc:
-        return _Section([f"database: {db_path}: cannot open: {exc}"], healthy=False)
+        if isinstance(location, Path):
+            return _Section([f"database: {location}: cannot open: {exc}"], healthy=False)
+        return _Section([f"database: {exc}"], healthy=False)
     async with db:
         version = await db.schema_version()
         note = "" if version == SCHEMA_VERSION else "; `framepack-bot run` migrates it"
         section = _Section(
             [
-                f"database: {db_path} (schema version {version}, "
+                f"database: {db.dialect} {db.location} (schema version {version}, "
                 f"this release: {SCHEMA_VERSION}{note})"
             ]
         )

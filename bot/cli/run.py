@@ -216,7 +216,7 @@ async def run_bot(settings: Settings) -> None:
 
     log = logging.getLogger("bot.cli.run")
     store = await Store.open(
-        settings.database_path, busy_timeout_ms=settings.storage.busy_timeout_ms
+        settings.store_location, busy_timeout_ms=settings.storage.busy_timeout_ms
     )
     # From here on whatever fails closes what was opened: the store's writer thread
     # would otherwise keep a process that cannot run alive, deaf to Ctrl-C.
@@ -229,7 +229,7 @@ async def run_bot(settings: Settings) -> None:
         service = build_service(store, settings, providers, build_safety(settings))
         log.info(
             "store %s (schema %d); providers: %s",
-            settings.database_path,
+            store.db.location,
             await store.db.schema_version(),
             ", ".join(providers) or "none",
         )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storage import FINAL_STATES, Store
-from storage.db import timestamp
+from storage.db import Row, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Retention:
 
     async def sweep(self) -> SweepReport:
         names = await asyncio.to_thread(self._folder_names)
-        rows = []
+        rows: list[Row] = []
         for start in range(0, len(names), 500):  # the jobs that still have files
             chunk = names[start : start + 500]
             rows += await self.store.db.fetch_all(

@@ -123,7 +123,7 @@ async def service_world(
     async with FAKES[provider](
         API_KEY, queue_polls=fake_polls[0], running_polls=fake_polls[1]
     ) as fake:
-        store = await Store.open(settings.database_path)
+        store = await Store.open(settings.store_location)
         backend = make_provider(provider, fake.base_url, time, **(provider_options or {}))
         delivery = RecordingDelivery(tmp_path / "posted")
         service = build_service(
@@ -203,7 +203,7 @@ async def local_service(
         **local,
     )
     settings = Settings(data_dir=tmp_path / "data", providers={"default_provider": "local"})
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.store_location)
     delivery = RecordingDelivery(tmp_path / "posted")
     service = build_service(
         store,

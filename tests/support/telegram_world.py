@@ -127,7 +127,7 @@ async def telegram_world(
                 **(telegram or {}),
             },
         )
-        store = await Store.open(settings.database_path)
+        store = await Store.open(settings.store_location)
         # Fake time runs fast: a job left waiting must not reach its deadline mid-test.
         provider = make_provider(backend, fal.base_url, time, deadline=10**7)
         if engine is not None:  # the local engine's provider instead (`fal` stays idle)

@@ -24,7 +24,7 @@ async def main(linger: float) -> None:
     safety = build_safety(settings)  # NudeNet, with onnxruntime under it
     assert safety.detector is not None, "NudeNet is not installed"
     loaded = time.monotonic()
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.store_location)
     service = build_service(
         store,
         settings,

@@ -58,7 +58,7 @@ class FileDelivery:
 
 async def main(mode: str, count: int = 0, first_user: int = 1000) -> None:
     settings = load_settings()
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.store_location)
     service = build_service(
         store,
         settings,
