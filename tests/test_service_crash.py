@@ -47,7 +47,7 @@ async def test_sigkill_with_20_jobs_in_flight_loses_and_doubles_nothing(tmp_path
                 accepted.append(line.split()[1])
         await asyncio.sleep(rng.uniform(0.2, 2.5))  # jobs now at random stages
         await kill(first)
-        killed_at = Counter(await _states(store_location))
+        killed_at = Counter(await _states(data / "framepack-bot.sqlite3"))
 
         second = await start("resume", env)
         await asyncio.sleep(rng.uniform(0.3, 1.5))

@@ -227,6 +227,41 @@ def doctor(ctx: typer.Context) -> None:
         raise typer.Exit(1)
 
 
+@app.command("migrate-store")
+def migrate_store_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from", help="The store to copy: sqlite:<path> (a bot's file) or postgresql://…"
+        ),
+    ],
+    target: Annotated[
+        str,
+        typer.Option("--to", help="An empty store to copy into: postgresql://… or sqlite:<path>"),
+    ],
+) -> None:
+    """Copy a stopped bot's whole store (jobs, ledger, limits, settings, audit) to another
+    database, e.g. from SQLite to PostgreSQL."""
+    settings = load(ctx)
+    from bot.cli.migrate_store import migrate_store
+    from storage.db import parse_location
+
+    setup_logging(settings.log_level, [*settings.secrets(), *_passwords(source, target)])
+    whole = run_async(
+        lambda: migrate_store(parse_location(source), parse_location(target), say=typer.echo)
+    )
+    if not whole:
+        raise typer.Exit(1)
+
+
+def _passwords(*urls: str) -> list[str]:
+    """The URLs given on the command line are secrets too (they may hold passwords)."""
+    from storage.db import is_postgres_url
+
+    return [url for url in urls if is_postgres_url(url)]
+
+
 @app.command()
 def generate(
     ctx: typer.Context,
