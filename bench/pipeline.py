@@ -1,6 +1,6 @@
 """The job service's own cost per job, and its throughput with many users at once.
 
-    python bench/pipeline.py [--jobs 100] [--users 200]
+    python bench/pipeline.py [--jobs 100] [--users 200] [--store both|sqlite|postgresql]
 
 The fake provider runs in its own process and answers instantly (poll waits are zero),
 so what is measured is the service: intake of a 1024x768 JPEG, the prompt check,
@@ -11,6 +11,10 @@ NudeNet (the `safety` extra adds ~20-60 ms per checked image).
 1. CPU per job: jobs one after another; this process's CPU time per job (median, p90).
 2. Throughput: `--users` users each submit one job at the same moment; jobs delivered
    per second and the time until the last one is delivered.
+
+Both on the SQLite store and on PostgreSQL (a server of the bench's own, started as the
+tests start theirs, on loopback; its CPU is counted apart, from /proc), one after the
+other in one run, and their ratio.
 """
 
 from __future__ import annotations
@@ -23,17 +27,20 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
+from pydantic import SecretStr
 
 from bot.cli.run import build_providers, build_safety, build_service
 from bot.config import Settings
 from bot.core.api import Accepted, AnimateRequest, Requester, VideoPost
 from storage import JobRecord, JobState, Store
 from tests.support.fakes.serve import fake_provider_process
+from tests.support.postgres_server import PostgresServer
 from tests.support.provider_world import API_KEY
 
 
@@ -56,18 +63,54 @@ def photo() -> bytes:
     return buffer.getvalue()
 
 
-async def run(base_url: str, data: Path, jobs: int, users: int) -> None:
+@dataclass
+class Figures:
+    cpu_median_ms: float
+    cpu_p90_ms: float
+    server_cpu_ms: float | None  # the database server's, per job (PostgreSQL only)
+    accepted_s: float
+    delivered_s: float
+    jobs_per_s: float
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and all its descendants, from /proc (PostgreSQL's
+    backends are its postmaster's children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+async def run(
+    base_url: str,
+    data: Path,
+    jobs: int,
+    users: int,
+    database: SecretStr | None = None,
+    server_pid: int | None = None,
+) -> Figures:
     os.environ["FAL_KEY"] = API_KEY
     settings = Settings(
         data_dir=data,
         providers={"fal": {"base_url": base_url}},
         quotas={"global_queue_length": 10_000, "guild_daily_credits": None},
+        storage={"database": database} if database else {},
     )
     store = await Store.open(settings.store_location)
+    providers = build_providers(settings, sleep=no_wait)
     service = build_service(
         store,
         settings,
-        build_providers(settings, sleep=no_wait),
+        providers,
         build_safety(settings, with_detector=False),
         delivery={"discord": NullDelivery()},
         sleep=no_wait,
@@ -86,12 +129,14 @@ async def run(base_url: str, data: Path, jobs: int, users: int) -> None:
         await service.join()
 
     cpu_per_job = []
+    server_start = tree_cpu_s(server_pid) if server_pid else 0.0
     for n in range(jobs):
         cpu = time.process_time()
         outcome = await service.submit(request(n))
         assert isinstance(outcome, Accepted), outcome
         await service.join()
         cpu_per_job.append(time.process_time() - cpu)
+    server_ms = (tree_cpu_s(server_pid) - server_start) / jobs * 1e3 if server_pid else None
 
     start = time.perf_counter()
     outcomes = await asyncio.gather(*(service.submit(request(20_000 + u)) for u in range(users)))
@@ -102,30 +147,74 @@ async def run(base_url: str, data: Path, jobs: int, users: int) -> None:
     states = {row["state"]: row["n"] for row in rows}
     await service.stop()
     await store.close()
+    for provider in providers.values():
+        await provider.aclose()
 
     cpu_per_job.sort()
-    print(f"service CPU per job, {jobs} jobs one at a time (provider in another process):")
-    print(
-        f"  median {statistics.median(cpu_per_job) * 1e3:.1f} ms, "
-        f"p90 {cpu_per_job[int(0.9 * len(cpu_per_job))] * 1e3:.1f} ms, "
-        f"max {cpu_per_job[-1] * 1e3:.1f} ms"
+    assert states.get(JobState.DELIVERED.value) == jobs + users + 3, states
+    assert all(isinstance(o, Accepted) for o in outcomes)
+    return Figures(
+        statistics.median(cpu_per_job) * 1e3,
+        cpu_per_job[int(0.9 * len(cpu_per_job))] * 1e3,
+        server_ms,
+        accepted_at,
+        elapsed,
+        users / elapsed,
     )
+
+
+def report(jobs: int, users: int, results: dict[str, Figures]) -> None:
+    print(f"service CPU per job, {jobs} jobs one at a time (provider in another process);")
     print(f"{users} users submitting at once:")
     print(
-        f"  all {sum(isinstance(o, Accepted) for o in outcomes)} accepted in "
-        f"{accepted_at:.2f} s; delivered in {elapsed:.2f} s "
-        f"({users / elapsed:.0f} jobs/s); states {states}"
+        "| store | CPU/job median | p90 | DB server CPU/job | all accepted | delivered | jobs/s |"
     )
-    assert states.get(JobState.DELIVERED.value) == jobs + users + 3
+    print("|---|---|---|---|---|---|---|")
+    for name, f in results.items():
+        server = f"{f.server_cpu_ms:.1f} ms" if f.server_cpu_ms is not None else "(in process)"
+        print(
+            f"| {name} | {f.cpu_median_ms:.1f} ms | {f.cpu_p90_ms:.1f} ms | {server} "
+            f"| {f.accepted_s:.2f} s | {f.delivered_s:.2f} s | {f.jobs_per_s:.0f} |"
+        )
+    if {"sqlite", "postgresql"} <= results.keys():
+        lite, pg = results["sqlite"], results["postgresql"]
+        print(
+            f"postgresql / sqlite: CPU per job {pg.cpu_median_ms / lite.cpu_median_ms:.2f}x, "
+            f"burst accepted in {pg.accepted_s / lite.accepted_s:.2f}x the time, "
+            f"jobs/s {pg.jobs_per_s / lite.jobs_per_s:.2f}x"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--store", choices=["both", "sqlite", "postgresql"], default="both")
     args = parser.parse_args()
+    results: dict[str, Figures] = {}
     with fake_provider_process("fal") as base_url, tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(base_url, Path(tmp) / "data", args.jobs, args.users))
+        if args.store in ("both", "sqlite"):
+            results["sqlite"] = asyncio.run(
+                run(base_url, Path(tmp) / "sqlite", args.jobs, args.users)
+            )
+        if args.store in ("both", "postgresql"):
+            server = PostgresServer()
+            server.start()
+            try:
+                assert server.process is not None
+                results["postgresql"] = asyncio.run(
+                    run(
+                        base_url,
+                        Path(tmp) / "postgresql",
+                        args.jobs,
+                        args.users,
+                        server.new_database(),
+                        server.process.pid,
+                    )
+                )
+            finally:
+                server.stop()
+    report(args.jobs, args.users, results)
 
 
 if __name__ == "__main__":

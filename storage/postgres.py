@@ -21,6 +21,7 @@ as SQLite's are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -45,6 +46,8 @@ MIGRATIONS = load_migrations("migrations/postgresql")
 # pg_advisory_xact_lock's key for "a write to the store" (any 64-bit number will do;
 # this one is "fpbotdb" in ASCII).
 WRITE_LOCK = 0x66_70_62_6F_74_64_62
+_LOCK = f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+_BEGIN_WRITE = f"BEGIN; {_LOCK}"
 
 
 class PgRow(tuple[Any, ...]):
@@ -67,8 +70,17 @@ class PgRow(tuple[Any, ...]):
 
 
 def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
-    index = {column.name: i for i, column in enumerate(cursor.description or ())}
+    # From the result's field names: `cursor.description` builds a Column object per
+    # column each time it is read (a fifth of the backend's CPU in bench/pipeline.py).
+    result = cursor.pgresult
+    fields = result.nfields if result is not None else 0
+    index = {result.fname(i).decode(): i for i in range(fields)}
     return lambda values: PgRow(values, index)
+
+
+def _has_rows(cursor: Any) -> bool:
+    """Whether the statement returned a result set (SELECT, or RETURNING)."""
+    return cursor.pgresult is not None and cursor.pgresult.nfields > 0
 
 
 class _WholeNumbers(Loader):
@@ -123,7 +135,7 @@ class PgConnection:
         self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()
     ) -> list[PgRow]:
         cursor = await self.execute(sql, parameters)
-        return await cursor.fetchall() if cursor.description else []
+        return await cursor.fetchall() if _has_rows(cursor) else []
 
     async def executemany(
         self, sql: str, parameters: Iterable[Sequence[Any]]
@@ -242,20 +254,38 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgConnection]:
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            yield PgConnection(conn)
+        async with self._pool.connection() as conn:
+            # BEGIN and the lock in one trip to the server (no parameters: one simple query).
+            await conn.execute(_BEGIN_WRITE)
+            try:
+                yield PgConnection(conn)
+            except BaseException:
+                # A connection left broken by the error is the pool's to replace.
+                with contextlib.suppress(psycopg.Error):
+                    await asyncio.shield(conn.execute("ROLLBACK"))
+                raise
+            await conn.execute("COMMIT")
 
-    async def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[PgRow]:
-        async def one(tx: Connection) -> list[PgRow]:
-            return list(await tx.execute_fetchall(sql, params))  # type: ignore[arg-type]
+    async def write(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[PgRow]:
+        return await self._to_the_end(self._write(sql, params))
 
-        return await self.run(one)
+    async def _write(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[PgRow]:
+        """BEGIN, the lock, the statement and COMMIT in one trip (psycopg's pipeline mode):
+        most of the store's writes are one statement, and each trip costs a turn of the
+        event loop."""
+        async with self._pool.connection() as conn:
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute(_LOCK)
+                cursor = conn.cursor()
+                await cursor.execute(pg_sql(sql), params)
+            return await cursor.fetchall() if _has_rows(cursor) else []
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[PgRow]:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(pg_sql(sql), tuple(params))
-            return await cursor.fetchall() if cursor.description else []
+            return await cursor.fetchall() if _has_rows(cursor) else []
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> PgRow | None:
         rows = await self.fetch_all(sql, params)
@@ -302,7 +332,7 @@ async def apply_migrations(
     the write lock: two processes starting at once apply each migration once."""
     while True:
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            await conn.execute(_LOCK)
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS framepack_schema (version INTEGER NOT NULL)"
             )
