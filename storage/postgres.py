@@ -266,9 +266,7 @@ class PostgresDatabase:
                 raise
             await conn.execute("COMMIT")
 
-    async def write(
-        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
-    ) -> list[PgRow]:
+    async def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[PgRow]:
         return await self._to_the_end(self._write(sql, params))
 
     async def _write(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[PgRow]:
