@@ -85,6 +85,27 @@ class DiscordConfig(Section):
     # `animate_per_s` seconds; more get "try again in N s".
     animate_rate: Annotated[int, Field(ge=1, le=1000)] = 3
     animate_per_s: Annotated[float, Field(gt=0, le=86_400)] = 60
+    # Discord's shards (a server's events all come through one of shard_count): this
+    # process connects shard_ids (unset: every one). Several processes on one store
+    # split them, each with its own shard_ids and the same shard_count. DMs come
+    # through shard 0.
+    shard_count: Annotated[int, Field(ge=1, le=100_000)] = 1
+    shard_ids: list[Annotated[int, Field(ge=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _shards_exist(self) -> DiscordConfig:
+        if self.shard_ids is not None:
+            if not self.shard_ids:
+                raise ValueError("shard_ids: name at least one shard, or leave it unset")
+            if len(set(self.shard_ids)) != len(self.shard_ids):
+                raise ValueError("shard_ids: each shard once")
+            beyond = [n for n in self.shard_ids if n >= self.shard_count]
+            if beyond:
+                raise ValueError(
+                    f"shard_ids: {beyond} not below shard_count ({self.shard_count}); "
+                    "shards are numbered from 0"
+                )
+        return self
 
 
 class TelegramConfig(Section):

@@ -126,6 +126,12 @@ def test_secrets_are_secret_str_and_hidden_in_repr(monkeypatch) -> None:
             r"providers\.fal: Value error, max_poll_interval must be at least poll_interval",
         ),
         ("[discord]\napi_base_url = 'not a url'\n", {}, r"discord\.api_base_url: Input should be"),
+        (
+            "[discord]\nshard_count = 2\nshard_ids = [1, 2]\n",
+            {},
+            r"discord: Value error, shard_ids: \[2\] not below shard_count \(2\)",
+        ),
+        ("[discord]\nshard_ids = [0, 0]\n", {}, r"discord: Value error, shard_ids: each shard"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_field(tmp_path, monkeypatch, toml, env, expected):
@@ -151,6 +157,16 @@ def test_toml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
     conf = write(tmp_path / "broken.toml", "[quotas]\nuser_daily_credits = = 3\n")
     with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML: .*line 2"):
         load_settings(conf)
+
+
+def test_a_postgresql_url_is_kept_secret_and_a_path_stays_a_path(monkeypatch) -> None:
+    url = "postgresql://framepack:pg-secret-word@db.internal/framepack"
+    monkeypatch.setenv("FPBOT_STORAGE__DATABASE", url)
+    settings = Settings()
+    assert settings.store_location.get_secret_value() == url  # type: ignore[union-attr]
+    assert "pg-secret-word" not in repr(settings) and url in settings.secrets()
+    monkeypatch.setenv("FPBOT_STORAGE__DATABASE", "elsewhere/bot.sqlite3")
+    assert Settings().store_location == Path("elsewhere/bot.sqlite3")
 
 
 def test_example_config_loads_to_the_defaults() -> None:

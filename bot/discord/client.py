@@ -4,7 +4,6 @@ tests). The cogs need only `bot.discord.shared`, never this module."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -60,7 +59,10 @@ BOT_PERMISSIONS = discord.Permissions(
 )
 
 
-class FramepackBot(commands.Bot):
+class FramepackBot(commands.AutoShardedBot):
+    """The bot on the shards this process connects (`[discord] shard_ids` of
+    `shard_count`; one shard by default, as a small bot needs)."""
+
     def __init__(self, service: JobAPI, settings: Settings) -> None:
         intents = discord.Intents.default()
         intents.message_content = settings.discord.message_content_intent
@@ -72,6 +74,9 @@ class FramepackBot(commands.Bot):
             tree_cls=FramepackTree,
             # Unset: discord.py asks Discord for it at login.
             application_id=settings.discord.application_id or discord.utils.MISSING,
+            shard_count=settings.discord.shard_count,
+            # discord.py reads None as "every shard"; its stubs say a list.
+            shard_ids=settings.discord.shard_ids,  # type: ignore[arg-type]
         )
         self.settings = settings
         self.parts = Parts(
@@ -112,11 +117,16 @@ class FramepackBot(commands.Bot):
             permissions=BOT_PERMISSIONS,
             scopes=("bot", "applications.commands"),
         )
+        shards = ""
+        if self.shard_count and self.shard_count > 1:
+            mine = self.shard_ids or range(self.shard_count)
+            shards = f" (shards {', '.join(map(str, mine))} of {self.shard_count})"
         log.info(
-            "discord: logged in as %s (id %s) in %d servers; invite: %s",
+            "discord: logged in as %s (id %s) in %d servers%s; invite: %s",
             me.name,
             me.id,
             len(self.guilds),
+            shards,
             invite,
         )
 
@@ -134,25 +144,20 @@ class FramepackBot(commands.Bot):
                 await speak_to(interaction)
                 await answer(interaction, messages.BUTTON_UNKNOWN)
 
-    async def connect(self, *, reconnect: bool = True) -> None:
-        """discord.py's connect, started again (fresh session, with backoff) when its
-        loop ends on something it does not handle itself, such as a frame that is not
-        JSON; login and intent problems still end it."""
-        delay = 1.0
-        while not self.is_closed():
-            try:
-                await super().connect(reconnect=reconnect)
-                return
-            except (discord.LoginFailure, discord.PrivilegedIntentsRequired):
-                raise
-            except Exception:
-                if self.is_closed() or not reconnect:
-                    raise
-                log.exception("the gateway connection broke; reconnecting in %.0f s", delay)
-                if self.ws is not None:
-                    await self.ws.close(code=4000)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
+    async def launch_shard(
+        self, gateway: yarl.URL, shard_id: int, *, initial: bool = False
+    ) -> None:
+        """discord.py's, with one more kind of failure that only drops the connection: a
+        frame that is not JSON. discord.py would end the whole client on it (it handles
+        only network errors per shard); the shard reconnects instead, with backoff, as
+        after a network error. Login and intent problems still end the client."""
+        await super().launch_shard(gateway, shard_id, initial=initial)
+        info = self.get_shard(shard_id)
+        if info is not None:
+            # ShardInfo keeps its Shard as _parent, and the Shard reads this tuple each
+            # time its worker catches an error (on reconnects too: the same Shard).
+            shard = info._parent
+            shard._handled_exceptions = (*shard._handled_exceptions, ValueError)
 
 
 class FramepackTree(app_commands.CommandTree):

@@ -30,7 +30,8 @@ OWNER_ID = "900000000000000005"
 EVERYONE_PERMISSIONS = "2248473465835073"  # the usual @everyone set
 # A second server, and more of the first: a channel only staff see, an age-restricted
 # channel, a staff role and a role the operators configure as bot-admin.
-OTHER_GUILD_ID = "900000000000000006"
+# On shard 0 of 2 (Discord: (guild_id >> 22) % shard_count), GUILD_ID on shard 1.
+OTHER_GUILD_ID = "900000000004194310"
 OTHER_CHANNEL_ID = "900000000000000007"
 STAFF_CHANNEL_ID = "900000000000000008"
 NSFW_CHANNEL_ID = "900000000000000009"
@@ -72,6 +73,11 @@ class Sent:
     at: float = 0.0
 
 
+def shard_of(guild_id: str, shard_count: int) -> int:
+    """Which shard a server's events come through (Discord's formula)."""
+    return (int(guild_id) >> 22) % shard_count
+
+
 class FakeDiscord(LoopbackServer):
     def __init__(self, token: str = "fake-bot-token") -> None:
         self.token = token
@@ -93,6 +99,9 @@ class FakeDiscord(LoopbackServer):
         self._token_channel: dict[str, str] = {}
         self._snowflakes = itertools.count()
         self._sockets: list[web.WebSocketResponse] = []
+        # Each identified connection's shard, as its IDENTIFY gave it ([id, count]).
+        self._shards: dict[web.WebSocketResponse, tuple[int, int]] = {}
+        self.identified_shards: list[tuple[int, int]] = []
         self._sequence = 0
         self.ready = asyncio.Event()
         self.synced = asyncio.Event()  # the bot has put its global command list
@@ -156,10 +165,18 @@ class FakeDiscord(LoopbackServer):
             await socket.send_str(text)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """An event to the connection of its server's shard, as Discord routes them
+        ((guild_id >> 22) % shard_count; DMs through shard 0)."""
         self._sequence += 1
         frame = json.dumps({"op": 0, "t": event, "s": self._sequence, "d": data})
+        guild_id = data.get("guild_id") or (data.get("id") if event == "GUILD_CREATE" else None)
         for socket in list(self._sockets):
-            await socket.send_str(frame)
+            if self._routes_to(socket, guild_id):
+                await socket.send_str(frame)
+
+    def _routes_to(self, socket: web.WebSocketResponse, guild_id: str | None) -> bool:
+        shard, count = self._shards.get(socket, (0, 1))
+        return shard == (shard_of(guild_id, count) if guild_id else 0)
 
     def slash_command(
         self,
@@ -358,12 +375,18 @@ class FakeDiscord(LoopbackServer):
                     await socket.send_str(json.dumps({"op": 11}))
                 elif frame["op"] == 2:
                     self.identifies += 1
+                    shard = tuple(frame["d"].get("shard") or (0, 1))
+                    self._shards[socket] = (int(shard[0]), int(shard[1]))
+                    self.identified_shards.append(self._shards[socket])
                     await self._ready(socket)
         finally:
             self._sockets.remove(socket)
+            self._shards.pop(socket, None)
         return socket
 
     async def _ready(self, socket: web.WebSocketResponse) -> None:
+        shard, count = self._shards[socket]
+        guilds = [g for g in (GUILD_ID, OTHER_GUILD_ID) if shard_of(g, count) == shard]
         self._sequence += 1
         await socket.send_str(
             json.dumps(
@@ -374,22 +397,21 @@ class FakeDiscord(LoopbackServer):
                     "d": {
                         "v": 10,
                         "user": user(BOT_ID, "framepack", bot=True),
-                        "guilds": [
-                            {"id": GUILD_ID, "unavailable": True},
-                            {"id": OTHER_GUILD_ID, "unavailable": True},
-                        ],
+                        "guilds": [{"id": g, "unavailable": True} for g in guilds],
                         "session_id": "session-1",
                         "resume_gateway_url": self.gateway_url,
                         "application": {"id": APP_ID, "flags": 0},
                         "private_channels": [],
                         "relationships": [],
-                        "shard": [0, 1],
+                        "shard": [shard, count],
                     },
                 }
             )
         )
-        await self.dispatch("GUILD_CREATE", self.guild(GUILD_ID))
-        await self.dispatch("GUILD_CREATE", self.guild(OTHER_GUILD_ID))
+        for guild_id in guilds:
+            self._sequence += 1
+            frame = {"op": 0, "t": "GUILD_CREATE", "s": self._sequence, "d": self.guild(guild_id)}
+            await socket.send_str(json.dumps(frame))
         self.ready.set()
 
     @staticmethod
