@@ -31,6 +31,7 @@ from storage.jobs import (
 from storage.leases import Lease, Leases
 from storage.limits import LimitOverride, LimitStore
 from storage.quota_ledger import Caps, Limit, QuotaLedger, Refusal, ReserveOutcome, member_key
+from storage.request_windows import RequestWindows
 from storage.scope_settings import ScopeSettings
 from storage.user_languages import UserLanguages
 
@@ -45,6 +46,7 @@ class Store:
     audit: AuditLog
     languages: UserLanguages
     leases: Leases
+    windows: RequestWindows
 
     @classmethod
     async def open(cls, location: StoreLocation | str, *, busy_timeout_ms: int = 5000) -> Store:
@@ -61,6 +63,7 @@ class Store:
             AuditLog(db),
             UserLanguages(db),
             Leases(db),
+            RequestWindows(db),
         )
 
     async def close(self) -> None:
@@ -94,6 +97,7 @@ __all__ = [
     "NewJob",
     "QuotaLedger",
     "Refusal",
+    "RequestWindows",
     "ReserveOutcome",
     "ScopeSettings",
     "StorageError",

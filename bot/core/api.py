@@ -292,6 +292,10 @@ class JobAPI(Protocol):
     async def let_go(self, name: str, owner: str) -> None:
         """Release the lease `name` if `owner` holds it."""
 
+    def request_rate(self, name: str, rate: int, per_s: float) -> RequestRate:
+        """A per-user request rate counted in the store (the same for every process on
+        it); `name` keeps one platform's counts apart from another's."""
+
     async def submit(self, request: AnimateRequest) -> Accepted | Refused: ...
 
     async def cancel(self, job_id: str, *, by: Requester) -> CancelOutcome: ...

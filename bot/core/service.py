@@ -47,6 +47,7 @@ from bot.core.delivery import Delivery
 from bot.core.followups import FollowUps
 from bot.core.intake import Intake
 from bot.core.quotas import QuotaService
+from bot.core.ratelimit import RequestRate
 from bot.core.retention import Retention
 from bot.core.running import Runner
 from bot.core.settings import ScopedSettings
@@ -134,6 +135,11 @@ class JobService:
 
     async def let_go(self, name: str, owner: str) -> None:
         await self._ctx.store.leases.release(name, owner)
+
+    def request_rate(self, name: str, rate: int, per_s: float) -> RequestRate:
+        return RequestRate(
+            self._ctx.store.windows, name, rate, per_s, lambda: self._ctx.clock().timestamp()
+        )
 
     async def submit(self, request: AnimateRequest) -> Accepted | Refused:
         # In the requester's language: the answer, and the job (it keeps the language,

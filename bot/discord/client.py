@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.core import messages
-from bot.core.api import JobAPI, RequestRate
+from bot.core.api import JobAPI
 from bot.discord.payloads import KNOWN_CUSTOM_ID, stale_reason
 from bot.discord.shared import Parts, answer, speak_to
 from bot.discord.translator import CatalogTranslator
@@ -82,7 +82,9 @@ class FramepackBot(commands.AutoShardedBot):
         self.parts = Parts(
             service,
             settings,
-            RequestRate(settings.discord.animate_rate, settings.discord.animate_per_s),
+            service.request_rate(
+                "discord:animate", settings.discord.animate_rate, settings.discord.animate_per_s
+            ),
         )
         # One malformed gateway payload must not take the bot down: discord.py's parsers
         # run inside its receive loop, where an exception ends `connect()`. The
@@ -153,11 +155,25 @@ class FramepackBot(commands.AutoShardedBot):
         after a network error. Login and intent problems still end the client."""
         await super().launch_shard(gateway, shard_id, initial=initial)
         info = self.get_shard(shard_id)
-        if info is not None:
-            # ShardInfo keeps its Shard as _parent, and the Shard reads this tuple each
-            # time its worker catches an error (on reconnects too: the same Shard).
-            shard = info._parent
-            shard._handled_exceptions = (*shard._handled_exceptions, ValueError)
+        if info is None:
+            return
+        # ShardInfo keeps its Shard as _parent; the Shard outlives its connections (it
+        # reconnects itself), and reads these two each time its worker catches an error.
+        shard = info._parent
+        shard._handled_exceptions = (*shard._handled_exceptions, ValueError)
+        disconnected = shard._handle_disconnect
+
+        async def close_then_reconnect(error: Exception) -> None:
+            if isinstance(error, ValueError):
+                log.warning(
+                    "discord: shard %s got a frame that is not JSON; reconnecting", shard_id
+                )
+                # discord.py closes a connection (and its heartbeat thread) itself only
+                # on the network errors it knows.
+                await shard.ws.close(code=4000)
+            await disconnected(error)
+
+        shard._handle_disconnect = close_then_reconnect  # type: ignore[method-assign,assignment]
 
 
 class FramepackTree(app_commands.CommandTree):

@@ -204,7 +204,7 @@ class MessageCog(commands.Cog):
             return
         who = requester_from_message(message)
         speak(await self.service.language_of(who))  # this task's replies, in their language
-        retry_after = self.rate_limit.hit(message.author.id)
+        retry_after = await self.rate_limit.hit(message.author.id)
         if retry_after:
             await message.reply(
                 messages.slow_down(math.ceil(retry_after)), allowed_mentions=only_mentioning()

@@ -65,7 +65,7 @@ async def within_rate_limit(interaction: discord.Interaction) -> bool:
     """An app-command check: over the user's rate, discord.py's CommandOnCooldown (the
     tree's error handler says when to try again)."""
     limit = parts_of(interaction.client).rate_limit
-    retry_after = limit.hit(interaction.user.id)
+    retry_after = await limit.hit(interaction.user.id)
     if retry_after:
         raise app_commands.CommandOnCooldown(
             app_commands.Cooldown(limit.rate, limit.per_s), retry_after

@@ -289,7 +289,7 @@ class AnimateHandlers:
         """The request's prompt and options, once it is within the user's rate, reads
         as options and a prompt, and its images' announced sizes are within the limit;
         else None, the reason already said."""
-        retry_after = self.rate.hit(user_id)
+        retry_after = await self.rate.hit(user_id)
         if retry_after:
             await reply(request, messages.slow_down(math.ceil(retry_after)))
             return None

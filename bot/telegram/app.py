@@ -28,7 +28,7 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.core import messages
-from bot.core.api import JobAPI, Requester, RequestRate, subject_key
+from bot.core.api import JobAPI, Requester, subject_key
 from bot.i18n import N_, SOURCE, _, speak, supported, use
 from bot.telegram.animate import AnimateHandlers
 from bot.telegram.buttons import Buttons
@@ -102,7 +102,7 @@ class TelegramAdapter:
         self.animate = AnimateHandlers(
             service,
             self.admins,
-            RequestRate(config.animate_rate, config.animate_per_s),
+            service.request_rate("telegram:animate", config.animate_rate, config.animate_per_s),
             local_mode=config.local_mode,
             album_window_s=config.album_window_s,
             local_files_dir=config.local_files_dir,
