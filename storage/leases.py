@@ -45,6 +45,17 @@ class Leases:
         assert held is not None  # it was there, or the insert would have returned it
         return Lease(name, str(held["owner"]), parse_timestamp(str(held["until"])))
 
+    async def live(self, prefix: str, *, now: datetime) -> dict[str, Lease]:
+        """Every lease whose name starts with `prefix` and whose time has not run out."""
+        rows = await self._db.fetch_all(
+            "SELECT name, owner, until FROM leases WHERE substr(name, 1, ?) = ? AND until > ?",
+            (len(prefix), prefix, timestamp(now)),
+        )
+        return {
+            str(r["name"]): Lease(str(r["name"]), str(r["owner"]), parse_timestamp(str(r["until"])))
+            for r in rows
+        }
+
     async def release(self, name: str, owner: str) -> None:
         """Let go of `name` if `owner` holds it (a clean stop: the next may take it now)."""
         await self._db.write("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))

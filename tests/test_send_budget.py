@@ -162,3 +162,88 @@ async def test_a_block_at_another_priority_gives_the_task_its_own_back() -> None
     await handler()
     await waiting
     assert sends.names() == ["first", "hello", "edit"]
+
+
+# --- several processes on one token (bot.telegram.send_share) ----------------------------
+
+
+def process_on(store_location, time: FakeTime):
+    """One bot process's job service on the shared store (its own connections)."""
+    from datetime import UTC, datetime
+
+    from bot.cli.run import build_service
+    from bot.config import Settings
+    from bot.core.safety import DenyList, SafetyChecker
+    from storage import Store
+
+    async def opened():
+        store = await Store.open(store_location)
+        service = build_service(
+            store,
+            Settings(),
+            {},
+            SafetyChecker(DenyList.load(), None, 0.6),
+            clock=lambda: datetime.fromtimestamp(time.now, UTC),
+        )
+        return store, service
+
+    return opened()
+
+
+async def test_processes_on_one_token_share_the_rate_and_a_429_pauses_them_all(
+    store_location,
+) -> None:
+    from bot.telegram.send_share import SENDER_LEASE_S, BudgetShare
+
+    time = FakeTime()
+    (store_a, service_a), (store_b, service_b) = [
+        await process_on(store_location, time) for _ in range(2)
+    ]
+    try:
+        a = Sends(SendBudget(clock=time.clock, sleep=time.sleep), time)
+        b = Sends(SendBudget(clock=time.clock, sleep=time.sleep), time)
+        share_a = BudgetShare(service_a, a.budget, "42", owner="one:1:aaaaaa")
+        share_b = BudgetShare(service_b, b.budget, "42", owner="two:2:bbbbbb")
+        await share_a.round()
+        assert a.budget.per_second == 30  # alone: the whole budget
+        await share_b.round()
+        await share_a.round()
+        assert a.budget.per_second == b.budget.per_second == 15
+        assert a.budget.group_per_minute == 10 and a.budget.reserve == 5
+
+        # Together they keep to Telegram's 30 a second: 90 sends from each, 180 in all,
+        # take 5.5 s (a bucket of 15 each at once, then 15 a second each).
+        start = time.now
+        await asyncio.gather(
+            *(s.send(f"{n}", Priority.OUTCOME, chat_id=7000 + n) for s in (a, b) for n in range(90))
+        )
+        went = sorted(at for s in (a, b) for _, at in s.went)
+        assert len(went) == 180 and went[-1] - start >= 5.0
+
+        # Telegram tells one of them to wait: the other pauses too, at its next round.
+        a.budget.on_pause = None
+        share_a.start()
+        try:
+            failing = [RetryAfter(20)]
+            with_429 = asyncio.create_task(a.send("told", Priority.OUTCOME, fail=failing))
+            await asyncio.gather(with_429, return_exceptions=True)
+            await asyncio.sleep(0.05)  # the pause reaches the store
+            told_at = time.now
+            await share_b.round()
+            await b.send("after", Priority.OUTCOME)
+            assert b.went[-1][1] >= told_at + 19.9
+        finally:
+            await share_a.stop()
+
+        # A process that stops, or dies, stops counting: the other takes the whole.
+        await share_b.round()
+        assert b.budget.per_second == 30  # a stopped: let go at once
+        await share_a.round()
+        await share_b.round()
+        assert b.budget.per_second == 15
+        time.now += SENDER_LEASE_S + 1  # a dies: its lease runs out
+        await share_b.round()
+        assert b.budget.per_second == 30
+    finally:
+        await store_a.close()
+        await store_b.close()

@@ -292,6 +292,9 @@ class JobAPI(Protocol):
     async def let_go(self, name: str, owner: str) -> None:
         """Release the lease `name` if `owner` holds it."""
 
+    async def live_leases(self, prefix: str) -> dict[str, float]:
+        """The leases named `prefix…` still held: name → seconds left."""
+
     def request_rate(self, name: str, rate: int, per_s: float) -> RequestRate:
         """A per-user request rate counted in the store (the same for every process on
         it); `name` keeps one platform's counts apart from another's."""

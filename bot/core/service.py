@@ -136,6 +136,11 @@ class JobService:
     async def let_go(self, name: str, owner: str) -> None:
         await self._ctx.store.leases.release(name, owner)
 
+    async def live_leases(self, prefix: str) -> dict[str, float]:
+        now = self._ctx.clock()
+        held = await self._ctx.store.leases.live(prefix, now=now)
+        return {name: (lease.until - now).total_seconds() for name, lease in held.items()}
+
     def request_rate(self, name: str, rate: int, per_s: float) -> RequestRate:
         return RequestRate(
             self._ctx.store.windows, name, rate, per_s, lambda: self._ctx.clock().timestamp()

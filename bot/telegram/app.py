@@ -37,6 +37,7 @@ from bot.telegram.delivery import TelegramDelivery
 from bot.telegram.poller import PollerLease, PollingErrors
 from bot.telegram.replies import reply
 from bot.telegram.send_budget import Priority, SendBudget, sending
+from bot.telegram.send_share import BudgetShare
 from bot.telegram.status import StatusBoard
 from bot.telegram.who import ChatAdmins
 
@@ -84,13 +85,15 @@ class TelegramAdapter:
         assert config.token is not None
         self.settings = settings
         self.service = service
+        self.budget = SendBudget()
+        self.share: BudgetShare | None = None  # from start(): it needs the bot's id
         self.application = (
             Application.builder()
             .token(config.token.get_secret_value())
             .base_url(str(config.base_url))
             .base_file_url(str(config.base_file_url))
             .local_mode(config.local_mode)
-            .rate_limiter(SendBudget())
+            .rate_limiter(self.budget)
             .media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
             .concurrent_updates(CONCURRENT_UPDATES)
             .build()
@@ -194,6 +197,9 @@ class TelegramAdapter:
                 for commands, scope in menus
             )
         )
+        self.share = BudgetShare(service=self.service, budget=self.budget, bot_id=str(bot.id))
+        await self.share.round()  # before the first send: this process's share
+        self.share.start()
         await self.application.start()
         log.info("telegram: logged in as @%s", bot.username)
 
@@ -222,6 +228,8 @@ class TelegramAdapter:
     async def stop(self) -> None:
         self._stopped.set()
         self._unsubscribe()
+        if self.share is not None:
+            await self.share.stop()
         await self.board.close()
         updater = self.application.updater
         if updater is not None and updater.running:

@@ -16,8 +16,9 @@ which gives the task its own back after — a job's end can be said from inside 
 handler. Only requests into a chat take a turn, as with
 AIORateLimiter; getUpdates, getFile and button answers go at once.
 
-The budget is one per process. (Several bot processes on one token would need it in
-the store or Redis; that is part of running several processes, not built yet.)
+Several bot processes on one token (webhooks behind a load balancer) share it: each
+takes its share of the rates (`share(n)`, kept by bot.telegram.send_share from the
+store), and a 429 any of them gets pauses them all (`pause_for`, `on_pause`).
 """
 
 from __future__ import annotations
@@ -90,10 +91,16 @@ class SendBudget(BaseRateLimiter[int]):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
+        self.full_per_second = per_second
+        self.full_group_per_minute = group_per_minute
+        self.full_reserve = reserve
         self.per_second = per_second
         self.group_per_minute = group_per_minute
         self.reserve = min(reserve, int(per_second) - 1)
         self.max_retries = max_retries
+        self.senders = 1
+        # Told of each 429's wait (in seconds), to pause the other processes too.
+        self.on_pause: Callable[[float], object] | None = None
         self._clock = clock
         self._sleep = sleep
         self._tokens = per_second
@@ -106,6 +113,31 @@ class SendBudget(BaseRateLimiter[int]):
 
     async def initialize(self) -> None:
         pass
+
+    def share(self, senders: int) -> None:
+        """`senders` processes send for this bot: this one takes 1/senders of each rate
+        (and of the bucket's depth, and of the first answers' reserve)."""
+        senders = max(1, senders)
+        if senders == self.senders:
+            return
+        self._refill()
+        self.senders = senders
+        self.per_second = self.full_per_second / senders
+        self.group_per_minute = self.full_group_per_minute / senders
+        # The bucket holds at least one whole send, and the reserve leaves outcomes one.
+        self.reserve = max(0, min(round(self.full_reserve / senders), int(self._depth()) - 1))
+        self._tokens = min(self._tokens, self._depth())
+        # A group's limiter is made at its rate: the next send into each makes a new one.
+        self._groups.clear()
+        log.info(
+            "telegram: %d processes send for this bot; this one sends %.1f a second",
+            senders,
+            self.per_second,
+        )
+
+    def pause_for(self, seconds: float) -> None:
+        """Send nothing for `seconds` (another process was told to wait)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     async def shutdown(self) -> None:
         if self._dispatcher is not None:
@@ -143,6 +175,8 @@ class SendBudget(BaseRateLimiter[int]):
                 seconds = exc._retry_after.total_seconds()
                 log.info("Telegram asked to wait %.1f s (%s)", seconds, endpoint)
                 self._paused_until = max(self._paused_until, self._clock() + seconds + 0.1)
+                if self.on_pause is not None:
+                    self.on_pause(seconds + 0.1)
                 if attempt == retries:
                     raise
         raise AssertionError("unreachable")  # the last attempt returns or raises
@@ -194,8 +228,11 @@ class SendBudget(BaseRateLimiter[int]):
     def _refill(self) -> None:
         now = self._clock()
         elapsed = max(0.0, now - self._refilled)
-        self._tokens = min(self.per_second, self._tokens + elapsed * self.per_second)
+        self._tokens = min(self._depth(), self._tokens + elapsed * self.per_second)
         self._refilled = now
+
+    def _depth(self) -> float:
+        return max(1.0, self.per_second)
 
     def _group(self, group: int | str) -> AsyncLimiter:
         limiter = self._groups.get(group)
