@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.audit import AuditEntry, AuditLog
+from storage.backends import open_database
 from storage.db import (
     SCHEMA_VERSION,
     Connection,
     Database,
     StorageError,
     StoreLocation,
-    open_database,
 )
 from storage.jobs import (
     ACTIVE_STATES,

@@ -68,6 +68,31 @@ def test_doctor_before_the_database_exists_says_so(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # doctor changes nothing
 
 
+def test_doctor_on_a_postgresql_store_names_it_without_its_password(
+    tmp_path: Path, postgres_server
+) -> None:
+    url = (
+        postgres_server.new_database().get_secret_value().replace("fpbot@", "fpbot:pg-secret-word@")
+    )  # the test server trusts loopback: the password is only there to be hidden
+    env = {"FPBOT_STORAGE__DATABASE": url, "TELEGRAM_BOT_TOKEN": "123456:telegram-test-token"}
+    created = cli(tmp_path, "quota", "show", "--user", "discord:1", env=env)
+    assert created.returncode == 0, created.stderr
+    out = cli(tmp_path, "doctor", env=env).stdout
+    where = f"postgresql://fpbot@127.0.0.1:{postgres_server.port}/"
+    assert f"database: postgresql {where}" in out
+    assert f"(schema version {SCHEMA_VERSION}, this release: {SCHEMA_VERSION})" in out
+    assert "quota ledger: consistent" in out and "pg-secret-word" not in out
+    assert not (tmp_path / "data" / "framepack-bot.sqlite3").exists()
+
+    env["FPBOT_STORAGE__DATABASE"] = url.replace(str(postgres_server.port), "1")
+    down = cli(tmp_path, "doctor", env=env)
+    assert down.returncode == 1 and "Traceback" not in down.stdout + down.stderr
+    assert (
+        "database: cannot connect to PostgreSQL at postgresql://fpbot@127.0.0.1:1/" in down.stdout
+    )
+    assert "pg-secret-word" not in down.stdout + down.stderr
+
+
 def test_doctor_is_healthy_with_a_platform_and_the_default_provider_ready(
     tmp_path: Path,
 ) -> None:

@@ -72,10 +72,11 @@ def test_the_built_wheel_ships_the_migrations(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("framepack_bot-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     migrations = sorted(n for n in names if n.startswith("storage/migrations/"))
-    shipped = sorted(
-        f"storage/migrations/{p.name}" for p in (ROOT / "storage/migrations").glob("*.sql")
+    shipped = sorted(  # both dialects
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "storage/migrations").rglob("*.sql")
     )
     assert migrations == shipped and len(shipped) >= 3
+    assert any(name.startswith("storage/migrations/postgresql/") for name in migrations)
     assert not [n for n in names if n.startswith("tests/")]
 
 

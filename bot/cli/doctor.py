@@ -14,7 +14,7 @@ from bot import __version__
 from bot.config import REMOTE_PROVIDERS, Settings, env_variable_for
 from bot.core.retention import disk_use
 from storage import SCHEMA_VERSION, QuotaLedger, StorageError
-from storage.db import open_database
+from storage.backends import open_database
 
 
 def mask(secret: SecretStr | None) -> str:

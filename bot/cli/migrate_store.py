@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from storage.backends import open_database
 from storage.copy import copy_store
-from storage.db import StoreLocation, open_database
+from storage.db import StoreLocation
 
 
 async def migrate_store(
