@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
@@ -85,6 +85,9 @@ def test_generate_never_prints_a_traceback(refusing_provider, tmp_path_factory) 
 
     @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(image=IMAGES, prompt=st.text(max_size=600), options=OPTIONS, last=st.booleans())
+    # One input that reaches the provider for sure: random ones do in about one case in
+    # thirty, so 120 of them missed it now and then and the last assertion went red.
+    @example(image=_png((128, 72)), prompt="a fox turns its head", options=[], last=False)
     def check(image: bytes, prompt: str, options: list[tuple[str, str]], last: bool) -> None:
         folder = Path(tmp_path_factory.mktemp("in"))
         (folder / "first.png").write_bytes(image)
