@@ -122,8 +122,11 @@ async def test_two_sharded_processes_on_postgres_one_killed_every_job_ends_once(
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
             jobs = await store.jobs.in_states(set(JobState))
-            owners = Counter(job.guild_key for job in jobs)
-            assert owners == {f"discord:{OTHER_GUILD_ID}": PER_SHARD, f"discord:{GUILD_ID}": 20}
+            by_server = Counter(job.guild_key for job in jobs)
+            assert by_server == {
+                f"discord:{OTHER_GUILD_ID}": PER_SHARD,
+                f"discord:{GUILD_ID}": PER_SHARD,
+            }
             by_pid = {
                 job.id: (
                     await store.db.fetch_one("SELECT owner FROM jobs WHERE id = ?", (job.id,))
@@ -176,7 +179,14 @@ async def test_two_sharded_processes_on_postgres_one_killed_every_job_ends_once(
             assert max(submits.values()) == 1  # no job sent to the provider twice
             assert len(delivered & doomed_jobs) >= PER_SHARD // 2, states_when_killed
             assert len(delivered - doomed_jobs) == PER_SHARD  # the survivor's own, all
-            # The survivor posted the dead one's videos on the interactions they came from.
+            # The survivor posted the dead one's videos as followups on the interactions
+            # they came from (the token the dead process was given).
+            for job in ended:
+                if job.id in delivered & doomed_jobs:
+                    token = job.reply_ref["token"]
+                    assert token in tokens["doomed"]
+                    posts = [s for s in discord_fake.of_kind("followup", token) if s.files]
+                    assert len(posts) == 1, job.id
             assert survivor.returncode is None
         finally:
             for process in (doomed, survivor):
