@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from storage.db import Connection, Database, StorageError, timestamp
+from storage.jobs import ACTIVE_STATES
 from storage.quota_ledger import QuotaLedger
 
 # Each table, the key it is read in order of (a page at a time), and a condition: the
@@ -60,10 +61,11 @@ async def counts(db: Database) -> dict[str, int]:
 async def check_idle(source: Database, now: datetime) -> None:
     """Refuse a source that a bot process still runs on: what it wrote after the copy
     would be lost."""
+    active = [state.value for state in ACTIVE_STATES]
     held = await source.fetch_all(
         "SELECT owner, COUNT(*) AS n FROM jobs WHERE owner IS NOT NULL AND lease_until > ?"
-        " AND state NOT IN ('delivered', 'failed', 'cancelled') GROUP BY owner",
-        (timestamp(now),),
+        f" AND state IN ({', '.join('?' for _ in active)}) GROUP BY owner",
+        (timestamp(now), *active),
     )
     leases = await source.fetch_all(
         "SELECT name, owner FROM leases WHERE until > ?", (timestamp(now),)

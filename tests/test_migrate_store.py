@@ -188,6 +188,11 @@ async def test_refusals_are_one_line_and_leave_both_stores_as_they_were(
     refused = migrate(tmp_path, f"sqlite:{busy}", postgres_server.new_database().get_secret_value())
     assert refused.returncode == 1
     assert "a bot process is running on" in refused.stderr and "otherhost:4242" in refused.stderr
+    # Once the job has ended (here: blocked), its lease holds nothing back.
+    async with await Store.open(busy) as store:
+        await store.db.write("UPDATE jobs SET state = 'blocked' WHERE id = ?", (job.id,))
+    ended = migrate(tmp_path, f"sqlite:{busy}", postgres_server.new_database().get_secret_value())
+    assert ended.returncode == 0, ended.stdout + ended.stderr
 
     # A password in the URL is never printed, even when the server refuses.
     secret = SecretStr(f"postgresql://fpbot:hunter2-secret@127.0.0.1:{postgres_server.port}/nope")
