@@ -219,6 +219,13 @@ async def test_malformed_gateway_payloads_do_not_stop_the_bot(tmp_path: Path) ->
         callback = await world.callback_for(payload)
         assert callback.payload["type"] == 5
         assert world.discord.identifies == 2 and not world.runner.done()
+        # JSON, but not an object: the same.
+        world.discord.ready.clear()
+        await world.discord.send_raw("[1, 2]")
+        await asyncio.wait_for(world.discord.ready.wait(), 15)
+        payload = await world.animate()
+        assert (await world.callback_for(payload)).payload["type"] == 5
+        assert world.discord.identifies == 3 and not world.runner.done()
 
 
 async def test_animate_is_rate_limited_per_user(tmp_path: Path) -> None:

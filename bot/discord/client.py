@@ -4,6 +4,7 @@ tests). The cogs need only `bot.discord.shared`, never this module."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -149,10 +150,11 @@ class FramepackBot(commands.AutoShardedBot):
     async def launch_shard(
         self, gateway: yarl.URL, shard_id: int, *, initial: bool = False
     ) -> None:
-        """discord.py's, with one more kind of failure that only drops the connection: a
-        frame that is not JSON. discord.py would end the whole client on it (it handles
-        only network errors per shard); the shard reconnects instead, with backoff, as
-        after a network error. Login and intent problems still end the client."""
+        """discord.py's, with every failure of a connection only dropping that connection:
+        a frame that is not JSON, or JSON of another shape. discord.py ends the whole
+        client on any error but the network ones it knows; the shard reconnects instead,
+        with backoff, as after a network error. Login and intent problems still end the
+        client (they are not errors of a running connection)."""
         await super().launch_shard(gateway, shard_id, initial=initial)
         info = self.get_shard(shard_id)
         if info is None:
@@ -160,17 +162,19 @@ class FramepackBot(commands.AutoShardedBot):
         # ShardInfo keeps its Shard as _parent; the Shard outlives its connections (it
         # reconnects itself), and reads these two each time its worker catches an error.
         shard = info._parent
-        shard._handled_exceptions = (*shard._handled_exceptions, ValueError)
+        known = shard._handled_exceptions
+        shard._handled_exceptions = (*known, Exception)
         disconnected = shard._handle_disconnect
 
         async def close_then_reconnect(error: Exception) -> None:
-            if isinstance(error, ValueError):
+            if not isinstance(error, known):
                 log.warning(
-                    "discord: shard %s got a frame that is not JSON; reconnecting", shard_id
+                    "discord: shard %s: the connection failed (%r); reconnecting", shard_id, error
                 )
                 # discord.py closes a connection (and its heartbeat thread) itself only
                 # on the network errors it knows.
-                await shard.ws.close(code=4000)
+                with contextlib.suppress(Exception):
+                    await shard.ws.close(code=4000)
             await disconnected(error)
 
         shard._handle_disconnect = close_then_reconnect  # type: ignore[method-assign,assignment]
