@@ -94,14 +94,15 @@ async def copy_store(
         )
     report = CopyReport()
     async with target.transaction() as tx:
-        for table, key, condition in _PASSES:
+        for n, (table, key, condition) in enumerate(_PASSES):
             if table == "quota_usage":
                 # The triggers filled it from the ledger; the source's rows hold the
                 # admins' grants and resets too.
                 await tx.execute("DELETE FROM quota_usage")
             copied = await _copy_table(source, tx, table, key, condition)
             report.rows[table] = report.rows.get(table, 0) + copied
-            progress(table, report.rows[table])
+            if n + 1 == len(_PASSES) or _PASSES[n + 1][0] != table:  # its last pass
+                progress(table, report.rows[table])
         if target.dialect == "postgresql":
             # Ids were copied as they were: the next one follows the highest.
             await tx.execute(

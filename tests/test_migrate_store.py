@@ -194,6 +194,14 @@ async def test_refusals_are_one_line_and_leave_both_stores_as_they_were(
     ended = migrate(tmp_path, f"sqlite:{busy}", postgres_server.new_database().get_secret_value())
     assert ended.returncode == 0, ended.stdout + ended.stderr
 
+    # A mistyped source is not made into an empty store and "copied"; nor is a store
+    # copied onto itself.
+    missing = migrate(tmp_path, f"sqlite:{tmp_path / 'typo.sqlite3'}", f"sqlite:{tmp_path / 'o'}")
+    assert missing.returncode == 1 and "no store at" in missing.stderr
+    assert not (tmp_path / "typo.sqlite3").exists() and not (tmp_path / "o").exists()
+    itself = migrate(tmp_path, url.get_secret_value(), url.get_secret_value())
+    assert itself.returncode == 1 and "name the same store" in itself.stderr
+
     # A password in the URL is never printed, even when the server refuses.
     secret = SecretStr(f"postgresql://fpbot:hunter2-secret@127.0.0.1:{postgres_server.port}/nope")
     wrong = migrate(tmp_path, f"sqlite:{sqlite_file}", secret.get_secret_value())
